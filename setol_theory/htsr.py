@@ -1,0 +1,654 @@
+"""HTSR layer metrics: power-law tail, norms, Marchenko-Pastur bulk, spikes, correlation traps.
+
+The functions here are pure: they take a weight matrix or its eigenvalues and return small
+frozen dataclasses.  :func:`analyze` is the one entry point that walks a whole model (through
+:func:`setol_theory.spectra.iter_layers`) and collects one record per layer, analysed or
+with the reason it was not.
+
+Conventions (``docs/glossary.md``, ``shared/spec/htsr.md``): ``W`` is ``N x M`` with
+``N >= M`` after transposing; the ESD is the ``M`` eigenvalues of ``X = W^T W / N``
+(``normalization="N"``) or of ``W^T W`` (``normalization="none"``, WeightWatcher's scale).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .densities import MarchenkoPastur
+from .powerlaw import PowerLawFit, fit_powerlaw
+from .spectra import correlation_eigenvalues, iter_layers
+
+__all__ = [
+    "TW1_Q99",
+    "MPFit",
+    "TrapResult",
+    "LayerMetrics",
+    "ModelAnalysis",
+    "fit_mp_bulk",
+    "tracy_widom_scale",
+    "correlation_traps",
+    "esd_metrics",
+    "analyze_matrix",
+    "analyze",
+    "warning_label",
+]
+
+Array = NDArray[np.float64]
+
+#: 0.99 quantile of the Tracy-Widom (beta = 1) law, used as the spike margin above the
+#: MP edge.  Value from Bornemann, Markov Processes Relat. Fields 16, 803 (2010), Table 5
+#: (F_1^{-1}(0.99) = 2.0234).
+TW1_Q99 = 2.0234
+
+#: Alpha thresholds of the HTSR phenomenology (shared/spec/htsr.md, sections/210).
+ALPHA_OVERFIT = 2.0
+ALPHA_UNDERTRAINED = 6.0
+
+
+# --------------------------------------------------------------------------------------
+# Marchenko-Pastur bulk fit
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MPFit:
+    """Marchenko-Pastur fit of the bulk of an ESD.
+
+    Attributes
+    ----------
+    sigma2 : float
+        Fitted entry variance (on the scale of the eigenvalues given).
+    q : float
+        ``M / N``.
+    lambda_plus, lambda_minus : float
+        Bulk edges ``sigma2 (1 +- sqrt q)^2``.
+    tw_scale : float
+        Tracy-Widom scale of the largest bulk eigenvalue at this size (:func:`tracy_widom_scale`).
+    threshold : float
+        Spike threshold ``lambda_plus + TW1_Q99 * tw_scale``.
+    num_spikes : int
+        Number of eigenvalues above ``threshold``.
+    n_bulk : int
+        Number of eigenvalues at or below ``lambda_plus`` used in the last iteration.
+    iterations : int
+        Fixed-point iterations used.
+    converged : bool
+        Whether the bulk set stopped changing.
+    """
+
+    sigma2: float
+    q: float
+    lambda_plus: float
+    lambda_minus: float
+    tw_scale: float
+    threshold: float
+    num_spikes: int
+    n_bulk: int
+    iterations: int
+    converged: bool
+
+
+def tracy_widom_scale(sigma2: float, N: int, M: int) -> float:
+    """Scale of the fluctuations of the largest eigenvalue of ``W^T W / N`` at the MP edge.
+
+    Johnstone (2001), Ann. Statist. 29, 295, Theorem 1: for ``W`` ``N x M`` Gaussian with
+    variance ``sigma2``, ``lambda_max(W^T W) ~ mu + s TW_1`` with
+    ``s = (sqrt N + sqrt M)(1/sqrt N + 1/sqrt M)^{1/3}`` (times ``sigma2``); divided by ``N``
+    for ``X = W^T W / N``.  (Johnstone's ``N - 1`` is replaced by ``N``, an ``O(1/N)`` change.)
+    """
+    sN, sM = math.sqrt(N), math.sqrt(M)
+    return sigma2 * (sN + sM) * (1.0 / sN + 1.0 / sM) ** (1.0 / 3.0) / N
+
+
+def fit_mp_bulk(
+    evals: Array,
+    N: int,
+    M: int,
+    *,
+    tw_quantile: float = TW1_Q99,
+    max_iter: int = 100,
+) -> MPFit:
+    """Fit the Marchenko-Pastur law to the bulk of an ESD by median matching.
+
+    The bulk is the set of eigenvalues at or below the MP edge ``lambda_plus(sigma2)``;
+    ``sigma2`` is chosen so that the median of the bulk equals the MP median,
+    ``sigma2 = median(bulk) / median(MP(q, 1))``.  Starting from all eigenvalues, the
+    bulk set and ``sigma2`` are iterated to a fixed point.  The median makes the fit
+    insensitive to a heavy tail or a few spikes, which would dominate a mean- or
+    moment-based fit.
+
+    Parameters
+    ----------
+    evals : array
+        Eigenvalues of ``X`` (any order), all ``>= 0``.
+    N, M : int
+        Layer dimensions with ``N >= M``; ``q = M / N``.
+    tw_quantile : float
+        Spike margin above ``lambda_plus`` in Tracy-Widom units (default: the 0.99 quantile
+        of TW_1, i.e. a 1% chance that a pure-noise layer shows one spike).
+    max_iter : int
+        Maximum number of fixed-point iterations.
+
+    Returns
+    -------
+    MPFit
+
+    Notes
+    -----
+    The Tracy-Widom margin is exact for Gaussian noise; for heavy-tailed noise the edge
+    fluctuates more, so ``num_spikes`` is a descriptive count, not a test.
+    """
+    x = np.sort(np.asarray(evals, dtype=np.float64))
+    if x.size < 2:
+        raise ValueError(f"fit_mp_bulk: need at least 2 eigenvalues, got {x.size}")
+    if N < M:
+        raise ValueError(f"fit_mp_bulk: expected N >= M, got N={N}, M={M}")
+    q = M / N
+    unit_median = _mp_unit_median(q)
+    factor = (1.0 + math.sqrt(q)) ** 2
+    n_bulk = x.size
+    converged = False
+    it = 0
+    sigma2 = float(np.median(x)) / unit_median
+    for it in range(1, max_iter + 1):
+        if sigma2 <= 0.0:
+            break
+        new_n = int(np.searchsorted(x, sigma2 * factor, side="right"))
+        if new_n == n_bulk and it > 1:
+            converged = True
+            break
+        n_bulk = max(new_n, 1)
+        sigma2 = float(np.median(x[:n_bulk])) / unit_median
+    if not sigma2 > 0.0:
+        raise ValueError("fit_mp_bulk: the median eigenvalue is zero; the layer is rank deficient")
+    mp = MarchenkoPastur(q, sigma2)
+    tw = tracy_widom_scale(sigma2, N, M)
+    threshold = mp.lambda_plus + tw_quantile * tw
+    num_spikes = int(x.size - np.searchsorted(x, threshold, side="right"))
+    return MPFit(
+        sigma2=sigma2,
+        q=q,
+        lambda_plus=mp.lambda_plus,
+        lambda_minus=mp.lambda_minus,
+        tw_scale=tw,
+        threshold=threshold,
+        num_spikes=num_spikes,
+        n_bulk=n_bulk,
+        iterations=it,
+        converged=converged,
+    )
+
+
+_MEDIAN_CACHE: dict[float, float] = {}
+
+
+def _mp_unit_median(q: float) -> float:
+    key = round(q, 12)
+    if key not in _MEDIAN_CACHE:
+        _MEDIAN_CACHE[key] = MarchenkoPastur(q, 1.0).median()
+    return _MEDIAN_CACHE[key]
+
+
+# --------------------------------------------------------------------------------------
+# Correlation traps
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrapResult:
+    """Spikes of the element-shuffled layer (correlation traps).
+
+    Attributes
+    ----------
+    num_traps : float
+        Mean number, over the permutations, of shuffled-ESD eigenvalues above the MP spike
+        threshold fitted to the shuffled ESD (an integer when one permutation is used).
+    lambda_max_rand : float
+        Mean largest eigenvalue of the shuffled ESD.
+    threshold_rand : float
+        Spike threshold of the MP fit to the pooled shuffled ESDs.
+    n_permutations : int
+        Number of independent permutations (5 when ``M < 100``, as in the paper's notebooks).
+    """
+
+    num_traps: float
+    lambda_max_rand: float
+    threshold_rand: float
+    n_permutations: int
+
+
+def correlation_traps(
+    W: Array,
+    *,
+    normalization: str = "N",
+    rng: np.random.Generator | int | None = 0,
+    n_permutations: int | None = None,
+    eig: Callable[[Array], Array] | None = None,
+) -> TrapResult:
+    """Count correlation traps: spikes that survive an element-wise shuffle of ``W``.
+
+    Shuffling all entries of ``W`` destroys the correlations between rows and columns but
+    keeps the entry distribution; a Marchenko-Pastur bulk is expected unless a few very
+    large entries create spikes of their own (sections/650_empirical_corr_trap.tex;
+    shared/spec/empirical.md section 2.4).  The MP law is fitted to the shuffled ESD
+    with :func:`fit_mp_bulk` and the eigenvalues above its spike threshold are counted.
+
+    Parameters
+    ----------
+    W : array, shape (N, M) or (M, N)
+        Layer weights.
+    normalization : {"N", "none"}
+        As in :func:`setol_theory.spectra.correlation_eigenvalues`.
+    rng : Generator, int or None
+        Seed of the permutations (results are reproducible for a fixed seed).
+    n_permutations : int, optional
+        Defaults to 5 when ``min(W.shape) < 100`` and 1 otherwise.
+    eig : callable, optional
+        Eigenvalue routine ``W -> evals`` (defaults to ``correlation_eigenvalues``).
+    """
+    W = np.asarray(W)
+    N, M = max(W.shape), min(W.shape)
+    if n_permutations is None:
+        n_permutations = 5 if M < 100 else 1
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    rng = np.random.default_rng(rng)
+    eig = eig or (lambda A: correlation_eigenvalues(A, normalization=normalization))
+    flat = W.reshape(-1)
+    spectra = [eig(rng.permutation(flat).reshape(W.shape)) for _ in range(n_permutations)]
+    pooled = np.concatenate(spectra)
+    mp = fit_mp_bulk(pooled, N, M)
+    counts = [int(np.sum(s > mp.threshold)) for s in spectra]
+    return TrapResult(
+        num_traps=float(np.mean(counts)),
+        lambda_max_rand=float(np.mean([s.max() for s in spectra])),
+        threshold_rand=mp.threshold,
+        n_permutations=n_permutations,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Per-layer metrics
+# --------------------------------------------------------------------------------------
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class LayerMetrics:
+    """HTSR metrics of one layer (one row of the ``setol analyze`` table).
+
+    Every layer that was selected appears, analysed (``status == "ok"``) or not
+    (``status == "skipped"`` or ``"error"``, with ``reason``).  Metric names follow
+    ``shared/spec/htsr.md``; eigenvalue-scale quantities use ``normalization``.
+    """
+
+    name: str
+    kind: str = ""
+    status: str = "ok"
+    reason: str = ""
+    N: int = 0
+    M: int = 0
+    Q: float = _NAN
+    num_evals: int = 0
+    normalization: str = "N"
+    lambda_max: float = _NAN
+    alpha: float = _NAN
+    alpha_hat: float = _NAN
+    xmin: float = _NAN
+    alpha_sigma: float = _NAN
+    D: float = _NAN
+    num_tail: int = 0
+    fit_status: str = ""
+    fit_reason: str = ""
+    log_norm: float = _NAN
+    log_spectral_norm: float = _NAN
+    stable_rank: float = _NAN
+    mp_sigma2: float = _NAN
+    mp_lambda_plus: float = _NAN
+    mp_softrank: float = _NAN
+    num_spikes: int = 0
+    num_traps: float = _NAN
+    lambda_max_rand: float = _NAN
+    warning: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain record (JSON-serialisable: NaN becomes ``None`` in :meth:`ModelAnalysis.to_json`)."""
+        return asdict(self)
+
+
+def warning_label(alpha: float, fit_ok: bool) -> str:
+    """HTSR verdict from alpha: ``"under-trained"`` (alpha > 6), ``"over-trained"`` (alpha < 2).
+
+    A failed fit gives ``"no-fit"``; a layer in between gives ``""``.
+    (WeightWatcher's labels; thresholds from sections/210 and shared/spec/htsr.md.)
+    """
+    if not fit_ok or not np.isfinite(alpha):
+        return "no-fit"
+    if alpha > ALPHA_UNDERTRAINED:
+        return "under-trained"
+    if alpha < ALPHA_OVERFIT:
+        return "over-trained"
+    return ""
+
+
+def _positive_evals(evals: Array) -> Array:
+    """Eigenvalues above the relative zero threshold ``M * eps * lambda_max``."""
+    lmax = float(evals.max())
+    return evals[evals > evals.size * np.finfo(np.float64).eps * lmax]
+
+
+def esd_metrics(
+    evals: Array,
+    N: int,
+    M: int,
+    *,
+    name: str = "W",
+    kind: str = "matrix",
+    normalization: str = "N",
+    fit_kwargs: dict[str, Any] | None = None,
+) -> LayerMetrics:
+    """Metrics computable from the ESD alone (everything except correlation traps).
+
+    Parameters
+    ----------
+    evals : array, shape (M,)
+        Eigenvalues of the layer correlation matrix.
+    N, M : int
+        Layer dimensions, ``N >= M``.
+    fit_kwargs : dict, optional
+        Passed to :func:`setol_theory.powerlaw.fit_powerlaw` (``min_tail``, ``xmax``, ``ks``...).
+    """
+    x = np.sort(np.asarray(evals, dtype=np.float64))
+    lambda_max = float(x[-1])
+    pos = _positive_evals(x)
+    fit: PowerLawFit = fit_powerlaw(pos, **(fit_kwargs or {}))
+    fit_ok = fit.status == "ok"
+    alpha = float(fit.alpha)
+    total = float(x.sum())
+    mp = fit_mp_bulk(x, N, M)
+    return LayerMetrics(
+        name=name,
+        kind=kind,
+        N=N,
+        M=M,
+        Q=N / M,
+        num_evals=int(x.size),
+        normalization=normalization,
+        lambda_max=lambda_max,
+        alpha=alpha,
+        alpha_hat=alpha * math.log10(lambda_max) if fit_ok else _NAN,
+        xmin=float(fit.xmin),
+        alpha_sigma=float(fit.sigma),
+        D=float(fit.D),
+        num_tail=int(fit.n_tail) if fit_ok else 0,
+        fit_status=fit.status,
+        fit_reason=fit.reason,
+        log_norm=math.log10(total),
+        log_spectral_norm=math.log10(lambda_max),
+        stable_rank=total / lambda_max,
+        mp_sigma2=mp.sigma2,
+        mp_lambda_plus=mp.lambda_plus,
+        mp_softrank=mp.lambda_plus / lambda_max,
+        num_spikes=mp.num_spikes,
+        warning=warning_label(alpha, fit_ok),
+    )
+
+
+def analyze_matrix(
+    W: Array,
+    *,
+    name: str = "W",
+    kind: str = "matrix",
+    normalization: str = "N",
+    traps: bool = True,
+    seed: int | None = 0,
+    fit_kwargs: dict[str, Any] | None = None,
+    eig_kwargs: dict[str, Any] | None = None,
+) -> tuple[LayerMetrics, Array]:
+    """All HTSR metrics of one weight matrix; returns ``(metrics, evals)``.
+
+    Raises ``ValueError``/``TypeError`` (from the eigenvalue routine) on NaN/Inf, all-zero,
+    1-wide, empty or non-float matrices.
+    """
+    eig_kwargs = dict(eig_kwargs or {})
+    evals = correlation_eigenvalues(W, normalization=normalization, **eig_kwargs)
+    N, M = max(W.shape), min(W.shape)
+    m = esd_metrics(
+        evals, N, M, name=name, kind=kind, normalization=normalization, fit_kwargs=fit_kwargs
+    )
+    if traps:
+        t = correlation_traps(
+            W,
+            normalization=normalization,
+            rng=seed,
+            eig=lambda A: correlation_eigenvalues(A, normalization=normalization, **eig_kwargs),
+        )
+        m = _replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand)
+    return m, evals
+
+
+def _replace(m: LayerMetrics, **kw: Any) -> LayerMetrics:
+    from dataclasses import replace
+
+    return replace(m, **kw)
+
+
+# --------------------------------------------------------------------------------------
+# Whole model
+# --------------------------------------------------------------------------------------
+#: Columns averaged in :meth:`ModelAnalysis.summary`.
+SUMMARY_METRICS = ("alpha", "alpha_hat", "log_norm", "log_spectral_norm", "stable_rank",
+                   "mp_softrank", "num_spikes", "num_traps")
+
+
+@dataclass
+class ModelAnalysis:
+    """Per-layer HTSR metrics of a model, with model-level averages.
+
+    Attributes
+    ----------
+    layers : list of LayerMetrics
+        One record per selected layer, in model order (analysed or with a reason).
+    source : str
+        Description of what was analysed (a path or a type name).
+    settings : dict
+        The options used (normalization, fit settings, seed...), recorded in every export.
+    evals : dict
+        ``name -> eigenvalues`` of the analysed layers (kept only when asked for).
+    """
+
+    layers: list[LayerMetrics]
+    source: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    evals: dict[str, Array] = field(default_factory=dict)
+
+    @property
+    def analysed(self) -> list[LayerMetrics]:
+        return [m for m in self.layers if m.ok]
+
+    def summary(self) -> dict[str, float]:
+        """Model-level averages of :data:`SUMMARY_METRICS` over layers with a finite value.
+
+        Also counts layers analysed, skipped and with a failed power-law fit.
+        """
+        out: dict[str, float] = {
+            "num_layers": len(self.layers),
+            "num_analysed": len(self.analysed),
+            "num_skipped": sum(1 for m in self.layers if not m.ok),
+            "num_fit_failed": sum(1 for m in self.analysed if m.fit_status != "ok"),
+        }
+        for key in SUMMARY_METRICS:
+            vals = np.array([getattr(m, key) for m in self.analysed], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            out[f"mean_{key}"] = float(vals.mean()) if vals.size else _NAN
+        return out
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dict per layer, in order."""
+        return [m.to_dict() for m in self.layers]
+
+    def to_dataframe(self):  # pragma: no cover - optional dependency
+        """The per-layer table as a pandas DataFrame (needs ``pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("to_dataframe() needs pandas: pip install pandas") from exc
+        return pd.DataFrame.from_records(self.to_records())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: source, settings, summary and layers (NaN -> None)."""
+        return _nan_to_none(
+            {
+                "source": self.source,
+                "settings": self.settings,
+                "summary": self.summary(),
+                "layers": self.to_records(),
+            }
+        )
+
+
+def metric_names() -> list[str]:
+    """Column names of :class:`LayerMetrics`, in table order."""
+    return [f.name for f in fields(LayerMetrics)]
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _nan_to_none(obj.item())
+    return obj
+
+
+class LayerError(ValueError):
+    """A selected layer could not be analysed (raised when ``on_error="raise"``)."""
+
+
+def analyze(
+    source: Any,
+    *,
+    layers: str | Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+    conv: str = "slices",
+    min_evals: int = 1,
+    max_evals: int | None = None,
+    normalization: str = "N",
+    traps: bool = True,
+    seed: int | None = 0,
+    fit_kwargs: dict[str, Any] | None = None,
+    eig_kwargs: dict[str, Any] | None = None,
+    on_error: str = "raise",
+    keep_evals: bool = False,
+    progress: bool | Callable[[Iterable[Any]], Iterable[Any]] = False,
+) -> ModelAnalysis:
+    """HTSR analysis of every selected layer of a model.
+
+    Parameters
+    ----------
+    source
+        Anything :func:`setol_theory.spectra.iter_layers` accepts: an array, a dict of
+        arrays/tensors, a torch ``nn.Module`` or ``state_dict``, or a path to a
+        ``.safetensors`` / ``.pt`` / ``.npz`` file or a Hugging-Face-style model directory.
+    layers, kinds, conv, min_evals, max_evals
+        Layer selection, passed to ``iter_layers``.
+    normalization : {"N", "none"}
+        ESD scale (see module docstring).
+    traps : bool
+        Also count correlation traps (one extra eigenvalue computation per layer).
+    seed : int or None
+        Seed of the shuffles of the correlation-trap test.
+    on_error : {"raise", "record"}
+        ``"raise"``: a layer that cannot be analysed raises :class:`LayerError` naming it.
+        ``"record"``: it is recorded with ``status="skipped"`` and its reason.
+    keep_evals : bool
+        Keep every layer's eigenvalues in ``ModelAnalysis.evals`` (for plots).
+    progress : bool or callable
+        ``True`` shows a tqdm progress bar on stderr; a callable wraps the layer iterator.
+
+    Returns
+    -------
+    ModelAnalysis
+    """
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+    if normalization not in ("N", "none"):
+        raise ValueError(f"normalization must be 'N' or 'none', got {normalization!r}")
+    it: Iterable[Any] = iter_layers(
+        source, layers=layers, kinds=kinds, conv=conv, min_evals=min_evals, max_evals=max_evals
+    )
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="layers", unit="layer", leave=False)
+    elif callable(progress):
+        it = progress(it)
+    records: list[LayerMetrics] = []
+    kept: dict[str, Array] = {}
+    for layer in it:
+        shape = tuple(int(s) for s in np.shape(layer.W)) if layer.W is not None else ()
+        N, M = (max(shape), min(shape)) if len(shape) == 2 else (0, 0)
+        if layer.W is None:
+            reason = layer.skip_reason or "not analysable"
+            if on_error == "raise":
+                raise LayerError(f"layer {layer.name!r}: {reason}")
+            records.append(
+                LayerMetrics(name=layer.name, kind=layer.kind, status="skipped", reason=reason)
+            )
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                m, evals = analyze_matrix(
+                    layer.W,
+                    name=layer.name,
+                    kind=layer.kind,
+                    normalization=normalization,
+                    traps=traps,
+                    seed=seed,
+                    fit_kwargs=fit_kwargs,
+                    eig_kwargs=eig_kwargs,
+                )
+        except (ValueError, TypeError) as exc:
+            if on_error == "raise":
+                raise LayerError(f"layer {layer.name!r}: {exc}") from exc
+            records.append(
+                LayerMetrics(
+                    name=layer.name, kind=layer.kind, status="skipped", reason=str(exc), N=N, M=M
+                )
+            )
+            continue
+        records.append(m)
+        if keep_evals:
+            kept[layer.name] = evals
+    if not records:
+        raise ValueError(f"no analysable layer found in {_describe(source)} with the given filters")
+    settings = {
+        "normalization": normalization,
+        "conv": conv,
+        "traps": traps,
+        "seed": seed,
+        "fit": dict(fit_kwargs or {}),
+        "eig": dict(eig_kwargs or {}),
+        "layers": layers,
+        "kinds": list(kinds) if kinds else None,
+        "min_evals": min_evals,
+        "max_evals": max_evals,
+    }
+    return ModelAnalysis(records, source=_describe(source), settings=settings, evals=kept)
+
+
+def _describe(source: Any) -> str:
+    if isinstance(source, str | bytes) or hasattr(source, "__fspath__"):
+        return str(source)
+    return type(source).__name__

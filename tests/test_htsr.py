@@ -1,0 +1,202 @@
+"""HTSR metrics: MP bulk fit, spikes, correlation traps, per-layer metrics, heavy-tail ground truths."""
+
+import math
+
+import numpy as np
+import pytest
+
+from setol_theory.htsr import (
+    LayerError,
+    analyze,
+    analyze_matrix,
+    correlation_traps,
+    esd_metrics,
+    fit_mp_bulk,
+    tracy_widom_scale,
+    warning_label,
+)
+
+
+def _gaussian(N, M, sigma2=1.0, seed=0):
+    return np.random.default_rng(seed).normal(0.0, math.sqrt(sigma2), size=(N, M))
+
+
+def _eig(W):
+    N = max(W.shape)
+    A = W if W.shape[0] >= W.shape[1] else W.T
+    return np.linalg.eigvalsh(A.T @ A / N)
+
+
+def _planted(N, M, thetas, seed=0):
+    """Gaussian noise plus rank-one terms whose X-eigenvalues sit well above the MP edge."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(N, M))
+    for theta in thetas:
+        u = rng.normal(size=N)
+        v = rng.normal(size=M)
+        W += theta * (N * M) ** 0.25 * np.outer(u / np.linalg.norm(u), v / np.linalg.norm(v))
+    return W
+
+
+# ---------------------------------------------------------------- MP bulk fit
+@pytest.mark.parametrize("N,M", [(2000, 500), (1536, 384), (400, 100)])
+def test_mp_fit_recovers_variance_of_gaussian_layer(N, M):
+    """sigma2 from the bulk median.  Eigenvalue rigidity makes the median fluctuate at
+    O(1/M) (measured sd ~1.25/M over 20 seeds), so 5/M is a 4-sigma bound."""
+    for seed in range(3):
+        f = fit_mp_bulk(_eig(_gaussian(N, M, 0.7, seed)), N, M)
+        assert f.converged
+        assert abs(f.sigma2 / 0.7 - 1.0) < 5.0 / M
+        assert f.lambda_plus == pytest.approx(f.sigma2 * (1 + math.sqrt(M / N)) ** 2, rel=1e-14)
+
+
+def test_gaussian_layer_has_no_spikes():
+    """TW margin at its 0.99 quantile: a pure-noise layer shows a spike in ~1% of draws."""
+    counts = [fit_mp_bulk(_eig(_gaussian(1200, 300, seed=s)), 1200, 300).num_spikes
+              for s in range(10)]
+    assert sum(c > 0 for c in counts) <= 1
+
+
+def test_planted_spikes_are_counted_and_bulk_is_unbiased():
+    W = _planted(1600, 400, [3.0, 5.0, 8.0])
+    f = fit_mp_bulk(_eig(W), 1600, 400)
+    assert f.num_spikes == 3
+    assert abs(f.sigma2 - 1.0) < 5.0 / 400 + 3.0 / 400  # noise + shift from removing 3 evals
+
+
+def test_tracy_widom_scale_matches_johnstone():
+    # Johnstone (2001): sigma_np = (sqrt(n) + sqrt(p)) (1/sqrt(n) + 1/sqrt(p))^(1/3) for W^T W
+    n, p = 900, 100
+    assert tracy_widom_scale(1.0, n, p) * n == pytest.approx((30 + 10) * (1 / 30 + 1 / 10) ** (1 / 3))
+
+
+def test_mp_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match="at least 2"):
+        fit_mp_bulk(np.array([1.0]), 10, 1)
+    with pytest.raises(ValueError, match="N >= M"):
+        fit_mp_bulk(np.ones(5), 3, 5)
+
+
+# ---------------------------------------------------------------- correlation traps
+def test_traps_absent_for_gaussian_and_for_spread_out_spikes():
+    """Shuffling destroys low-rank structure spread over all entries: no trap."""
+    assert correlation_traps(_gaussian(1200, 300), rng=1).num_traps == 0
+    assert correlation_traps(_planted(1600, 400, [3.0, 5.0, 8.0]), rng=1).num_traps == 0
+
+
+def test_traps_found_for_a_few_huge_entries():
+    """k isolated huge entries survive any shuffle; each is a rank-one spike of size
+    ~w^2/N = 3600/1600 = 2.25 above an MP edge of (1 + 1/2)^2 = 2.25 plus the noise -> k traps."""
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(1600, 400))
+    W.flat[rng.choice(W.size, 4, replace=False)] = 60.0
+    t = correlation_traps(W, rng=0)
+    assert t.num_traps == 4
+    assert t.lambda_max_rand > t.threshold_rand
+
+
+def test_traps_are_reproducible_and_average_small_layers():
+    W = _gaussian(200, 50, seed=4)
+    a, b = correlation_traps(W, rng=7), correlation_traps(W, rng=7)
+    assert a == b
+    assert a.n_permutations == 5  # M < 100: five permutations, as in the paper's notebooks
+
+
+# ---------------------------------------------------------------- per-layer metrics
+def test_layer_metrics_against_independent_norms():
+    rng = np.random.default_rng(5)
+    W = rng.standard_t(df=3, size=(300, 700))  # wide: N = 700 after transposing
+    m, ev = analyze_matrix(W, name="w", traps=False)
+    N, M = 700, 300
+    assert (m.N, m.M, m.num_evals) == (N, M, M)
+    assert m.Q == pytest.approx(N / M)
+    fro2 = np.sum(W.astype(np.float64) ** 2)
+    spec2 = np.linalg.norm(W, 2) ** 2
+    assert m.log_norm == pytest.approx(math.log10(fro2 / N), rel=1e-12)
+    assert m.log_spectral_norm == pytest.approx(math.log10(spec2 / N), rel=1e-10)
+    assert m.stable_rank == pytest.approx(fro2 / spec2, rel=1e-10)
+    assert m.lambda_max == pytest.approx(spec2 / N, rel=1e-10)
+    assert m.alpha_hat == pytest.approx(m.alpha * math.log10(m.lambda_max), rel=1e-14)
+    assert m.mp_softrank == pytest.approx(m.mp_lambda_plus / m.lambda_max, rel=1e-14)
+
+
+def test_normalization_none_scales_eigenvalues_but_not_alpha():
+    W = np.random.default_rng(6).standard_t(df=2.5, size=(800, 200))
+    a, _ = analyze_matrix(W, normalization="N", traps=False)
+    b, _ = analyze_matrix(W, normalization="none", traps=False)
+    assert b.lambda_max == pytest.approx(800 * a.lambda_max, rel=1e-12)
+    assert b.xmin == pytest.approx(800 * a.xmin, rel=1e-12)
+    assert b.alpha == pytest.approx(a.alpha, rel=1e-9)
+    assert b.normalization == "none"
+
+
+def test_warning_labels():
+    assert warning_label(7.0, True) == "under-trained"
+    assert warning_label(1.5, True) == "over-trained"
+    assert warning_label(3.0, True) == ""
+    assert warning_label(float("nan"), False) == "no-fit"
+
+
+# ---------------------------------------------------------------- ground truths of the spec
+def _pareto_layer(N, M, mu, seed):
+    """i.i.d. symmetric entries with P(|w| > x) = x^(-mu) for x >= 1."""
+    rng = np.random.default_rng(seed)
+    return rng.choice([-1.0, 1.0], size=(N, M)) * (rng.pareto(mu, size=(N, M)) + 1.0)
+
+
+@pytest.mark.parametrize("mu", [1.0, 1.5])
+def test_pareto_entries_give_alpha_one_plus_mu_over_two(mu):
+    """ESD tail exponent of Levy-type matrices: alpha = 1 + mu/2 for mu < 2
+    (shared/spec/htsr.md "Ground truths"; Ben Arous & Guionnet 2008).
+
+    Tolerance 0.15: the MLE standard error at n_tail ~ 10^2 is (alpha-1)/sqrt(n) ~ 0.05,
+    and the finite-N bias (the tail only becomes exact as N -> infinity with fixed Q) is
+    of the same order at N = 2000; averaged over 3 seeds the sampling part shrinks by sqrt 3.
+    """
+    alphas = []
+    for seed in range(3):
+        m, _ = analyze_matrix(_pareto_layer(2000, 1000, mu, seed), traps=False)
+        assert m.fit_status == "ok"
+        alphas.append(m.alpha)
+    assert np.mean(alphas) == pytest.approx(1.0 + mu / 2.0, abs=0.15)
+    assert all(warning_label(a, True) == "over-trained" for a in alphas)
+
+
+def test_gaussian_layer_is_not_heavy_tailed():
+    """A Gaussian layer follows MP: the 'tail' the scan finds is the hard edge, whose
+    fitted exponent is far above the HTSR range, and nothing pokes out of the bulk."""
+    for seed in range(3):
+        m, _ = analyze_matrix(_gaussian(2000, 500, seed=seed), traps=True, seed=seed)
+        assert m.alpha > 6.0 and m.warning == "under-trained"
+        assert m.num_spikes == 0 and m.num_traps == 0
+        assert m.mp_softrank > 0.95  # lambda_max sits at the MP edge
+
+
+def test_esd_metrics_records_failed_fit_without_raising():
+    ev = np.linspace(1.0, 2.0, 5)  # fewer eigenvalues than the minimum tail
+    m = esd_metrics(ev, 50, 5)
+    assert m.fit_status == "failed" and m.fit_reason
+    assert math.isnan(m.alpha) and math.isnan(m.alpha_hat) and m.warning == "no-fit"
+    assert m.lambda_max == 2.0  # the ESD metrics are still computed
+
+
+# ---------------------------------------------------------------- whole model
+def test_analyze_records_every_layer_with_reason():
+    rng = np.random.default_rng(8)
+    good = rng.normal(size=(300, 100))
+    bad = good.copy()
+    bad[3, 4] = np.nan
+    model = {"a.weight": good, "b.weight": bad, "c.weight": np.zeros((200, 50))}
+    with pytest.raises(LayerError, match="b.weight"):
+        analyze(model, traps=False)
+    res = analyze(model, traps=False, on_error="record")
+    assert [m.name for m in res.layers] == ["a.weight", "b.weight", "c.weight"]
+    assert [m.status for m in res.layers] == ["ok", "skipped", "skipped"]
+    assert "NaN" in res.layers[1].reason
+    assert "zero" in res.layers[2].reason.lower()
+    s = res.summary()
+    assert s["num_analysed"] == 1 and s["num_skipped"] == 2
+    assert s["mean_alpha"] == pytest.approx(res.layers[0].alpha)
+    js = res.to_json_dict()
+    assert js["layers"][1]["alpha"] is None  # NaN -> null in JSON
+    assert js["settings"]["normalization"] == "N"
