@@ -70,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--conv", choices=["slices", "reshape"], default="slices",
                    help="conv kernels: one matrix per kernel position, or (out, in*k) reshape")
     a.add_argument("--min-evals", type=int, default=10, metavar="K",
-                   help="skip matrices with fewer than K eigenvalues (default 10)")
+                   help="do not analyse matrices with fewer than K eigenvalues (default 10; "
+                        "they are listed as filtered)")
     a.add_argument("--max-evals", type=int, default=None, metavar="K",
-                   help="skip matrices with more than K eigenvalues")
+                   help="do not analyse matrices with more than K eigenvalues")
     a.add_argument("--normalization", choices=["N", "none"], default="N",
                    help="ESD of W^T W / N (theory, default) or W^T W (WeightWatcher scale)")
     a.add_argument("--min-tail", type=int, default=10,
@@ -110,7 +111,7 @@ def format_table(records: Sequence[Any]) -> str:
     lines = [head, "-" * len(head)]
     for m in records:
         if not m.ok:
-            lines.append(f"{_fmt(m.name, 's', 44)} skipped: {m.reason}")
+            lines.append(f"{_fmt(m.name, 's', 44)} {m.status}: {m.reason}")
             continue
         lines.append(" ".join(_fmt(getattr(m, k), s, w) for k, _, w, s in _TABLE_COLUMNS))
     return "\n".join(lines)

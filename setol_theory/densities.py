@@ -125,7 +125,8 @@ class MarchenkoPastur:
         r"""Raw moment ``E[lambda^k] = sigma2^k sum_{r=0}^{k-1} q^r N(k, r+1)``.
 
         ``N(k, j) = C(k, j) C(k, j-1) / k`` are the Narayana numbers
-        (Bai & Silverstein, *Spectral Analysis of Large Dimensional Random Matrices*, 2010, eq. 3.1.6).
+        (Bai & Silverstein, *Spectral Analysis of Large Dimensional Random Matrices*, 2010,
+        eq. 3.1.6).
         """
         if k < 0:
             raise ValueError(f"moment order must be >= 0, got {k}")

@@ -15,14 +15,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .densities import MarchenkoPastur
-from .powerlaw import PowerLawFit, fit_powerlaw
+from .powerlaw import PowerLawBoundWarning, PowerLawFit, fit_powerlaw
 from .spectra import correlation_eigenvalues, iter_layers
 
 __all__ = [
@@ -280,8 +280,9 @@ _NAN = float("nan")
 class LayerMetrics:
     """HTSR metrics of one layer (one row of the ``setol analyze`` table).
 
-    Every layer that was selected appears, analysed (``status == "ok"``) or not
-    (``status == "skipped"`` or ``"error"``, with ``reason``).  Metric names follow
+    Every layer that was selected appears, analysed (``status == "ok"``) or not, with
+    ``reason``: ``"skipped"`` (cannot be analysed: NaN/Inf, all zeros, integer dtype...) or
+    ``"filtered"`` (outside the ``min_evals``/``max_evals`` limits).  Metric names follow
     ``shared/spec/htsr.md``; eigenvalue-scale quantities use ``normalization``.
     """
 
@@ -303,6 +304,7 @@ class LayerMetrics:
     num_tail: int = 0
     fit_status: str = ""
     fit_reason: str = ""
+    fit_bound_hit: bool = False
     log_norm: float = _NAN
     log_spectral_norm: float = _NAN
     stable_rank: float = _NAN
@@ -319,7 +321,7 @@ class LayerMetrics:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain record (JSON-serialisable: NaN becomes ``None`` in :meth:`ModelAnalysis.to_json`)."""
+        """Plain record (NaN becomes ``None`` in :meth:`ModelAnalysis.to_json_dict`)."""
         return asdict(self)
 
 
@@ -368,7 +370,10 @@ def esd_metrics(
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
     pos = _positive_evals(x)
-    fit: PowerLawFit = fit_powerlaw(pos, **(fit_kwargs or {}))
+    with warnings.catch_warnings():
+        # recorded in the result as fit_bound_hit instead of one warning per layer
+        warnings.simplefilter("ignore", PowerLawBoundWarning)
+        fit: PowerLawFit = fit_powerlaw(pos, **(fit_kwargs or {}))
     fit_ok = fit.status == "ok"
     alpha = float(fit.alpha)
     total = float(x.sum())
@@ -390,6 +395,7 @@ def esd_metrics(
         num_tail=int(fit.n_tail) if fit_ok else 0,
         fit_status=fit.status,
         fit_reason=fit.reason,
+        fit_bound_hit=bool(fit.bound_hit),
         log_norm=math.log10(total),
         log_spectral_norm=math.log10(lambda_max),
         stable_rank=total / lambda_max,
@@ -430,14 +436,8 @@ def analyze_matrix(
             rng=seed,
             eig=lambda A: correlation_eigenvalues(A, normalization=normalization, **eig_kwargs),
         )
-        m = _replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand)
+        m = replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand)
     return m, evals
-
-
-def _replace(m: LayerMetrics, **kw: Any) -> LayerMetrics:
-    from dataclasses import replace
-
-    return replace(m, **kw)
 
 
 # --------------------------------------------------------------------------------------
@@ -481,7 +481,8 @@ class ModelAnalysis:
         out: dict[str, float] = {
             "num_layers": len(self.layers),
             "num_analysed": len(self.analysed),
-            "num_skipped": sum(1 for m in self.layers if not m.ok),
+            "num_skipped": sum(1 for m in self.layers if m.status == "skipped"),
+            "num_filtered": sum(1 for m in self.layers if m.status == "filtered"),
             "num_fit_failed": sum(1 for m in self.analysed if m.fit_status != "ok"),
         }
         for key in SUMMARY_METRICS:
@@ -541,7 +542,7 @@ def analyze(
     layers: str | Sequence[str] | None = None,
     kinds: Sequence[str] | None = None,
     conv: str = "slices",
-    min_evals: int = 1,
+    min_evals: int = 2,
     max_evals: int | None = None,
     normalization: str = "N",
     traps: bool = True,
@@ -560,8 +561,10 @@ def analyze(
         Anything :func:`setol_theory.spectra.iter_layers` accepts: an array, a dict of
         arrays/tensors, a torch ``nn.Module`` or ``state_dict``, or a path to a
         ``.safetensors`` / ``.pt`` / ``.npz`` file or a Hugging-Face-style model directory.
-    layers, kinds, conv, min_evals, max_evals
-        Layer selection, passed to ``iter_layers``.
+    layers, kinds, conv
+        Layer selection, passed to ``iter_layers`` (unselected layers are not listed).
+    min_evals, max_evals
+        Size limits on ``M``; layers outside them are listed with ``status="filtered"``.
     normalization : {"N", "none"}
         ESD scale (see module docstring).
     traps : bool
@@ -584,9 +587,9 @@ def analyze(
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     if normalization not in ("N", "none"):
         raise ValueError(f"normalization must be 'N' or 'none', got {normalization!r}")
-    it: Iterable[Any] = iter_layers(
-        source, layers=layers, kinds=kinds, conv=conv, min_evals=min_evals, max_evals=max_evals
-    )
+    if min_evals < 0 or (max_evals is not None and max_evals < min_evals):
+        raise ValueError(f"need 0 <= min_evals <= max_evals, got {min_evals}, {max_evals}")
+    it: Iterable[Any] = iter_layers(source, layers=layers, kinds=kinds, conv=conv)
     if progress is True:
         from tqdm.auto import tqdm
 
@@ -598,6 +601,13 @@ def analyze(
     for layer in it:
         shape = tuple(int(s) for s in np.shape(layer.W)) if layer.W is not None else ()
         N, M = (max(shape), min(shape)) if len(shape) == 2 else (0, 0)
+        if layer.W is not None and not min_evals <= M <= (max_evals or M):
+            limits = f"[{min_evals}, {max_evals if max_evals is not None else 'inf'}]"
+            records.append(
+                LayerMetrics(name=layer.name, kind=layer.kind, status="filtered", N=N, M=M,
+                             reason=f"{M} eigenvalues, outside min_evals/max_evals {limits}")
+            )
+            continue
         if layer.W is None:
             reason = layer.skip_reason or "not analysable"
             if on_error == "raise":

@@ -1,4 +1,4 @@
-"""HTSR metrics: MP bulk fit, spikes, correlation traps, per-layer metrics, heavy-tail ground truths."""
+"""HTSR metrics: MP bulk fit, spikes, correlation traps, layer metrics, heavy-tail truths."""
 
 import math
 
@@ -67,7 +67,8 @@ def test_planted_spikes_are_counted_and_bulk_is_unbiased():
 def test_tracy_widom_scale_matches_johnstone():
     # Johnstone (2001): sigma_np = (sqrt(n) + sqrt(p)) (1/sqrt(n) + 1/sqrt(p))^(1/3) for W^T W
     n, p = 900, 100
-    assert tracy_widom_scale(1.0, n, p) * n == pytest.approx((30 + 10) * (1 / 30 + 1 / 10) ** (1 / 3))
+    ref = (30 + 10) * (1 / 30 + 1 / 10) ** (1 / 3)
+    assert tracy_widom_scale(1.0, n, p) * n == pytest.approx(ref)
 
 
 def test_mp_fit_rejects_bad_input():
@@ -200,3 +201,13 @@ def test_analyze_records_every_layer_with_reason():
     js = res.to_json_dict()
     assert js["layers"][1]["alpha"] is None  # NaN -> null in JSON
     assert js["settings"]["normalization"] == "N"
+
+
+def test_size_filtered_layers_are_listed_not_dropped():
+    rng = np.random.default_rng(9)
+    model = {"big.weight": rng.normal(size=(300, 100)), "tiny.weight": rng.normal(size=(50, 3))}
+    res = analyze(model, traps=False, min_evals=10)
+    assert [(m.name, m.status) for m in res.layers] == [("big.weight", "ok"),
+                                                       ("tiny.weight", "filtered")]
+    assert "3 eigenvalues" in res.layers[1].reason
+    assert res.summary()["num_filtered"] == 1
