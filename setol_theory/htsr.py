@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from .densities import MarchenkoPastur
 from .powerlaw import PowerLawBoundWarning, PowerLawFit, fit_powerlaw
+from .quality import detx_lambda_min
 from .spectra import correlation_eigenvalues, iter_layers
 
 __all__ = [
@@ -284,6 +285,10 @@ class LayerMetrics:
     ``reason``: ``"skipped"`` (cannot be analysed: NaN/Inf, all zeros, integer dtype...) or
     ``"filtered"`` (outside the ``min_evals``/``max_evals`` limits).  Metric names follow
     ``shared/spec/htsr.md``; eigenvalue-scale quantities use ``normalization``.
+    ``detx_lambda_min`` is the TraceLog/detX ECS edge (:func:`setol_theory.quality.
+    detx_lambda_min`, rule ``first_below``, applied after rescaling to ``sum(lambda) = M``
+    and reported on the ``normalization`` scale); ``delta_lambda_min = xmin -
+    detx_lambda_min`` (sections/630).
     """
 
     name: str
@@ -312,6 +317,9 @@ class LayerMetrics:
     mp_lambda_plus: float = _NAN
     mp_softrank: float = _NAN
     num_spikes: int = 0
+    detx_lambda_min: float = _NAN
+    delta_lambda_min: float = _NAN
+    num_ecs_detx: int = 0
     num_traps: float = _NAN
     lambda_max_rand: float = _NAN
     warning: str = ""
@@ -378,6 +386,7 @@ def esd_metrics(
     alpha = float(fit.alpha)
     total = float(x.sum())
     mp = fit_mp_bulk(x, N, M)
+    detx = detx_lambda_min(x)  # TraceLog condition on the sum(lambda) = M scale
     return LayerMetrics(
         name=name,
         kind=kind,
@@ -403,6 +412,9 @@ def esd_metrics(
         mp_lambda_plus=mp.lambda_plus,
         mp_softrank=mp.lambda_plus / lambda_max,
         num_spikes=mp.num_spikes,
+        detx_lambda_min=detx.lambda_min,
+        delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,
+        num_ecs_detx=detx.num_ecs,
         warning=warning_label(alpha, fit_ok),
     )
 

@@ -211,3 +211,13 @@ def test_size_filtered_layers_are_listed_not_dropped():
                                                        ("tiny.weight", "filtered")]
     assert "3 eigenvalues" in res.layers[1].reason
     assert res.summary()["num_filtered"] == 1
+
+
+def test_detx_columns_match_quality_module():
+    from setol_theory.quality import detx_lambda_min
+
+    W = _pareto_layer(600, 300, 1.5, seed=2)
+    m, ev = analyze_matrix(W, traps=False)
+    d = detx_lambda_min(ev)
+    assert m.detx_lambda_min == d.lambda_min and m.num_ecs_detx == d.num_ecs
+    assert m.delta_lambda_min == pytest.approx(m.xmin - d.lambda_min, rel=1e-15)
