@@ -29,7 +29,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_powerlaw.py
+	$(BIN)/python benchmarks/bench_powerlaw.py --max-ref-n 10000
+	$(BIN)/python benchmarks/bench_analyze.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
