@@ -87,3 +87,85 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
         plt.close(fig)
         return None
     return fig
+
+
+def plot_verify_model(model, name: str, samples, convergence, path: str | Path | None = None):
+    """Figure of ``setol verify`` for one model.
+
+    Left: density vs. histogram of the largest Monte Carlo sample (when the model has both).
+    Middle: ``Re R(w)`` on the real axis with the end of the real branch of ``G^{-1}``
+    (``G(lambda_+)``) and, where there is one, the branch point of ``R`` marked.
+    Right: Monte Carlo error of ``G`` (and ``R``) vs. ``n`` on log-log axes with the
+    theoretical rate.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    ax = axes[0]
+    try:
+        lo, hi = model.support()
+        if samples is not None:
+            s = np.asarray(samples)
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.hist(s, bins=60, density=True, alpha=0.5, label=f"{s.size} samples")
+                grid = np.linspace(lo, hi, 400)[1:-1]
+            else:
+                q = np.quantile(s, [0.02, 0.98])
+                ax.hist(s[(s > q[0]) & (s < q[1])], bins=60, density=True, alpha=0.5,
+                        weights=None, label="samples (2-98% quantiles)")
+                grid = np.linspace(q[0], q[1], 400)
+                ax.set_title("(histogram renormalised to the shown range)", fontsize=8)
+            ax.plot(grid, model.pdf(grid), "r-", label="density")
+            ax.legend(fontsize=8)
+        ax.set_xlabel("eigenvalue")
+    except NotImplementedError:
+        ax.text(0.5, 0.5, "no density for this model", ha="center", transform=ax.transAxes)
+    ax.set_title(f"{name}: density", fontsize=10)
+
+    ax = axes[1]
+    from .verify import real_branch_domain
+
+    try:
+        w_lo, w_hi = real_branch_domain(model)
+        span = 1.6 * w_hi
+    except NotImplementedError:
+        w_hi, span = None, 1.0
+    bp = getattr(model, "branch_point", None)
+    if isinstance(bp, float):
+        span = max(span, 1.6 * bp)
+    w = np.linspace(-0.5 * span, span, 600)
+    w = w[np.abs(w) > 1e-9]
+    try:
+        r = model.r_transform(w, side="upper")
+        ax.plot(w, r.real, "b-", label="Re R(w)")
+        if np.any(np.abs(r.imag) > 0):
+            ax.plot(w, r.imag, "c--", label="Im R(w + i0)")
+    except (ValueError, NotImplementedError) as exc:
+        ax.text(0.5, 0.5, str(exc)[:60], ha="center", transform=ax.transAxes, fontsize=7)
+    if w_hi is not None:
+        ax.axvline(w_hi, color="g", ls=":", label="G(lambda_+): end of real branch")
+    if isinstance(bp, float):
+        ax.axvline(bp, color="r", ls="--", label=f"branch point {bp:.3g}")
+    ax.set_xlabel("w (real)")
+    ax.set_title(f"{name}: R on the real axis", fontsize=10)
+    ax.legend(fontsize=7)
+
+    ax = axes[2]
+    if convergence:
+        n = np.asarray(convergence["sizes"], dtype=float)
+        for key, style in (("err_G", "o-"), ("err_R", "s-")):
+            if key in convergence:
+                ax.loglog(n, convergence[key], style, label=key.replace("err_", "error of "))
+        rate = convergence["rate"]
+        ref = convergence["err_G"][0] * (n / n[0]) ** (-rate)
+        ax.loglog(n, ref, "k:", label=f"n^-{rate:g}")
+        ax.legend(fontsize=8)
+        ax.set_xlabel("n (eigenvalues)")
+    else:
+        ax.text(0.5, 0.5, "no Monte Carlo for this model", ha="center", transform=ax.transAxes)
+    ax.set_title(f"{name}: Monte Carlo error", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return None
+    return fig

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,7 @@ MODELS = ("mp", "imp", "wigner", "free_cauchy", "tpl", "levy", "mw")
 # --------------------------------------------------------------------------------------
 # checks
 # --------------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _derivation(module: str):
     return import_module(f"derivations.{module}").derive()
 
