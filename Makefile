@@ -31,6 +31,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_powerlaw.py --max-ref-n 10000
 	$(BIN)/python benchmarks/bench_analyze.py
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/bench_transforms.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
