@@ -58,3 +58,27 @@ def test_mc_error_decays_like_one_over_n():
 def test_verify_bad_arguments(kw, msg):
     with pytest.raises(ValueError, match=msg):
         V.verify(**kw)
+
+
+def test_cli_verify_exit_codes(tmp_path, capsys, monkeypatch):
+    import json
+
+    from setol_theory.cli import main
+
+    js = tmp_path / "v.json"
+    assert main(["verify", "--model", "levy", "--model", "mw", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "passed, 0 failed" in out
+    assert {r["model"] for r in json.loads(js.read_text())["checks"]} == {"levy", "mw"}
+    assert main(["verify", "--model", "bogus"]) == 1
+    assert "unknown model" in capsys.readouterr().err
+    # a failing check gives exit status 1
+    real = V.verify
+
+    def failing(*a, **k):
+        rep = real(*a, **k)
+        rep.checks.append(V.Check("x", "forced failure", 1.0, 0.0, False))
+        return rep
+
+    monkeypatch.setattr(V, "verify", failing)
+    assert main(["verify", "--model", "levy"]) == 1
