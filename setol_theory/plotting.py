@@ -110,10 +110,12 @@ def plot_verify_model(model, name: str, samples, convergence, path: str | Path |
                 grid = np.linspace(lo, hi, 400)[1:-1]
             else:
                 q = np.quantile(s, [0.02, 0.98])
-                ax.hist(s[(s > q[0]) & (s < q[1])], bins=60, density=True, alpha=0.5,
-                        weights=None, label="samples (2-98% quantiles)")
+                shown = s[(s > q[0]) & (s < q[1])]
+                counts, edges = np.histogram(shown, bins=60)
+                # normalised by ALL samples, so the bars compare with the density
+                ax.bar(edges[:-1], counts / (s.size * np.diff(edges)), width=np.diff(edges),
+                       align="edge", alpha=0.5, label="samples (2-98% quantiles shown)")
                 grid = np.linspace(q[0], q[1], 400)
-                ax.set_title("(histogram renormalised to the shown range)", fontsize=8)
             ax.plot(grid, model.pdf(grid), "r-", label="density")
             ax.legend(fontsize=8)
         ax.set_xlabel("eigenvalue")
