@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--model", action="append", metavar="NAME",
                    help="only this model (repeatable): mp, imp, wigner, free_cauchy, tpl, "
-                        "levy, mw")
+                        "levy, mw, hciz (the HCIZ integrals)")
     v.add_argument("--n", type=int, default=1000, help="largest Monte Carlo size (default 1000)")
     v.add_argument("--seeds", type=int, default=4, help="samples per size (default 4)")
     v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -171,3 +171,30 @@ def plot_verify_model(model, name: str, samples, convergence, path: str | Path |
         plt.close(fig)
         return None
     return fig
+
+
+def plot_hciz_convergence(conv: dict, path: str | Path | None = None):
+    """``|(1/N) log I_N - limit|`` vs ``N`` (log-log) for the cases of ``verify_hciz``, with
+    the ``1/N`` reference; in the edge-sticking phase also the error less its edge-gap term."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for i, (label, c) in enumerate(conv.items()):
+        n = np.asarray(c["sizes"], dtype=float)
+        err = np.abs(np.asarray(c["errors"]))
+        ax.loglog(n, err, "o-", color=f"C{i}", label=f"{label} ({c['phase']})")
+        if c["phase"] != "sub-critical":
+            rem = np.abs(np.asarray(c["errors"]) - np.asarray(c["edge_terms"]))
+            ax.loglog(n, rem, "o--", color=f"C{i}", label="  same, less the edge-gap term")
+            ax.loglog(n, 1.5 * np.log(n) / n, ":", color="gray", label="1.5 log N / N")
+    n = np.asarray(next(iter(conv.values()))["sizes"], dtype=float)
+    ax.loglog(n, 0.15 / n, "k:", label="0.15 / N")
+    ax.set_xlabel("N")
+    ax.set_ylabel("|exact - asymptotic|  of (1/N) log I_N")
+    ax.set_title("Rank-one HCIZ: convergence to the Guionnet-Maida limit", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return None
+    return fig

@@ -82,3 +82,11 @@ def test_cli_verify_exit_codes(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(V, "verify", failing)
     assert main(["verify", "--model", "levy"]) == 1
+
+
+def test_verify_hciz_checks_pass_and_plot(tmp_path):
+    rep = V.verify(["hciz"], plot_dir=tmp_path)
+    assert rep.ok, rep.table()
+    assert len(rep.checks) == 10
+    assert any(c["phase"] == "super-critical" for c in rep.hciz.values())
+    assert (tmp_path / "verify_hciz.png").exists()
