@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import importlib.util
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -28,6 +31,30 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> Path:
     head += b" " * (-len(head) % 8)
     Path(path).write_bytes(struct.pack("<Q", len(head)) + head + b"".join(chunks))
     return Path(path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serial_blas():
+    """Single-threaded OpenBLAS for the whole run (the Makefile also sets
+    OPENBLAS_NUM_THREADS=1), restored afterwards.
+
+    On the shared 2-core machines a multi-threaded OpenBLAS under load takes ~10 s for a
+    1000 x 1000 ``eigvalsh`` (0.2 s single-threaded).
+    """
+    restore = []
+    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in glob.glob(os.path.join(libdir, "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+            get = lib.scipy_openblas_get_num_threads64_
+            put = lib.scipy_openblas_set_num_threads64_
+        except (OSError, AttributeError):
+            continue
+        restore.append((put, get()))
+        put(1)
+    yield
+    for put, n in restore:
+        put(n)
 
 
 def _has_cuda() -> bool:

@@ -62,8 +62,6 @@ def test_mp_rejects_bad_parameters(bad):
 # ======================================================================================
 # Spectral models: G, R, free cumulants, branch cuts (shared/spec/theory.md section 2)
 # ======================================================================================
-import ctypes  # noqa: E402
-import glob  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 from fractions import Fraction  # noqa: E402
@@ -86,27 +84,6 @@ slow = [pytest.mark.slow,
         pytest.mark.skipif(os.environ.get("SETOL_SLOW") != "1", reason="slow; set SETOL_SLOW=1")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _serial_blas():
-    """Single-threaded OpenBLAS for this module's eigen-decompositions, restored afterwards.
-
-    On the shared 2-core machines a multi-threaded OpenBLAS under load takes ~10 s for a
-    1000 x 1000 ``eigvalsh`` (0.2 s single-threaded).
-    """
-    restore = []
-    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in glob.glob(os.path.join(libdir, "*openblas*")):
-        try:
-            lib = ctypes.CDLL(path)
-            get = lib.scipy_openblas_get_num_threads64_
-            put = lib.scipy_openblas_set_num_threads64_
-        except (OSError, AttributeError):
-            continue
-        restore.append((put, get()))
-        put(1)
-    yield
-    for put, n in restore:
-        put(n)
 
 
 # points off the support used by several identities: both half planes, both sides, near the axis

@@ -8,9 +8,6 @@ adaptive quadrature, and Monte Carlo of ``A + O B O^T`` with Haar ``O``.
 
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
 from fractions import Fraction
 from itertools import combinations
 
@@ -26,29 +23,6 @@ from setol_theory.densities import (
     TruncatedPowerLaw,
     Wigner,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _serial_blas():
-    """Single-threaded OpenBLAS for this module's eigen-decompositions, restored afterwards.
-
-    On the shared 2-core machines a multi-threaded OpenBLAS under load takes ~10 s for a
-    1000 x 1000 ``eigvalsh`` (0.2 s single-threaded).
-    """
-    restore = []
-    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in glob.glob(os.path.join(libdir, "*openblas*")):
-        try:
-            lib = ctypes.CDLL(path)
-            get = lib.scipy_openblas_get_num_threads64_
-            put = lib.scipy_openblas_set_num_threads64_
-        except (OSError, AttributeError):
-            continue
-        restore.append((put, get()))
-        put(1)
-    yield
-    for put, n in restore:
-        put(n)
 
 
 # --------------------------------------------------------------------------------------
