@@ -198,3 +198,195 @@ def plot_hciz_convergence(conv: dict, path: str | Path | None = None):
         plt.close(fig)
         return None
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# SETOL layer quality (setol quality)
+# --------------------------------------------------------------------------------------
+def _save(fig, plt, path: str | Path | None, dpi: int = 100, tight: bool = True):
+    if tight:
+        fig.tight_layout()
+    else:  # fixed margins: tight_layout costs ~0.4 s per log-axes figure
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.25)
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        return None
+    return fig
+
+
+def plot_ecs_esd(evals: NDArray[np.float64], ecs, path: str | Path | None = None, *,
+                 name: str = ""):
+    """ESD of one layer with both ECS edges: the power-law ``xmin`` and the TraceLog/detX edge.
+
+    Left: log-log histogram of the eigenvalues with the PL fit from ``xmin``, the ECS actually
+    used shaded. Right: the TraceLog sum ``sum_{lambda_i >= lambda} ln lambda_i`` (on the
+    ``sum(lambda) = M`` scale) against the cut ``lambda``; the detX edge is where it drops
+    below 0 (sections/530 eq. detX, sections/630). ``ecs`` is a
+    :class:`setol_theory.quality.ECS`.
+    """
+    from .quality import tracelog_partial_sums
+
+    plt = _pyplot()
+    x = np.sort(np.asarray(evals, dtype=float))
+    pos = x[x > 0]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if pos.size >= 2:
+        bins = np.logspace(np.log10(pos[0]), np.log10(pos[-1]), min(80, max(10, pos.size // 5)))
+        ax1.hist(pos, bins=bins, density=True, color="C0", alpha=0.6, label="ESD")
+    ax1.axvspan(ecs.lambda_min, ecs.lambda_max, color="C2", alpha=0.12,
+                label=f"ECS ({ecs.rule}), M_ECS={ecs.num_ecs}")
+    if ecs.xmin is not None and ecs.alpha is not None:
+        frac = ecs.num_tail / max(x.size, 1)
+        xs = np.logspace(np.log10(ecs.xmin), np.log10(x[-1]), 100)
+        ax1.plot(xs, frac * (ecs.alpha - 1.0) / ecs.xmin * (xs / ecs.xmin) ** (-ecs.alpha),
+                 "r-", lw=1.5, label=f"PL fit alpha={ecs.alpha:.2f}")
+        ax1.axvline(ecs.xmin, color="r", ls="--", lw=1.5, label=f"xmin (PL) = {ecs.xmin:.3g}")
+    ax1.axvline(ecs.lambda_min_detx, color="purple", ls="-.", lw=1.5,
+                label=f"lambda_min^detX = {ecs.lambda_min_detx:.3g}")
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel("eigenvalue lambda")
+    ax1.set_ylabel("density")
+    dl = ecs.delta_lambda_min
+    ax1.set_title(f"{name}\nDelta lambda_min = xmin - lambda_detX = "
+                  + (f"{dl:.3g}" if dl is not None else "-"), fontsize=9)
+    ax1.legend(fontsize=7)
+
+    desc, S = tracelog_partial_sums(pos * ecs.scale_factor)
+    ax2.plot(desc / ecs.scale_factor, S, "k-", lw=1)
+    ax2.axhline(0.0, color="gray", lw=0.8)
+    if ecs.xmin is not None:
+        ax2.axvline(ecs.xmin, color="r", ls="--", lw=1.5, label="xmin (PL)")
+    ax2.axvline(ecs.lambda_min_detx, color="purple", ls="-.", lw=1.5, label="detX edge")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("cut lambda (input scale)")
+    ax2.set_ylabel("sum_{lambda_i >= cut} ln lambda_i  (sum lambda = M)")
+    ax2.set_title("TraceLog condition: ln det X_ECS = 0", fontsize=9)
+    ax2.legend(fontsize=7)
+    return _save(fig, plt, path, dpi=90, tight=False)
+
+
+def _curve_xy(curve, y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    a = np.asarray(curve.alpha_fit, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(y)
+    order = np.argsort(a[ok])
+    return a[ok][order], y[ok][order]
+
+
+def plot_quality_vs_alpha(alpha: NDArray[np.float64], log10_q: dict, path: str | Path | None
+                          = None, *, curve=None, title: str = ""):
+    """``log10 Q`` of each layer against its alpha, one panel per spectral model, with the
+    model-derived curve (a :class:`setol_theory.quality.QualityCurve`, plotted against the
+    fitted alpha of its synthetic spectra) and the alpha = 2 line."""
+    plt = _pyplot()
+    names = list(log10_q)
+    ncol = min(3, max(1, len(names)))
+    nrow = int(np.ceil(len(names) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False)
+    a = np.asarray(alpha, dtype=float)
+    for ax, m in zip(axes.ravel(), names, strict=False):
+        y = np.asarray(log10_q[m], dtype=float)
+        ok = np.isfinite(a) & np.isfinite(y)
+        ax.plot(a[ok], y[ok], "o", ms=4, color="C0", label=f"layers ({ok.sum()})")
+        if curve is not None and m in curve.log10_q:
+            cx, cy = _curve_xy(curve, curve.log10_q[m])
+            if cx.size:
+                ax.plot(cx, cy, "-", color="C3", lw=1.5, label="model-derived (IMP spectra)")
+        ax.axvline(2.0, color="gray", ls=":", lw=1)
+        ax.set_xlabel("alpha (fitted)")
+        ax.set_ylabel("log10 Q")
+        ax.set_title(m, fontsize=9)
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(f"SETOL layer quality vs alpha: {title}", fontsize=9)
+    return _save(fig, plt, path)
+
+
+def plot_erg_vs_alpha(alpha: NDArray[np.float64], erg: NDArray[np.float64],
+                      rel_delta: NDArray[np.float64], path: str | Path | None = None, *,
+                      curve=None, title: str = ""):
+    """ERG quantities against alpha across layers: the TraceLog sum of the power-law tail
+    (``ln det X_tail``, 0 for an Ideal layer) and ``Delta lambda_min / xmin`` (-> 0 as
+    alpha -> 2, sections/630), with the critical lines alpha = 2 and 0 and the model-derived
+    curve if given. Symmetric-log y axes (the quantities span orders of magnitude)."""
+    plt = _pyplot()
+    a = np.asarray(alpha, dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    for ax, y, lab, key in ((axes[0], erg, "ERG: sum ln lambda over the PL tail",
+                             "erg_residual_at_xmin"),
+                            (axes[1], rel_delta, "Delta lambda_min / xmin",
+                             "rel_delta_lambda_min")):
+        y = np.asarray(y, dtype=float)
+        ok = np.isfinite(a) & np.isfinite(y)
+        ax.plot(a[ok], y[ok], "o", ms=4, color="C0", label=f"layers ({ok.sum()})")
+        if curve is not None:
+            cx, cy = _curve_xy(curve, getattr(curve, key))
+            if cx.size:
+                ax.plot(cx, cy, "-", color="C3", lw=1.5, label="model-derived (IMP spectra)")
+        ax.axvline(2.0, color="r", lw=0.8)
+        ax.axhline(0.0, color="r", lw=0.8)
+        ax.set_yscale("symlog", linthresh=1.0 if key == "erg_residual_at_xmin" else 0.1)
+        ax.set_xlabel("alpha (fitted)")
+        ax.set_ylabel(lab)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(f"ERG vs alpha: {title}", fontsize=9)
+    return _save(fig, plt, path)
+
+
+def plot_quality_curve(curve, path: str | Path | None = None):
+    """A model-derived quality curve (:class:`setol_theory.quality.QualityCurve`): ``log10 Q``
+    per model, ``Delta lambda_min / xmin`` with its zero crossing (the critical alpha), ECS and
+    tail sizes, all against the fitted alpha; and the fitted against the nominal alpha."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    ax = axes[0, 0]
+    for m, y in curve.log10_q.items():
+        cx, cy = _curve_xy(curve, y)
+        if cx.size:
+            ax.plot(cx, cy, ".-", lw=1.2, label=m)
+    ax.axvline(2.0, color="gray", ls=":", lw=1)
+    ax.set_xlabel("alpha (fitted)")
+    ax.set_ylabel("log10 Q")
+    ax.set_title(curve.label, fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
+
+    ax = axes[0, 1]
+    cx, cy = _curve_xy(curve, curve.rel_delta_lambda_min)
+    ax.plot(cx, cy, "o-", ms=3, color="C0")
+    ax.axhline(0.0, color="r", lw=0.8)
+    ax.axvline(2.0, color="r", lw=0.8)
+    ca = curve.critical_alpha()
+    if ca is not None:
+        ax.axvline(ca, color="purple", ls="--", lw=1, label=f"crossing at alpha = {ca:.2f}")
+        ax.legend(fontsize=7)
+    ax.set_yscale("symlog", linthresh=0.1)
+    ax.set_xlabel("alpha (fitted)")
+    ax.set_ylabel("Delta lambda_min / xmin")
+    ax.set_title("ECS = PL tail where Delta lambda_min = 0", fontsize=9)
+
+    ax = axes[1, 0]
+    for key, lab in (("num_ecs", "M_ECS"), ("num_tail", "PL tail")):
+        cx, cy = _curve_xy(curve, getattr(curve, key))
+        ax.plot(cx, cy, ".-", label=lab)
+    ax.axvline(2.0, color="gray", ls=":", lw=1)
+    ax.set_xlabel("alpha (fitted)")
+    ax.set_ylabel("eigenvalues")
+    ax.legend(fontsize=7)
+
+    ax = axes[1, 1]
+    a = np.asarray(curve.alpha, dtype=float)
+    af = np.asarray(curve.alpha_fit, dtype=float)
+    ok = np.isfinite(af)
+    ax.plot(a[ok], af[ok], "o-", ms=3)
+    lim = [float(min(a.min(), np.nanmin(af) if ok.any() else a.min())),
+           float(max(a.max(), np.nanmax(af) if ok.any() else a.max()))]
+    ax.plot(lim, lim, "k:", lw=0.8, label="fitted = nominal")
+    ax.set_xlabel(f"nominal alpha ({curve.family})")
+    ax.set_ylabel("fitted alpha (power-law MLE)")
+    ax.legend(fontsize=7)
+    return _save(fig, plt, path)
