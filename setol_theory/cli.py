@@ -42,7 +42,7 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``setol`` (subcommands: analyze, verify)."""
+    """The argument parser of ``setol`` (subcommands: analyze, verify, quality, simulate, mlp3)."""
     p = argparse.ArgumentParser(
         prog="setol",
         description="SETOL / HTSR toolkit: spectral analysis of neural-network layers.",

@@ -14,7 +14,16 @@ from numpy.typing import NDArray
 from .densities import MarchenkoPastur
 from .htsr import LayerMetrics
 
-__all__ = ["plot_layer_esd", "safe_filename"]
+__all__ = [
+    "plot_layer_esd",
+    "plot_verify_model",
+    "plot_hciz_convergence",
+    "plot_ecs_esd",
+    "plot_quality_vs_alpha",
+    "plot_erg_vs_alpha",
+    "plot_quality_curve",
+    "safe_filename",
+]
 
 
 def _pyplot():
@@ -34,6 +43,18 @@ def safe_filename(name: str) -> str:
     """A file-system-safe version of a layer name."""
     keep = [c if c.isalnum() or c in "-_." else "_" for c in name]
     return "".join(keep).strip("._") or "layer"
+
+
+def _save(fig, plt, path: str | Path | None, dpi: int = 100, tight: bool = True):
+    if tight:
+        fig.tight_layout()
+    else:  # fixed margins: tight_layout costs ~0.4 s per log-axes figure
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.25)
+    if path is not None:
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        return None
+    return fig
 
 
 def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path | None = None):
@@ -81,12 +102,7 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
     ax2.set_ylabel("count")
     ax2.set_title("Marchenko-Pastur fit of the bulk", fontsize=9)
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return None
-    return fig
+    return _save(fig, plt, path, dpi=110)
 
 
 def plot_verify_model(model, name: str, samples, convergence, path: str | Path | None = None):
@@ -165,12 +181,7 @@ def plot_verify_model(model, name: str, samples, convergence, path: str | Path |
     else:
         ax.text(0.5, 0.5, "no Monte Carlo for this model", ha="center", transform=ax.transAxes)
     ax.set_title(f"{name}: Monte Carlo error", fontsize=10)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return None
-    return fig
+    return _save(fig, plt, path)
 
 
 def plot_hciz_convergence(conv: dict, path: str | Path | None = None):
@@ -192,29 +203,12 @@ def plot_hciz_convergence(conv: dict, path: str | Path | None = None):
     ax.set_ylabel("|exact - asymptotic|  of (1/N) log I_N")
     ax.set_title("Rank-one HCIZ: convergence to the Guionnet-Maida limit", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return None
-    return fig
+    return _save(fig, plt, path)
 
 
 # --------------------------------------------------------------------------------------
 # SETOL layer quality (setol quality)
 # --------------------------------------------------------------------------------------
-def _save(fig, plt, path: str | Path | None, dpi: int = 100, tight: bool = True):
-    if tight:
-        fig.tight_layout()
-    else:  # fixed margins: tight_layout costs ~0.4 s per log-axes figure
-        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.25)
-    if path is not None:
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        return None
-    return fig
-
-
 def plot_ecs_esd(evals: NDArray[np.float64], ecs, path: str | Path | None = None, *,
                  name: str = ""):
     """ESD of one layer with both ECS edges: the power-law ``xmin`` and the TraceLog/detX edge.
