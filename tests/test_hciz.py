@@ -330,7 +330,8 @@ def test_exact_unitary_vs_haar_mc(n):
     a, b = rng.standard_normal(n), rng.standard_normal(n)
     exact = H.log_hciz_exact_unitary(a, b, 1.0)
     est = H.hciz_mc(a, b, 1.0, 2, 200_000 if n <= 3 else 40_000, rng=rng)
-    assert abs(est.zscore(exact)) < MC_SIGMAS
+    # issue 5 asks for 3 standard errors here (measured |z| <= 1.63 for N = 2..8)
+    assert abs(est.zscore(exact)) < 3.0
 
 
 def test_haar_moments_and_sign_fix():
