@@ -78,8 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ESD of W^T W / N (theory, default) or W^T W (WeightWatcher scale)")
     a.add_argument("--min-tail", type=int, default=10,
                    help="smallest power-law tail the xmin scan may choose (default 10)")
-    a.add_argument("--device", choices=["cpu", "cuda"], default=None,
-                   help="compute eigenvalues with torch on this device (default: numpy)")
+    a.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
+                   help="compute eigenvalues with torch on this device (default: numpy); "
+                        "auto: the GPU if there is one, else numpy with a warning")
+    a.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="precision of the Gram matrix and eigensolver (default float64; "
+                        "float32 is a fast path for the tail metrics, see docs/scale.md)")
+    a.add_argument("--scheduler", metavar="ADDRESS",
+                   help="one task per layer on a Dask cluster: 'local' (a LocalCluster) or a "
+                        "scheduler address such as tcp://host:8786 (the workers must see PATH)")
+    a.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --scheduler local: number of worker processes")
     a.add_argument("--no-traps", action="store_true",
                    help="skip the correlation-trap test (halves the eigenvalue work)")
     a.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
@@ -90,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--plot", metavar="DIR", help="write one ESD figure per layer into DIR")
     a.add_argument("--quiet", action="store_true", help="no table, no progress bar")
     a.set_defaults(func=cmd_analyze)
+    _add_analyze_many(sub)
 
     v = sub.add_parser(
         "verify",
@@ -171,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quality)
     from simulations.cli_mlp3 import register as _reg_mlp3
     _reg_mlp3(sub)
+    from simulations.cli_simulate import register as _reg_sim
+    _reg_sim(sub)
     return p
 
 
@@ -231,6 +243,31 @@ def _resolve_source(path: str | None) -> Path:
     return p
 
 
+def _device_name(args: argparse.Namespace) -> str:
+    """The backend device name for ``--device`` (``cpu`` means torch on the CPU, as before)."""
+    return {None: "numpy", "cpu": "torch-cpu"}.get(args.device, args.device)
+
+
+def _resolve_device(args: argparse.Namespace, command: str) -> Any:
+    """Resolve ``--device``/``--precision``: a clear error for cuda without CUDA, a warning
+    line on stderr when ``auto`` falls back to the CPU."""
+    import warnings
+
+    from .backend import DeviceError, DeviceFallbackWarning, resolve_backend
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeviceFallbackWarning)
+        try:
+            backend = resolve_backend(_device_name(args), precision=args.precision)
+        except DeviceError as exc:
+            msg = str(exc).split(": ", 1)[-1]
+            raise CLIError(f"--device {args.device}: {msg}") from exc
+    for w in caught:
+        if issubclass(w.category, DeviceFallbackWarning):
+            print(f"setol {command}: warning: {w.message}", file=sys.stderr)
+    return backend
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .htsr import LayerError, analyze, metric_names
 
@@ -239,36 +276,33 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CLIError(f"--min-evals must be >= 1, got {args.min_evals}")
     if args.min_tail < 2:
         raise CLIError(f"--min-tail must be >= 2, got {args.min_tail}")
-    eig_kwargs: dict[str, Any] = {}
-    if args.device is not None:
-        if args.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise CLIError("--device cuda: torch finds no CUDA device on this machine")
-        eig_kwargs = {"backend": "torch", "device": args.device}
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    options: dict[str, Any] = {
+        "layers": args.layers, "kinds": args.kinds, "conv": args.conv,
+        "min_evals": args.min_evals, "max_evals": args.max_evals,
+        "normalization": args.normalization, "traps": not args.no_traps, "seed": args.seed,
+        "fit_kwargs": {"min_tail": args.min_tail},
+        "on_error": "record" if args.keep_going else "raise",
+        "keep_evals": bool(args.plot), "progress": not args.quiet,
+    }
     if not args.quiet:
         print(f"setol analyze: {source}", file=sys.stderr)
     try:
-        result = analyze(
-            source,
-            layers=args.layers,
-            kinds=args.kinds,
-            conv=args.conv,
-            min_evals=args.min_evals,
-            max_evals=args.max_evals,
-            normalization=args.normalization,
-            traps=not args.no_traps,
-            seed=args.seed,
-            fit_kwargs={"min_tail": args.min_tail},
-            eig_kwargs=eig_kwargs,
-            on_error="record" if args.keep_going else "raise",
-            keep_evals=bool(args.plot),
-            progress=not args.quiet,
-        )
+        if args.scheduler:
+            from .scale import analyze_on_cluster
+
+            # the device is resolved on each worker (a worker may have the GPU the client lacks)
+            if args.precision != "float64":
+                raise CLIError("--precision float32 is not available with --scheduler")
+            result = analyze_on_cluster(source, args.scheduler, n_workers=args.workers,
+                                        device=_device_name(args), **options)
+        else:
+            backend = _resolve_device(args, "analyze")
+            result = analyze(source, device=backend, **options)
     except LayerError as exc:
         raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
-    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError) as exc:
         raise CLIError(f"{source}: {exc}") from exc
 
     if not args.quiet:
@@ -279,6 +313,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             f"mean alpha = {s['mean_alpha']:.3f}, mean alpha_hat = {s['mean_alpha_hat']:.3f}, "
             f"mean log_norm = {s['mean_log_norm']:.3f}  (normalization={args.normalization})"
         )
+        fallbacks = [m for m in result.layers if m.eig_fallback]
+        for m in fallbacks:
+            print(f"{m.name}: {m.eig_fallback}", file=sys.stderr)
     if args.json:
         _ensure_parent(args.json)
         with open(args.json, "w") as fh:
@@ -300,6 +337,107 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(f"plots: {len(result.analysed)} figures in {out}", file=sys.stderr)
     if not result.analysed:
         raise CLIError(f"{source}: no layer could be analysed (reasons in the table above)")
+    return EXIT_OK
+
+
+def _add_analyze_many(sub: Any) -> None:
+    """The ``analyze-many`` subcommand."""
+    m = sub.add_parser(
+        "analyze-many",
+        help="HTSR metrics of every layer of many checkpoints (one Dask task per layer)",
+        description=(
+            "Analyse every checkpoint found in the SOURCEs (directories, searched "
+            "recursively for .safetensors/.pt/.pth/.bin/.ckpt/.npz files and sharded model "
+            "directories; globs such as 'runs/*/epoch_*.safetensors'; files), one task per "
+            "layer on a Dask cluster (a LocalCluster by default). Each layer's row (keys "
+            "model, checkpoint, layer, then the columns of 'setol analyze') is appended to "
+            "the JSON-lines file --out as soon as it is done; rerunning the same command "
+            "resumes, skipping the layers already in the file. Layers that cannot be "
+            "analysed are recorded with their reason."
+        ),
+    )
+    m.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="directory, glob or weights file (repeatable)")
+    m.add_argument("--out", required=True, metavar="FILE",
+                   help="JSON-lines results file (created, or resumed when it exists)")
+    m.add_argument("--csv", metavar="FILE", help="also write the whole table as CSV")
+    m.add_argument("--restart", action="store_true",
+                   help="start --out afresh instead of resuming it")
+    m.add_argument("--scheduler", default="local", metavar="ADDRESS",
+                   help="'local' (default: a LocalCluster), a scheduler address such as "
+                        "tcp://host:8786, or 'serial' (this process, no Dask)")
+    m.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --scheduler local: worker processes (default: CPU count, <= 8)")
+    m.add_argument("--layers", action="append", metavar="REGEX",
+                   help="only layers whose name matches REGEX (repeatable)")
+    m.add_argument("--kinds", action="append", metavar="KIND",
+                   help="only layers of this kind (repeatable; as for 'analyze')")
+    m.add_argument("--conv", choices=["slices", "reshape"], default="slices",
+                   help="conv kernels: one matrix per kernel position, or (out, in*k) reshape")
+    m.add_argument("--min-evals", type=int, default=10, metavar="K",
+                   help="do not analyse matrices with fewer than K eigenvalues (default 10)")
+    m.add_argument("--max-evals", type=int, default=None, metavar="K",
+                   help="do not analyse matrices with more than K eigenvalues")
+    m.add_argument("--normalization", choices=["N", "none"], default="N",
+                   help="ESD of W^T W / N (default) or W^T W (WeightWatcher scale)")
+    m.add_argument("--min-tail", type=int, default=10,
+                   help="smallest power-law tail the xmin scan may choose (default 10)")
+    m.add_argument("--no-traps", action="store_true", help="skip the correlation-trap test")
+    m.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
+    m.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
+                   help="eigenvalues with torch on this device on each worker (default numpy)")
+    m.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
+    m.set_defaults(func=cmd_analyze_many)
+
+
+def cmd_analyze_many(args: argparse.Namespace) -> int:
+    """``setol analyze-many``: many checkpoints, one task per layer, one table."""
+    from .scale import analyze_many
+
+    for opt, val, lo in (("--min-evals", args.min_evals, 1), ("--min-tail", args.min_tail, 2),
+                         ("--workers", args.workers, 1)):
+        if val is not None and val < lo:
+            raise CLIError(f"{opt} must be >= {lo}, got {val}")
+    if not args.quiet:
+        print(f"setol analyze-many: {', '.join(args.sources)} -> {args.out} "
+              f"(scheduler {args.scheduler})", file=sys.stderr)
+    try:
+        res = analyze_many(
+            args.sources, out=args.out, scheduler=args.scheduler, n_workers=args.workers,
+            resume=not args.restart, progress=not args.quiet, layers=args.layers,
+            kinds=args.kinds, conv=args.conv, min_evals=args.min_evals,
+            max_evals=args.max_evals, normalization=args.normalization,
+            traps=not args.no_traps, seed=args.seed, fit_kwargs={"min_tail": args.min_tail},
+            device=_device_name(args),
+        )
+    except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError, ImportError) as exc:
+        raise CLIError(str(exc)) from exc
+    if args.csv:
+        res.to_csv(args.csv)
+    if not args.quiet:
+        head = f"{'model':<20} {'checkpoint':<36} {'layers':>6} {'ok':>4} {'alpha':>6} {'a_hat':>6}"
+        print(head)
+        print("-" * len(head))
+        for ck in res.checkpoints:
+            rows = [r for r in res.records
+                    if r["model"] == ck.model and r["checkpoint"] == ck.checkpoint]
+            ok = [r for r in rows if r["status"] == "ok"]
+            alphas = [r["alpha"] for r in ok if r["alpha"] is not None]
+            ahats = [r["alpha_hat"] for r in ok if r["alpha_hat"] is not None]
+            mean_a = sum(alphas) / len(alphas) if alphas else None
+            mean_h = sum(ahats) / len(ahats) if ahats else None
+            print(f"{_fmt(ck.model, 's', 20)} {_fmt(ck.checkpoint, 's', 36)} {len(rows):6d} "
+                  f"{len(ok):4d} {_fmt(mean_a, '.3f', 6)} {_fmt(mean_h, '.3f', 6)}")
+        print(f"\n{len(res.checkpoints)} checkpoints, {len(res.records)} layers: "
+              f"{res.computed} computed, {res.resumed} from {args.out}, "
+              f"{len(res.failed)} failed -> {args.out}")
+    if res.failed:
+        first = res.failed[0]
+        raise CLIError(f"{len(res.failed)} task(s) failed (first: {first['model']}/"
+                       f"{first['checkpoint']} {first['layer']}: {first['error']}); run the "
+                       "same command again to retry them")
+    if not any(r["status"] == "ok" for r in res.records):
+        raise CLIError("no layer could be analysed")
     return EXIT_OK
 
 
@@ -530,7 +668,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except CLIError as exc:
+    except (CLIError, ValueError, FileNotFoundError) as exc:
+        # bad input named by the command (subcommands raise ValueError with a clear message)
         if args.debug:
             raise
         print(f"setol {args.command}: error: {exc}", file=sys.stderr)

@@ -50,8 +50,11 @@ __all__ = [
     "Layer",
     "correlation_eigenvalues",
     "default_model_path",
+    "finalize_eigenvalues",
+    "gram_numpy",
     "iter_layers",
     "read_safetensors",
+    "validate_matrix",
     "zero_threshold",
 ]
 
@@ -320,6 +323,43 @@ def correlation_eigenvalues(
         raise ValueError(f"device={device!r} needs backend='torch'")
     use_svd = method == "svd"
 
+    W, (n, m) = validate_matrix(W, what)
+    N = max(n, m)
+
+    if backend == "torch":
+        lam = _eigs_torch(W, what, n >= m, use_svd, str(device))
+    else:
+        if _is_tensor(W):
+            W = _torch_to_numpy(W)
+        _check_values_numpy(W, what)
+        lam = _eigs_numpy(W, what, n >= m, use_svd)
+    return finalize_eigenvalues(lam, N, normalization, what)
+
+
+def validate_matrix(W: Any, what: str = "W") -> tuple[Any, tuple[int, int]]:
+    """Check the dtype and shape of a layer matrix (not its values); return it and its shape.
+
+    Parameters
+    ----------
+    W : array_like or torch.Tensor
+        Candidate layer matrix. A non-tensor is converted with ``numpy.asarray`` (no copy).
+    what : str
+        How the matrix is named in error messages (``"layer 'fc.weight'"``).
+
+    Returns
+    -------
+    W : numpy.ndarray or torch.Tensor
+        The matrix (an array unless a tensor was given).
+    shape : tuple of int
+        ``(n, m)``.
+
+    Raises
+    ------
+    TypeError
+        Non-float dtype.
+    ValueError
+        Not 2-D, empty, or 1-wide.
+    """
     if _is_tensor(W):
         category, dtype_name = _torch_category(W.dtype), _torch_dtype_name(W.dtype)
     else:
@@ -332,23 +372,31 @@ def correlation_eigenvalues(
     problem = _shape_problem(shape)
     if problem is not None:
         raise ValueError(f"{what}: {problem}")
-    n, m = shape
-    N, M = max(n, m), min(n, m)
+    return W, (shape[0], shape[1])
 
-    if backend == "torch":
-        lam = _eigs_torch(W, what, n >= m, use_svd, str(device))
-    else:
-        if _is_tensor(W):
-            W = _torch_to_numpy(W)
-        _check_values_numpy(W, what)
-        lam = _eigs_numpy(W, what, n >= m, use_svd)
 
+def finalize_eigenvalues(
+    lam: np.ndarray, N: int, normalization: str, what: str = "W", eps: float = _EPS
+) -> np.ndarray:
+    """Zero threshold and normalization applied to the raw eigenvalues of ``W^T W``.
+
+    Eigenvalues ``<= M * eps * lambda_max`` become exactly 0 (:func:`zero_threshold`; ``eps``
+    is the unit round-off of the precision the spectrum was computed in, float64 by default),
+    then the spectrum is divided by ``N`` under ``normalization="N"``. ``lam`` (ascending,
+    float64) is modified in place and returned.
+
+    Raises
+    ------
+    ValueError
+        ``lambda_max`` is not positive (``W^T W`` underflowed to zero).
+    """
+    M = lam.size
     lam_max = float(lam[-1])
     if not lam_max > 0.0:
         raise ValueError(
             f"{what}: W^T W underflows to zero in float64 (entries too small, max |W| tiny)"
         )
-    lam[lam <= M * _EPS * lam_max] = 0.0
+    lam[lam <= M * eps * lam_max] = 0.0
     if normalization == "N":
         lam /= N
     return lam
@@ -367,14 +415,61 @@ def _overflow_error(what: str) -> ValueError:
     return ValueError(f"{what}: W^T W overflows float64 (entries too large)")
 
 
+#: Above this size (bytes of the float64 copy of ``W``) the Gram matrix of a non-float64 layer
+#: is accumulated over row blocks of ``_GRAM_BLOCK_BYTES`` instead of converting the whole
+#: layer to float64 at once: the peak extra memory is one block instead of twice the layer.
+_GRAM_DIRECT_BYTES = 32 * 2**20
+_GRAM_BLOCK_BYTES = 8 * 2**20
+
+
+def gram_numpy(W: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The float64 ``M x M`` Gram matrix ``W^T W`` (``W`` tall) or ``W W^T`` (``W`` wide).
+
+    A float64 ``W``, or one whose float64 copy is at most 32 MiB, is multiplied in one BLAS
+    call (``syrk``). A larger float32/float16 ``W`` is converted and accumulated over blocks
+    of 8 MiB along its long side, so that the float64 copy of a 30522 x 384 embedding
+    (94 MB) is never made; the result differs from the one-call product only by float64
+    round-off of the summation order (a few ``eps * ||W||_F^2``).
+
+    Parameters
+    ----------
+    W : numpy.ndarray, shape (n, m)
+        Float matrix.
+    out : numpy.ndarray, optional
+        float64 array of shape ``(M, M)`` to write into.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``G``, float64, ``M x M`` with ``M = min(n, m)``.
+    """
+    n, m = W.shape
+    tall = n >= m
+    A = W if tall else W.T  # N x M view
+    N, M = A.shape
+    if A.dtype == np.float64 or N * M * 8 <= _GRAM_DIRECT_BYTES:
+        A = np.asarray(A, dtype=np.float64)
+        if out is None:
+            return A.T @ A  # numpy uses BLAS syrk for A.T @ A
+        return np.matmul(A.T, A, out=out)
+    G = np.zeros((M, M)) if out is None else out
+    if out is not None:
+        G[...] = 0.0
+    rows = max(1, _GRAM_BLOCK_BYTES // (8 * M))
+    for a in range(0, N, rows):
+        B = np.asarray(A[a:a + rows], dtype=np.float64)
+        G += B.T @ B
+    return G
+
+
 def _eigs_numpy(W: np.ndarray, what: str, tall: bool, use_svd: bool) -> np.ndarray:
-    A = np.asarray(W, dtype=np.float64)  # a copy unless W is already float64
     with np.errstate(over="ignore", invalid="ignore"):
         if use_svd:
+            A = np.asarray(W, dtype=np.float64)  # a copy unless W is already float64
             s = np.linalg.svd(A, compute_uv=False)  # descending
             lam = np.square(s)[::-1].copy()
         else:
-            G = A.T @ A if tall else A @ A.T  # M x M; numpy uses BLAS syrk for A.T @ A
+            G = gram_numpy(W)  # M x M
             if not np.isfinite(G).all():
                 raise _overflow_error(what)
             lam = np.linalg.eigvalsh(G)  # ascending

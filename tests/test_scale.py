@@ -1,0 +1,221 @@
+"""setol_theory.scale: checkpoint discovery, analyze-many serial / on a LocalCluster / resumed /
+with a worker killed mid-run (all the same table), analyze --scheduler, and the CLI."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import write_safetensors
+
+from setol_theory.cli import main
+from setol_theory.htsr import analyze
+from setol_theory.scale import (
+    ManyAnalysis,
+    analyze_many,
+    analyze_on_cluster,
+    find_checkpoints,
+    read_table,
+)
+
+pytest.importorskip("distributed")
+
+
+def _model(rng, big=False):
+    n = 900 if big else 300
+    return {
+        "fc1.weight": rng.standard_t(3, size=(n, 120)).astype(np.float32),
+        "fc1.bias": np.zeros(n, np.float32),
+        "fc2.weight": rng.normal(size=(120, 200)).astype(np.float32),
+        "tiny.weight": rng.normal(size=(40, 3)).astype(np.float32),  # filtered (M = 3)
+        "dead.weight": np.zeros((50, 20), np.float32),  # skipped: all zeros
+    }
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """Two runs of three epochs each (a training history)."""
+    root = tmp_path_factory.mktemp("history")
+    rng = np.random.default_rng(0)
+    for run in ("runA", "runB"):
+        (root / run).mkdir()
+        for ep in (1, 2, 10):
+            write_safetensors(root / run / f"epoch_{ep}.safetensors", _model(rng))
+    return root
+
+
+@pytest.fixture(scope="module")
+def serial(history):
+    return analyze_many(history, scheduler="serial", min_evals=10)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster with 2 single-threaded worker processes, shared by the tests."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def test_find_checkpoints_dir_glob_file_and_shards(history, tmp_path):
+    ck = find_checkpoints(history)
+    assert [(c.model, c.checkpoint) for c in ck] == [
+        (r, f"epoch_{e}.safetensors") for r in ("runA", "runB") for e in (1, 2, 10)]
+    g = find_checkpoints(str(history / "run*" / "epoch_1*.safetensors"))
+    assert [(c.model, c.checkpoint) for c in g] == [
+        ("runA", "epoch_1.safetensors"), ("runA", "epoch_10.safetensors"),
+        ("runB", "epoch_1.safetensors"), ("runB", "epoch_10.safetensors")]
+    one = find_checkpoints(history / "runA" / "epoch_2.safetensors")
+    assert [(c.model, c.checkpoint) for c in one] == [("runA", "epoch_2.safetensors")]
+    sharded = tmp_path / "zoo" / "bert" / "ckpt-5"
+    sharded.mkdir(parents=True)
+    (sharded / "model.safetensors.index.json").write_text("{}")
+    (sharded / "model-00001-of-00002.safetensors").write_bytes(b"")
+    (tmp_path / "zoo" / "notes.txt").write_text("not weights")
+    z = find_checkpoints(tmp_path / "zoo")
+    assert [(c.model, c.checkpoint) for c in z] == [("bert", "ckpt-5")]
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        find_checkpoints(tmp_path / "nope*")
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        find_checkpoints(tmp_path / "zoo" / "notes.txt")
+
+
+# ---------------------------------------------------------------------------- serial
+def test_serial_table_equals_analyze_of_each_checkpoint(history, serial):
+    assert len(serial.records) == 6 * 4 and not serial.failed
+    assert list(serial.records[0])[:3] == ["model", "checkpoint", "layer"]
+    for ck in serial.checkpoints:
+        ref = analyze(ck.path, min_evals=10, on_error="record").to_json_dict()["layers"]
+        rows = [r for r in serial.records
+                if (r["model"], r["checkpoint"]) == (ck.model, ck.checkpoint)]
+        assert [r["layer_index"] for r in rows] == list(range(4))
+        assert [{"name": r["layer"], **{k: v for k, v in r.items() if k not in
+                                       ("model", "checkpoint", "layer", "layer_index")}}
+                for r in rows] == ref
+    status = {r["layer"]: r["status"] for r in serial.records}
+    assert status == {"fc1.weight": "ok", "fc2.weight": "ok", "tiny.weight": "filtered",
+                      "dead.weight": "skipped"}
+
+
+def test_resume_after_a_killed_run(history, serial, tmp_path):
+    out = tmp_path / "t.jsonl"
+    full = analyze_many(history, scheduler="serial", min_evals=10, out=out)
+    assert full.records == serial.records and full.computed == 24 and full.resumed == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    # a run killed after 9 rows, in the middle of writing the 10th
+    out.write_bytes(b"".join(lines[:10]) + lines[10][:25])
+    again = analyze_many(history, scheduler="serial", min_evals=10, out=out)
+    assert again.records == serial.records
+    assert (again.resumed, again.computed) == (9, 15)
+    settings, rows = read_table(out)
+    keys = [(r["model"], r["checkpoint"], r["layer"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 24
+    assert settings["min_evals"] == 10
+    with pytest.raises(ValueError, match="other settings"):
+        analyze_many(history, scheduler="serial", min_evals=10, seed=1, out=out)
+    fresh = analyze_many(history, scheduler="serial", min_evals=10, seed=1, out=out,
+                         resume=False)
+    assert fresh.computed == 24 and read_table(out)[0]["seed"] == 1
+    (tmp_path / "x.jsonl").write_text('{"a": 1}\n')
+    with pytest.raises(ValueError, match="not a results file"):
+        analyze_many(history, scheduler="serial", out=tmp_path / "x.jsonl")
+
+
+def test_csv_export(serial, tmp_path):
+    serial.to_csv(tmp_path / "t.csv")
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert len(rows) == 24 and list(rows[0])[:5] == ["model", "checkpoint", "layer",
+                                                     "layer_index", "kind"]
+    assert list(rows[0]) == ManyAnalysis.columns()
+
+
+# ---------------------------------------------------------------------------- Dask
+def test_local_cluster_equals_serial(history, serial, client, tmp_path):
+    out = tmp_path / "d.jsonl"
+    dist = analyze_many(history, scheduler=client, min_evals=10, out=out)
+    assert dist.records == serial.records and not dist.failed
+    assert read_table(out)[1] == serial.records
+    one = history / "runB" / "epoch_2.safetensors"
+    a = analyze(one, min_evals=10, on_error="record", keep_evals=True)
+    b = analyze_on_cluster(one, client, min_evals=10, on_error="record", keep_evals=True)
+    assert b.to_json_dict()["layers"] == a.to_json_dict()["layers"]
+    assert set(b.evals) == set(a.evals)
+    for k in a.evals:
+        np.testing.assert_array_equal(a.evals[k], b.evals[k])
+
+
+def test_killed_worker_layers_are_retried_none_lost_or_duplicated(client, tmp_path):
+    """SIGKILL a worker while it runs layer tasks: the scheduler re-runs them on the other
+    worker (the nanny restarts the dead one); every layer is in the table once, equal to
+    the serial result."""
+    root = tmp_path / "h"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    for ep in range(4):
+        write_safetensors(root / f"epoch_{ep}.safetensors",
+                          {f"l{i}.weight": rng.standard_t(3, size=(900, 300)).astype(np.float32)
+                           for i in range(4)})
+    ref = analyze_many(root, scheduler="serial", min_evals=10)
+    pids = client.run(os.getpid)
+    out = tmp_path / "k.jsonl"
+    box = {}
+    th = threading.Thread(target=lambda: box.update(
+        res=analyze_many(root, scheduler=client, min_evals=10, out=out)))
+    th.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and th.is_alive() and time.monotonic() < deadline:
+        busy = {w: ks for w, ks in client.processing().items()
+                if any(str(k).startswith("setol-layer-") for k in ks)}
+        if busy:
+            killed = next(iter(busy))
+            in_flight = busy[killed]
+            os.kill(pids[killed], signal.SIGKILL)
+        else:
+            time.sleep(0.01)
+    th.join(timeout=120)
+    assert killed is not None and in_flight, "no layer task was caught in flight"
+    res = box["res"]
+    assert not res.failed
+    assert res.records == ref.records
+    lines = out.read_text().splitlines()[1:]
+    keys = [tuple(json.loads(ln)[k] for k in ("model", "checkpoint", "layer")) for ln in lines]
+    assert len(keys) == len(set(keys)) == 16
+    client.wait_for_workers(2, timeout=60)  # the nanny brought the worker back
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_analyze_many_serial_and_resume(history, serial, tmp_path, capsys):
+    out, csv_path = tmp_path / "m.jsonl", tmp_path / "m.csv"
+    args = ["analyze-many", str(history), "--out", str(out), "--scheduler", "serial"]
+    assert main(args + ["--csv", str(csv_path)]) == 0
+    text = capsys.readouterr().out
+    assert "runA" in text and "epoch_10.safetensors" in text and "24 layers" in text
+    assert read_table(out)[1] == serial.records and csv_path.exists()
+    assert main(args + ["--quiet"]) == 0  # everything resumed
+    assert main(args + ["--quiet", "--seed", "4"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err) and "other settings" in err[-1]
+    assert main(["analyze-many", str(tmp_path / "none*"), "--out", str(out), "--quiet"]) == 1
+    assert main(args[:2] + ["--out", str(out), "--workers", "0"]) == 1
+
+
+def test_cli_analyze_scheduler_serial_equals_plain(history, tmp_path):
+    f = history / "runA" / "epoch_1.safetensors"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["analyze", str(f), "--quiet", "--keep-going", "--json", str(a)]) == 0
+    assert main(["analyze", str(f), "--quiet", "--keep-going", "--json", str(b),
+                 "--scheduler", "serial"]) == 0
+    assert json.loads(a.read_text())["layers"] == json.loads(b.read_text())["layers"]
+    assert main(["analyze", str(f), "--quiet", "--scheduler", "serial"]) == 1  # dead.weight
