@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_powerlaw.py --max-ref-n 10000
 	$(BIN)/python benchmarks/bench_analyze.py
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/bench_transforms.py
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

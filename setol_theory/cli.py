@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-sympy", action="store_true", help="skip the sympy derivations")
     v.add_argument("--plot", metavar="DIR", help="write one figure per model into DIR")
     v.add_argument("--json", metavar="FILE", help="write the checks as JSON")
+    v.add_argument("--gpu", nargs="?", const="cuda", metavar="DEVICE",
+                   help="also run the GPU spectral checks (CPU vs device agreement of "
+                        "eigenvalues, alpha, xmin, detX; MP/IMP sanity at large sizes) on "
+                        "DEVICE (default cuda; 'torch-cpu' runs them small on the CPU)")
     v.set_defaults(func=cmd_verify)
 
     q = sub.add_parser(
@@ -196,6 +200,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
+    if args.gpu:
+        from .backend import DeviceError, gpu_checks
+
+        try:
+            report.checks.extend(gpu_checks(args.gpu, large=args.gpu != "torch-cpu"))
+        except DeviceError as exc:
+            raise CLIError(f"--gpu {args.gpu}: {exc}") from exc
     print(report.table())
     if args.json:
         _ensure_parent(args.json)

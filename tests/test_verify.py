@@ -90,3 +90,15 @@ def test_verify_hciz_checks_pass_and_plot(tmp_path):
     assert len(rep.checks) == 10
     assert any(c["phase"] == "super-critical" for c in rep.hciz.values())
     assert (tmp_path / "verify_hciz.png").exists()
+
+
+def test_cli_verify_gpu_checks_on_torch_cpu_and_clear_error_without_cuda(capsys):
+    import torch
+
+    from setol_theory.cli import main
+
+    assert main(["verify", "--model", "levy", "--gpu", "torch-cpu"]) == 0
+    assert "torch:cpu" in capsys.readouterr().out
+    if not torch.cuda.is_available():
+        assert main(["verify", "--model", "levy", "--gpu"]) == 1
+        assert "no CUDA device" in capsys.readouterr().err
