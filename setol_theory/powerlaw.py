@@ -373,6 +373,18 @@ def _model_cdf(u: float, b: float, U: float, trunc: bool) -> float:
 
 
 @_njit
+def _push(sa: NDArray[np.int64], sb: NDArray[np.int64], sfa: NDArray[np.float64],
+          sfb: NDArray[np.float64], top: int, ja: int, jb: int, fa: float, fb: float) -> int:
+    """Push the index interval ``[ja, jb]`` with its model-CDF values on the explicit stack of
+    :func:`_ks_one`; returns the new stack height."""
+    sa[top] = ja
+    sb[top] = jb
+    sfa[top] = fa
+    sfb[top] = fb
+    return top + 1
+
+
+@_njit
 def _ks_one(
     L: NDArray[np.float64],
     first: NDArray[np.int64],
@@ -439,12 +451,7 @@ def _ks_one(
         jrun = jb
     if running > threshold:
         return running, False, jrun
-    top = 0
-    sa[0] = ja
-    sb[0] = jb
-    sfa[0] = fa
-    sfb[0] = fb
-    top = 1
+    top = _push(sa, sb, sfa, sfb, 0, ja, jb, fa, fb)
     while top > 0:
         top -= 1
         ja = sa[top]
@@ -478,30 +485,14 @@ def _ks_one(
         b2 = max(fb - em, hi_e - fm)
         if b1 <= b2:
             if b1 > running and mid - ja >= 2:
-                sa[top] = ja
-                sb[top] = mid
-                sfa[top] = fa
-                sfb[top] = fm
-                top += 1
+                top = _push(sa, sb, sfa, sfb, top, ja, mid, fa, fm)
             if b2 > running and jb - mid >= 2:
-                sa[top] = mid
-                sb[top] = jb
-                sfa[top] = fm
-                sfb[top] = fb
-                top += 1
+                top = _push(sa, sb, sfa, sfb, top, mid, jb, fm, fb)
         else:
             if b2 > running and jb - mid >= 2:
-                sa[top] = mid
-                sb[top] = jb
-                sfa[top] = fm
-                sfb[top] = fb
-                top += 1
+                top = _push(sa, sb, sfa, sfb, top, mid, jb, fm, fb)
             if b1 > running and mid - ja >= 2:
-                sa[top] = ja
-                sb[top] = mid
-                sfa[top] = fa
-                sfb[top] = fm
-                top += 1
+                top = _push(sa, sb, sfa, sfb, top, ja, mid, fa, fm)
     return running, True, jrun
 
 
