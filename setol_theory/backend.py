@@ -247,7 +247,14 @@ def _cuda_device(name: str) -> str:
     import torch
 
     count = torch.cuda.device_count()
-    index = torch.cuda.current_device() if name == "cuda" else int(name.split(":", 1)[1])
+    if name == "cuda":
+        index = torch.cuda.current_device()
+    else:
+        try:
+            index = int(name.split(":", 1)[1])
+        except ValueError:
+            raise DeviceError(f"device={name!r}: the CUDA index must be an integer "
+                              "('cuda:0')") from None
     if not 0 <= index < count:
         raise DeviceError(f"device={name!r}: only {count} CUDA device(s) (0..{count - 1})")
     return f"cuda:{index}"
@@ -528,7 +535,15 @@ class _TorchEngine(_Engine):
         return int(min(_CUDA_BATCH_BYTES, self._available() / 4))
 
     def _is_oom(self, exc: BaseException) -> bool:
-        return isinstance(exc, self.torch.OutOfMemoryError)
+        """A device out-of-memory error: the caching allocator's ``OutOfMemoryError``, or the
+        ``RuntimeError`` of an allocation made outside it (``CUDA error: out of memory``,
+        ``CUSOLVER_STATUS_ALLOC_FAILED`` / ``CUBLAS_STATUS_ALLOC_FAILED`` of a handle or a
+        library workspace)."""
+        if isinstance(exc, self.torch.OutOfMemoryError):
+            return True
+        msg = str(exc)
+        return isinstance(exc, RuntimeError) and ("out of memory" in msg
+                                                  or "ALLOC_FAILED" in msg)
 
     def _free_cache(self) -> None:
         if self.backend.is_cuda:
@@ -558,6 +573,10 @@ class _TorchEngine(_Engine):
         except Exception as exc:
             if not self._is_oom(exc):
                 raise
+            mat = None
+        if mat is None:
+            # outside the except clause: its traceback no longer holds the device tensors of
+            # _prepare, so empty_cache can return them
             self._free_cache()
             self._to_cpu(index, W, what, n, m,
                          f"out of memory on {self.backend.device} while moving the layer: "
@@ -577,6 +596,8 @@ class _TorchEngine(_Engine):
             A = np.asarray(W)
             if any(s < 0 for s in A.strides):
                 A = np.ascontiguousarray(A)
+            if not A.dtype.isnative:  # torch.from_numpy rejects non-native byte order
+                A = A.astype(A.dtype.newbyteorder("="))
             with warnings.catch_warnings():
                 # read-only arrays (memory-mapped weights): the tensor is only read
                 warnings.simplefilter("ignore", UserWarning)
@@ -608,6 +629,9 @@ class _TorchEngine(_Engine):
 
     def _solve_device(self, items: list[_Pending]) -> None:
         torch = self.torch
+        stack: Any = None
+        lam: Any = None
+        out: Any = None
         try:
             stack = torch.stack([p.mat for p in items])
             if self.use_svd:
@@ -615,22 +639,29 @@ class _TorchEngine(_Engine):
             else:
                 lam = _device_eigvalsh(stack)
             out = lam.to("cpu", torch.float64).numpy()
-            del stack, lam
         except Exception as exc:
             if not self._is_oom(exc):
                 raise
+        stack = lam = None
+        if out is None:
+            # out of memory. Recovery runs outside the except clause, with the stack dropped:
+            # the traceback (frames of the solver) and the local would keep the whole failed
+            # stack on the device during the one-by-one retry, and empty_cache could not
+            # return it
             self._free_cache()
             if len(items) > 1:  # retry one by one
                 for p in items:
                     self._solve_device([p])
                 return
             p = items[0]
-            A = p.mat.to("cpu", torch.float64).numpy()
+            # keep the precision of the Gram matrix: a float32 one is solved (and its zero
+            # threshold set) in float32, as on the device and by the numpy float32 path
+            A = p.mat.to("cpu").numpy()
             p.mat = None
             reason = (f"out of memory on {self.backend.device} in the eigensolver: "
                       "computed on the CPU (numpy)")
             if self.use_svd:
-                s = np.linalg.svd(A, compute_uv=False)
+                s = np.linalg.svd(np.asarray(A, dtype=np.float64), compute_uv=False)
                 self._done(p.index, np.square(s)[::-1].copy(), p.N, p.what, "numpy", reason,
                            self.backend.eps)
             else:

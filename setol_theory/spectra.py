@@ -480,14 +480,20 @@ def _eigs_numpy(W: np.ndarray, what: str, tall: bool, use_svd: bool) -> np.ndarr
 
 def _eigs_torch(W: Any, what: str, tall: bool, use_svd: bool, device: str) -> np.ndarray:
     torch = _import_torch()
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: torch finds no CUDA device on this machine")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r}: torch finds no CUDA device on this machine")
+        from .backend import _cuda_device
+
+        device = _cuda_device(device)  # a clear error for a missing or malformed index
     if _is_tensor(W):
         T = W.detach()
     else:
         A = np.asarray(W)
         if any(s < 0 for s in A.strides):
             A = np.ascontiguousarray(A)
+        if not A.dtype.isnative:  # torch.from_numpy rejects non-native byte order
+            A = A.astype(A.dtype.newbyteorder("="))
         with warnings.catch_warnings():
             # read-only arrays (memory-mapped weights): the tensor is only read, never written
             warnings.simplefilter("ignore", UserWarning)

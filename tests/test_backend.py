@@ -177,6 +177,18 @@ def test_torch_cpu_batched_agrees_with_numpy_within_the_bound(torch, method):
     assert "contains 0 NaN and 9 Inf" in str(errs[0]) and "all zeros" in str(errs[1])
 
 
+def test_torch_path_takes_non_native_byte_order(torch):
+    """torch.from_numpy rejects a big-endian array (an .npy written on such a machine); the
+    torch path converts it instead of reporting the layer as an error."""
+    W = np.random.default_rng(11).standard_normal((80, 30))
+    swapped = W.astype(W.dtype.newbyteorder("S"))
+    assert not swapped.dtype.isnative
+    ref = correlation_eigenvalues(W)
+    for r in batched_eigenvalues([swapped, swapped.astype(">f4")], "torch-cpu"):
+        assert isinstance(r, Spectrum) and r.device == "torch:cpu"
+        assert np.max(np.abs(r.evals - ref)) <= _bound(ref, 80, 30, "float32")
+
+
 def test_batching_groups_by_eigenvalue_count(torch, monkeypatch):
     """Layers with the same M share one batched eigvalsh call (whatever their N)."""
     import setol_theory.backend as be

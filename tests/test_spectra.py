@@ -780,6 +780,10 @@ def test_torch_backend_cpu_matches_numpy(torch, method):
         correlation_eigenvalues(torch.zeros(3, 3), backend="torch")
     with pytest.raises(TypeError, match="integer dtype int32"):
         correlation_eigenvalues(torch.ones(3, 3, dtype=torch.int32), backend="torch")
+    # non-native byte order (e.g. a big-endian .npy): converted, not rejected by torch
+    Wbe = gauss((70, 30), 11, np.float32).astype(">f4")
+    np.testing.assert_allclose(correlation_eigenvalues(Wbe, backend="torch", method=method),
+                               correlation_eigenvalues(Wbe, method=method), rtol=1e-10)
 
 
 @pytest.mark.gpu
