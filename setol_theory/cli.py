@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-traps", action="store_true",
                    help="skip the correlation-trap test (halves the eigenvalue work)")
     a.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
+    a.add_argument("--trap-scale", choices=["variance", "fit"], default="variance",
+                   help="MP scale of the shuffled layer in the trap test: its exact entry "
+                        "variance (default) or a fit to the shuffled ESD (WeightWatcher)")
     a.add_argument("--keep-going", action="store_true",
                    help="record layers that cannot be analysed (with the reason) and go on")
     a.add_argument("--json", metavar="FILE", help="write the per-layer records as JSON")
@@ -293,7 +296,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         "layers": args.layers, "kinds": args.kinds, "conv": args.conv,
         "min_evals": args.min_evals, "max_evals": args.max_evals,
         "normalization": args.normalization, "traps": not args.no_traps, "seed": args.seed,
-        "fit_kwargs": {"min_tail": args.min_tail},
+        "trap_scale": args.trap_scale, "fit_kwargs": {"min_tail": args.min_tail},
         "on_error": "record" if args.keep_going else "raise",
         "keep_evals": bool(args.plot), "progress": not args.quiet,
     }
@@ -395,6 +398,9 @@ def _add_analyze_many(sub: Any) -> None:
                    help="smallest power-law tail the xmin scan may choose (default 10)")
     m.add_argument("--no-traps", action="store_true", help="skip the correlation-trap test")
     m.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
+    m.add_argument("--trap-scale", choices=["variance", "fit"], default="variance",
+                   help="MP scale of the shuffled layer in the trap test: its exact entry "
+                        "variance (default) or a fit to the shuffled ESD (WeightWatcher)")
     m.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
                    help="eigenvalues with torch on this device on each worker (default numpy)")
     m.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
@@ -419,7 +425,7 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
             kinds=args.kinds, conv=args.conv, min_evals=args.min_evals,
             max_evals=args.max_evals, normalization=args.normalization,
             traps=not args.no_traps, seed=args.seed, fit_kwargs={"min_tail": args.min_tail},
-            device=_device_name(args),
+            device=_device_name(args), trap_scale=args.trap_scale,
         )
     except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError, ImportError) as exc:
         raise CLIError(str(exc)) from exc

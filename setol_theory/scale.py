@@ -192,6 +192,7 @@ class LayerOptions:
     method: str = "auto"
     device: str = "numpy"
     trap_shuffle: str = "auto"
+    trap_scale: str = "variance"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (recorded in the results file and compared on resume)."""
@@ -209,14 +210,14 @@ def _options(
     *, layers: str | Sequence[str] | None, kinds: Sequence[str] | None, conv: str,
     min_evals: int, max_evals: int | None, normalization: str, traps: bool,
     seed: int | None, fit_kwargs: dict[str, Any] | None, method: str, device: str,
-    trap_shuffle: str,
+    trap_shuffle: str, trap_scale: str = "variance",
 ) -> LayerOptions:
     return LayerOptions(
         layers=(layers,) if isinstance(layers, str) else (tuple(layers) if layers else None),
         kinds=(kinds,) if isinstance(kinds, str) else (tuple(kinds) if kinds else None),
         conv=conv, min_evals=min_evals, max_evals=max_evals, normalization=normalization,
         traps=traps, seed=seed, fit=tuple(sorted((fit_kwargs or {}).items())),
-        method=method, device=device, trap_shuffle=trap_shuffle,
+        method=method, device=device, trap_shuffle=trap_shuffle, trap_scale=trap_scale,
     )
 
 
@@ -260,7 +261,7 @@ def _analyze(layers: Iterable[Layer], opts: LayerOptions
         layers, min_evals=opts.min_evals, max_evals=opts.max_evals,
         normalization=opts.normalization, traps=opts.traps, seed=opts.seed,
         fit_kwargs=dict(opts.fit), method=opts.method, device=opts.device, on_error="record",
-        trap_shuffle=opts.trap_shuffle,
+        trap_shuffle=opts.trap_shuffle, trap_scale=opts.trap_scale,
     ))
 
 
@@ -550,6 +551,7 @@ def analyze_many(
     method: str = "auto",
     device: str = "numpy",
     trap_shuffle: str = "auto",
+    trap_scale: str = "variance",
 ) -> ManyAnalysis:
     """HTSR analysis of many checkpoints, one task per layer, streamed into one table.
 
@@ -569,7 +571,7 @@ def analyze_many(
     progress : bool
         tqdm progress bar over the layer tasks (stderr).
     layers, kinds, conv, min_evals, max_evals, normalization, traps, seed, fit_kwargs, \
-method, device, trap_shuffle
+method, device, trap_shuffle, trap_scale
         As in :func:`setol_theory.htsr.analyze` (``device`` is resolved on each worker:
         ``"auto"`` uses a worker's GPU where it has one). Layers that cannot be analysed are
         recorded with their reason (``on_error="record"``).
@@ -590,7 +592,7 @@ method, device, trap_shuffle
     opts = _options(layers=layers, kinds=kinds, conv=conv, min_evals=min_evals,
                     max_evals=max_evals, normalization=normalization, traps=traps, seed=seed,
                     fit_kwargs=fit_kwargs, method=method, device=device,
-                    trap_shuffle=trap_shuffle)
+                    trap_shuffle=trap_shuffle, trap_scale=trap_scale)
     settings = opts.to_dict()
     writer = _Writer(Path(out) if out is not None else None, settings, resume)
     rows: dict[tuple[str, ...], dict[str, Any]] = dict(writer.existing)
@@ -677,6 +679,7 @@ def analyze_on_cluster(
     method: str = "auto",
     device: str = "numpy",
     trap_shuffle: str = "auto",
+    trap_scale: str = "variance",
     on_error: str = "raise",
     keep_evals: bool = False,
     progress: bool = False,
@@ -695,7 +698,7 @@ def analyze_on_cluster(
     opts = _options(layers=layers, kinds=kinds, conv=conv, min_evals=min_evals,
                     max_evals=max_evals, normalization=normalization, traps=traps, seed=seed,
                     fit_kwargs=fit_kwargs, method=method, device=device,
-                    trap_shuffle=trap_shuffle)
+                    trap_shuffle=trap_shuffle, trap_scale=trap_scale)
     with _executor(scheduler, n_workers) as ex:
         (listing,) = ex.map_ordered(list_layers, [(path, opts)],
                                     [_task_key("list", _file_id(path), opts.token())])
@@ -734,6 +737,7 @@ def analyze_on_cluster(
         "fit": dict(fit_kwargs or {}), "eig": {"method": method}, "layers": layers,
         "kinds": list(kinds) if kinds else None, "min_evals": min_evals,
         "max_evals": max_evals, "device": device, "trap_shuffle": trap_shuffle,
+        "trap_scale": trap_scale,
         "scheduler": scheduler if isinstance(scheduler, str) else (
             "local" if scheduler is None else "client"),
     }

@@ -44,6 +44,21 @@ def test_analyze_writes_json_csv_and_plots(small_model, tmp_path, capsys):
     assert sorted(p.name for p in pl.iterdir()) == ["fc1.weight.png", "fc2.weight.png"]
 
 
+def test_analyze_trap_scale_option(small_model, tmp_path, capsys):
+    out = {}
+    for scale in ("variance", "fit"):
+        js = tmp_path / f"{scale}.json"
+        assert main(["analyze", str(small_model), "--trap-scale", scale, "--quiet",
+                     "--json", str(js)]) == 0
+        out[scale] = json.loads(js.read_text())
+        assert out[scale]["settings"]["trap_scale"] == scale
+    # same shuffles (same seed), different thresholds: identical largest shuffled eigenvalue
+    assert [r["lambda_max_rand"] for r in out["fit"]["layers"]] == pytest.approx(
+        [r["lambda_max_rand"] for r in out["variance"]["layers"]], rel=1e-12)
+    with pytest.raises(SystemExit):
+        main(["analyze", str(small_model), "--trap-scale", "median"])
+
+
 def test_analyze_prints_table(small_model, capsys):
     assert main(["analyze", str(small_model), "--no-traps"]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,80 @@
+"""Calibration of the correlation-trap test: false-positive rate and power of both MP scales.
+
+False positives: Gaussian (or Student-t, uniform) ``N x M`` matrices have no trap, so the
+fraction flagged estimates the test's size (nominal 1%, the Tracy-Widom 0.99 margin). A
+shuffled i.i.d. matrix is another i.i.d. matrix, so the shuffle is skipped here and the
+thresholds are applied to the matrix itself. Power: one planted entry of size ``w`` in a
+784 x 300 Gaussian layer, through :func:`setol_theory.htsr.correlation_traps`.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/trap_calibration.py --reps 1000
+    (about 5 minutes on one core; docs/htsr.md quotes --reps 1000 and 2000 for the squares)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from setol_theory.htsr import correlation_traps, entry_variance, fit_mp_bulk, trap_threshold
+
+SHAPES = [(784, 300), (300, 100), (1536, 384), (500, 500), (2000, 200), (150, 150),
+          (200, 200)]
+
+
+def _sample(rng: np.random.Generator, dist: str, N: int, M: int) -> np.ndarray:
+    if dist == "gauss":
+        return rng.standard_normal((N, M))
+    if dist == "t5":
+        return rng.standard_t(5, (N, M))
+    return rng.uniform(-1.0, 1.0, (N, M))
+
+
+def false_positive_rates(dist: str, N: int, M: int, reps: int, seed: int) -> tuple[float, float]:
+    """Fractions of trap-free matrices flagged by the fitted and by the exact-variance rule."""
+    rng = np.random.default_rng(seed)
+    fit = var = 0
+    for _ in range(reps):
+        W = _sample(rng, dist, N, M)
+        ev = np.linalg.eigvalsh(W.T @ W / N)
+        fit += ev[-1] > fit_mp_bulk(ev, N, M).threshold
+        var += ev[-1] > trap_threshold(entry_variance(W), N, M)
+    return fit / reps, var / reps
+
+
+def power(w: float, reps: int) -> tuple[float, float]:
+    """Fractions of 784 x 300 Gaussian layers with one entry ``w`` flagged (variance, fit)."""
+    hits = {"variance": 0, "fit": 0}
+    for s in range(reps):
+        rng = np.random.default_rng(s)
+        W = rng.normal(size=(784, 300))
+        W.flat[rng.integers(W.size)] = w
+        for scale in hits:
+            hits[scale] += correlation_traps(W, rng=s, scale=scale).num_traps > 0
+    return hits["variance"] / reps, hits["fit"] / reps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=200, help="matrices per shape (default 200)")
+    ap.add_argument("--dists", nargs="+", default=["gauss", "t5", "uniform"])
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    se = 100 * np.sqrt(0.01 * 0.99 / args.reps)
+    print(f"false-positive rate (nominal 1%, binomial s.e. at 1%: {se:.2f}%)")
+    print(f"{'entries':8s} {'N x M':>12s} {'fit':>8s} {'variance':>9s} {'time':>6s}")
+    for dist in args.dists:
+        for N, M in SHAPES:
+            t0 = time.perf_counter()
+            fit, var = false_positive_rates(dist, N, M, args.reps, args.seed)
+            print(f"{dist:8s} {f'{N} x {M}':>12s} {100 * fit:7.2f}% {100 * var:8.2f}% "
+                  f"{time.perf_counter() - t0:5.0f}s", flush=True)
+    print("\npower: one entry w in a 784 x 300 Gaussian layer")
+    for w in (20.0, 25.0, 30.0, 40.0):
+        pv, pf = power(w, max(args.reps // 4, 20))
+        print(f"w = {w:4.0f}: variance {100 * pv:5.1f}%  fit {100 * pf:5.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()
