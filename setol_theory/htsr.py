@@ -496,7 +496,8 @@ class LayerMetrics:
     ``detx_lambda_min`` is the TraceLog/detX ECS edge (:func:`setol_theory.quality.
     detx_lambda_min`, rule ``first_below``, applied after rescaling to ``sum(lambda) = M``
     and reported on the ``normalization`` scale); ``delta_lambda_min = xmin -
-    detx_lambda_min`` (sections/630).
+    detx_lambda_min`` (sections/630). ``num_traps``, ``lambda_max_rand`` and
+    ``threshold_rand`` are :class:`TrapResult`'s (NaN when the trap test was off).
     """
 
     name: str
@@ -530,6 +531,7 @@ class LayerMetrics:
     num_ecs_detx: int = 0
     num_traps: float = _NAN
     lambda_max_rand: float = _NAN
+    threshold_rand: float = _NAN
     warning: str = ""
     eig_device: str = ""
     eig_fallback: str = ""
@@ -660,7 +662,8 @@ def analyze_matrix(
             eig=lambda A: correlation_eigenvalues(A, normalization=normalization, **eig_kwargs),
             scale=trap_scale,
         )
-        m = replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand)
+        m = replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,
+                    threshold_rand=t.threshold_rand)
     return m, evals
 
 
@@ -911,7 +914,8 @@ def _analyze_buffer(
             warnings.simplefilter("ignore", RuntimeWarning)
             t = _trap_result([sp.evals for sp in part], N, M,  # type: ignore[union-attr]
                              sigma2)
-        out[i] = (replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand), ev)
+        out[i] = (replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,
+                          threshold_rand=t.threshold_rand), ev)
     return out
 
 

@@ -62,8 +62,10 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
 
     Left panel: histogram of the eigenvalues on logarithmic bins (density), the fitted
     tail ``p(x) = (alpha - 1)/xmin (x/xmin)^(-alpha)`` scaled by the tail fraction, and
-    ``xmin`` / ``lambda_max`` marked.  Right panel: linear histogram with the
-    Marchenko-Pastur density of the bulk fit (``sigma2``, ``q = M/N``) and its edge.
+    ``xmin`` / ``lambda_max`` marked, and, when the trap test ran, the largest eigenvalue
+    of the element-shuffled layer and the trap threshold (spec ``empirical.md`` 2.4).
+    Right panel: linear histogram with the Marchenko-Pastur density of the bulk fit
+    (``sigma2``, ``q = M/N``) and its edge.
     """
     plt = _pyplot()
     x = np.sort(np.asarray(evals, dtype=float))
@@ -79,6 +81,11 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
         ax1.plot(xs, ys, "r-", lw=2, label=f"PL fit alpha={m.alpha:.2f}")
         ax1.axvline(m.xmin, color="r", ls="--", lw=1, label=f"xmin={m.xmin:.3g}")
     ax1.axvline(m.lambda_max, color="k", ls=":", lw=1, label="lambda_max")
+    if np.isfinite(m.lambda_max_rand) and m.lambda_max_rand > 0:
+        ax1.axvline(m.lambda_max_rand, color="m", ls="-.", lw=1,
+                    label=f"lambda_max shuffled ({m.num_traps:g} traps)")
+        if np.isfinite(m.threshold_rand):
+            ax1.axvline(m.threshold_rand, color="m", ls=":", lw=1, label="trap threshold")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel(f"eigenvalue of X ({'W^T W / N' if m.normalization == 'N' else 'W^T W'})")

@@ -276,5 +276,8 @@ def test_trap_scale_is_passed_through_analyze():
     ref_var = correlation_traps(W, rng=0)
     assert a.layers[0].lambda_max_rand == pytest.approx(ref_fit.lambda_max_rand, rel=1e-12)
     assert b.layers[0].num_traps == ref_var.num_traps
+    assert b.layers[0].threshold_rand == pytest.approx(ref_var.threshold_rand, rel=1e-12)
+    assert a.layers[0].threshold_rand == pytest.approx(ref_fit.threshold_rand, rel=1e-12)
+    assert math.isnan(analyze({"w": W}, traps=False).layers[0].threshold_rand)
     with pytest.raises(ValueError, match="trap_scale"):
         analyze({"w": W}, trap_scale="bogus")
