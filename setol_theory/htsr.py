@@ -47,6 +47,7 @@ __all__ = [
     "analyze",
     "permute_entries",
     "entry_variance",
+    "entry_moments",
     "trap_threshold",
     "TRAP_SCALES",
     "warning_label",
@@ -230,6 +231,8 @@ class TrapResult:
     scale : str
         How ``sigma2_rand`` was obtained: ``"variance"`` or ``"fit"`` (see
         :func:`correlation_traps`).
+    mean_removed : float
+        Entry mean subtracted before the shuffle (``scale="variance"``), 0 for ``"fit"``.
     """
 
     num_traps: float
@@ -238,24 +241,24 @@ class TrapResult:
     n_permutations: int
     sigma2_rand: float = _NAN
     scale: str = "fit"
+    mean_removed: float = 0.0
 
 
 #: How :func:`correlation_traps` sets the MP scale of the shuffled layer.
 TRAP_SCALES = ("variance", "fit")
 
 
-def entry_variance(W: Array) -> float:
-    """Population variance of all entries of ``W`` (float64 accumulation, two passes).
+def entry_moments(W: Array) -> tuple[float, float]:
+    """Mean and population variance of all entries of ``W`` (float64, two passes).
 
-    This is exactly the entry variance of every element-wise shuffle of ``W`` (a shuffle
-    rearranges the same multiset of values), hence the ``sigma^2`` of its Marchenko-Pastur
-    bulk under ``normalization="N"``.  Computed in chunks of 2^20 entries, so a large
-    float32 or memory-mapped layer is never copied to float64 as a whole.
+    These are exactly the entry mean and variance of every element-wise shuffle of ``W`` (a
+    shuffle rearranges the same multiset of values). Computed in chunks of 2^20 entries, so
+    a large float32 or memory-mapped layer is never copied to float64 as a whole.
     """
     flat = np.asarray(W).reshape(-1)
     n = flat.size
     if n == 0:
-        raise ValueError("entry_variance: empty matrix")
+        raise ValueError("entry_moments: empty matrix")
     step = 1 << 20
     total = 0.0
     for i in range(0, n, step):
@@ -265,7 +268,14 @@ def entry_variance(W: Array) -> float:
     for i in range(0, n, step):
         c = flat[i:i + step].astype(np.float64) - mean
         ss += float(c @ c)
-    return ss / n
+    return mean, ss / n
+
+
+def entry_variance(W: Array) -> float:
+    """Population variance of all entries of ``W`` (:func:`entry_moments`): the ``sigma^2``
+    of the Marchenko-Pastur bulk of any element-wise shuffle of ``W`` (``normalization="N"``).
+    """
+    return entry_moments(W)[1]
 
 
 def trap_threshold(sigma2: float, N: int, M: int, tw_quantile: float = TW1_Q99) -> float:
@@ -396,7 +406,7 @@ def _n_permutations(M: int, n_permutations: int | None) -> int:
 
 
 def _trap_result(spectra: Sequence[Array], N: int, M: int,
-                 sigma2: float | None = None) -> TrapResult:
+                 sigma2: float | None = None, mean: float = 0.0) -> TrapResult:
     """Count the shuffled-ESD eigenvalues above the MP threshold (``sigma2`` None: fitted)."""
     if sigma2 is None:
         mp = fit_mp_bulk(np.concatenate(spectra), N, M)
@@ -411,17 +421,35 @@ def _trap_result(spectra: Sequence[Array], N: int, M: int,
         n_permutations=len(spectra),
         sigma2_rand=float(sigma2),
         scale=scale,
+        mean_removed=float(mean),
     )
 
 
-def _shuffled_sigma2(W: Array, normalization: str, scale: str) -> float | None:
-    """MP scale of the shuffled layer in the ESD's units (None for ``scale="fit"``)."""
+def _trap_null(W: Array, normalization: str, scale: str) -> tuple[float | None, float]:
+    """``(sigma2, mean)`` of the shuffled layer's null model: MP scale in the ESD's units
+    (None for ``scale="fit"``) and the entry mean removed before the shuffle (0 for "fit")."""
     if scale not in TRAP_SCALES:
         raise ValueError(f"trap scale must be one of {TRAP_SCALES}, got {scale!r}")
     if scale == "fit":
-        return None
-    var = entry_variance(W)
-    return var if normalization == "N" else var * max(np.shape(W))
+        return None, 0.0
+    mean, var = entry_moments(W)
+    return (var if normalization == "N" else var * max(np.shape(W))), mean
+
+
+def _shuffle(W: Array, rng: np.random.Generator, method: str, mean: float) -> Array:
+    """:func:`permute_entries` of ``W`` minus ``mean`` (subtracted in the fresh copy)."""
+    P = permute_entries(W, rng, method=method)
+    if mean != 0.0:
+        np.subtract(P, mean, out=P, casting="unsafe")
+    return P
+
+
+def _as_matrix(W: Any) -> Array:
+    """A numpy view of a weight matrix given as an array, a list or a torch tensor (bfloat16,
+    float16 and grad-requiring or CUDA tensors included)."""
+    from .spectra import _is_tensor, _torch_to_numpy
+
+    return _torch_to_numpy(W) if _is_tensor(W) else np.asarray(W)
 
 
 def correlation_traps(
@@ -444,7 +472,11 @@ def correlation_traps(
 
     The MP law of a shuffled matrix is known exactly: its entries are the entries of ``W``
     in random positions, so its scale is their variance (``scale="variance"``, the
-    default).  ``scale="fit"`` instead fits the MP law to the shuffled ESD
+    default).  Every shuffle also keeps the entry mean ``mu``, a rank-one term
+    ``mu 1 1^T`` whose eigenvalue ``~ M mu^2`` leaves the bulk once ``|mu|`` is a few per
+    cent of the entry standard deviation; it says nothing about large entries, so with
+    ``"variance"`` the mean is subtracted before shuffling (``mean_removed``).
+    ``scale="fit"`` instead fits the MP law to the shuffled, uncentred ESD
     (:func:`fit_mp_bulk`, median matching), as the paper's notebooks and WeightWatcher do.
     The fit's error (about 1.25/M relative) is not in the Tracy-Widom margin, so it flags
     Gaussian layers too often: measured over 200 Gaussian matrices per shape, 4.0% (784 x
@@ -470,14 +502,16 @@ def correlation_traps(
         MP scale of the shuffled layer: the exact entry variance (default) or a fit to the
         shuffled ESD (see above).
     """
-    W = np.asarray(W)
+    W = _as_matrix(W)
+    if W.ndim != 2:
+        raise ValueError(f"correlation_traps: expected a 2-D matrix, got shape {W.shape}")
     N, M = max(W.shape), min(W.shape)
-    sigma2 = _shuffled_sigma2(W, normalization, scale)
+    sigma2, mean = _trap_null(W, normalization, scale)
     n_permutations = _n_permutations(M, n_permutations)
     rng = np.random.default_rng(rng)
     eig = eig or (lambda A: correlation_eigenvalues(A, normalization=normalization))
-    spectra = [eig(permute_entries(W, rng, method=shuffle)) for _ in range(n_permutations)]
-    return _trap_result(spectra, N, M, sigma2)
+    spectra = [eig(_shuffle(W, rng, shuffle, mean)) for _ in range(n_permutations)]
+    return _trap_result(spectra, N, M, sigma2, mean)
 
 
 # --------------------------------------------------------------------------------------
@@ -496,8 +530,10 @@ class LayerMetrics:
     ``detx_lambda_min`` is the TraceLog/detX ECS edge (:func:`setol_theory.quality.
     detx_lambda_min`, rule ``first_below``, applied after rescaling to ``sum(lambda) = M``
     and reported on the ``normalization`` scale); ``delta_lambda_min = xmin -
-    detx_lambda_min`` (sections/630). ``num_traps``, ``lambda_max_rand`` and
-    ``threshold_rand`` are :class:`TrapResult`'s (NaN when the trap test was off).
+    detx_lambda_min`` (sections/630). ``num_zero_evals`` eigenvalues are exactly zero
+    (below ``M eps lambda_max``); the MP fit and detX use the others. ``num_traps``,
+    ``lambda_max_rand`` and ``threshold_rand`` are :class:`TrapResult`'s (NaN when the
+    trap test was off).
     """
 
     name: str
@@ -522,6 +558,7 @@ class LayerMetrics:
     log_norm: float = _NAN
     log_spectral_norm: float = _NAN
     stable_rank: float = _NAN
+    num_zero_evals: int = 0
     mp_sigma2: float = _NAN
     mp_lambda_plus: float = _NAN
     mp_softrank: float = _NAN
@@ -597,8 +634,13 @@ def esd_metrics(
     fit_ok = fit.status == "ok"
     alpha = float(fit.alpha)
     total = float(x.sum())
-    mp = fit_mp_bulk(x, N, M)
-    detx = detx_lambda_min(x)  # TraceLog condition on the sum(lambda) = M scale
+    # exact zeros (dead rows/columns, low-rank layers) are not part of an MP bulk, and ln 0
+    # ends every TraceLog walk: the MP fit and detX use the M_+ = pos.size positive
+    # eigenvalues (a layer with k zero columns is an N x (M - k) layer for both)
+    n_zero = int(x.size - pos.size)
+    bulk = x if n_zero == 0 else pos
+    mp: MPFit | None = fit_mp_bulk(bulk, N, bulk.size) if bulk.size >= 2 else None
+    detx = detx_lambda_min(bulk)  # TraceLog condition on the sum(lambda) = M_+ scale
     return LayerMetrics(
         name=name,
         kind=kind,
@@ -620,10 +662,11 @@ def esd_metrics(
         log_norm=math.log10(total),
         log_spectral_norm=math.log10(lambda_max),
         stable_rank=total / lambda_max,
-        mp_sigma2=mp.sigma2,
-        mp_lambda_plus=mp.lambda_plus,
-        mp_softrank=mp.lambda_plus / lambda_max,
-        num_spikes=mp.num_spikes,
+        num_zero_evals=n_zero,
+        mp_sigma2=mp.sigma2 if mp else _NAN,
+        mp_lambda_plus=mp.lambda_plus if mp else _NAN,
+        mp_softrank=mp.lambda_plus / lambda_max if mp else _NAN,
+        num_spikes=mp.num_spikes if mp else 0,
         detx_lambda_min=detx.lambda_min,
         delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,
         num_ecs_detx=detx.num_ecs,
@@ -648,6 +691,10 @@ def analyze_matrix(
     Raises ``ValueError``/``TypeError`` (from the eigenvalue routine) on NaN/Inf, all-zero,
     1-wide, empty or non-float matrices.
     """
+    from .spectra import _is_tensor
+
+    if not _is_tensor(W):  # tensors stay tensors for a torch eigensolver
+        W = np.asarray(W)
     eig_kwargs = dict(eig_kwargs or {})
     evals = correlation_eigenvalues(W, normalization=normalization, **eig_kwargs)
     N, M = max(W.shape), min(W.shape)
@@ -837,9 +884,13 @@ def analyze_layers(
         return out  # type: ignore[return-value]
 
     for layer in layers:
-        shape = tuple(int(s) for s in np.shape(layer.W)) if layer.W is not None else ()
+        if layer.W is not None:
+            shape: tuple[int, ...] = tuple(int(s) for s in np.shape(layer.W))
+        else:  # a matrix that cannot be analysed (dtype, 1-wide, empty) still has a shape
+            shape = tuple(getattr(layer, "matrix_shape", None) or ())
         N, M = (max(shape), min(shape)) if len(shape) == 2 else (0, 0)
-        if layer.W is not None and not min_evals <= M <= (max_evals or M):
+        in_range = min_evals <= M and (max_evals is None or M <= max_evals)
+        if len(shape) == 2 and not in_range:
             limits = f"[{min_evals}, {max_evals if max_evals is not None else 'inf'}]"
             slots.append((LayerMetrics(
                 name=layer.name, kind=layer.kind, status="filtered", N=N, M=M,
@@ -849,7 +900,7 @@ def analyze_layers(
             if on_error == "raise":
                 raise LayerError(f"layer {layer.name!r}: {reason}")
             slots.append((LayerMetrics(name=layer.name, kind=layer.kind, status="skipped",
-                                       reason=reason), None))
+                                       reason=reason, N=N, M=M), None))
         else:
             slots.append(layer)
             buffered_bytes += int(layer.W.nbytes)
@@ -891,12 +942,13 @@ def _analyze_buffer(
     if not traps or not ok:
         return out
     counts = [_n_permutations(min(np.shape(layers[i].W)), None) for i in ok]
+    nulls = {i: _trap_null(layers[i].W, normalization, trap_scale) for i in ok}
 
     def shuffled() -> Iterable[Array]:
         for i, n_perm in zip(ok, counts, strict=True):
             rng = np.random.default_rng(seed)
             for _ in range(n_perm):
-                yield permute_entries(layers[i].W, rng, method=trap_shuffle)
+                yield _shuffle(layers[i].W, rng, trap_shuffle, nulls[i][1])
 
     # the shuffled copies hold the entries of layers already checked (finite, not all zero)
     tspectra = batched_eigenvalues(shuffled(), backend, normalization=normalization,
@@ -909,11 +961,11 @@ def _analyze_buffer(
         if any(isinstance(sp, Exception) for sp in part):  # pragma: no cover - defensive
             continue
         N, M = m.N, m.M
-        sigma2 = _shuffled_sigma2(layers[i].W, normalization, trap_scale)
+        sigma2, mean = nulls[i]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             t = _trap_result([sp.evals for sp in part], N, M,  # type: ignore[union-attr]
-                             sigma2)
+                             sigma2, mean)
         out[i] = (replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,
                           threshold_rand=t.threshold_rand), ev)
     return out

@@ -404,6 +404,9 @@ def _fit_tail(x: Array, xmin: float | None, alpha: float | None,
             raise ValueError(f"a given {name} must be positive and finite, got {v!r}")
     if xmin is not None and alpha is not None:
         return float(xmin), float(alpha), ""
+    if alpha is not None:
+        raise ValueError("alpha was given without xmin: give both (a fit already made), or "
+                         "xmin alone (alpha is then fitted at that xmin), or neither")
     pos = x[x > 0]
     kw = dict(fit_kwargs or {})
     if xmin is not None:
@@ -1165,8 +1168,9 @@ def layer_quality(
     if isinstance(ecs, ECS):
         e = ecs
     else:
-        e = select_ecs(evals, ecs, xmin=xmin, alpha=alpha, fit_kwargs=fit_kwargs,
-                       detx_rule=detx_rule, min_ecs=min_ecs)
+        # a given alpha alone is for the models; the ECS's own fit is kept for the record
+        e = select_ecs(evals, ecs, xmin=xmin, alpha=alpha if xmin is not None else None,
+                       fit_kwargs=fit_kwargs, detx_rule=detx_rule, min_ecs=min_ecs)
     factor = e.scale_factor if scale == "frobenius_M" else 1.0
     a = alpha if alpha is not None else e.alpha
     ctx = _Ctx(ev=e.evals * factor, lambda_min=e.lambda_min * factor,

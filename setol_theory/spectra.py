@@ -119,6 +119,10 @@ class Layer:
         group by it to pool the slices of a conv kernel.
     source_dtype : str
         dtype of the stored tensor (``"bfloat16"``, ``"float16"``, ``"float32"``, ...).
+    matrix_shape : tuple of int or None
+        Shape of this matrix (of the slice or part for conv kernels and fused projections),
+        also when ``W`` is ``None`` because of its dtype or shape; ``None`` for records that
+        are not matrices (biases, tensors without a matrix view, preset skips).
 
     Notes
     -----
@@ -133,6 +137,7 @@ class Layer:
     skip_reason: str | None = None
     base_name: str = ""
     source_dtype: str = ""
+    matrix_shape: tuple[int, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -1276,11 +1281,13 @@ def iter_layers(
                     continue
                 reason = _dtype_problem(t.category, t.dtype) or _shape_problem(mshape)
                 if reason is not None:
-                    yield Layer(pname, W=None, skip_reason=reason, **common)
+                    yield Layer(pname, W=None, skip_reason=reason, matrix_shape=tuple(mshape),
+                                **common)
                     continue
                 if not cache:
                     cache.append(t.load())
-                yield Layer(pname, W=_readonly(slicer(cache[0])), **common)
+                W = _readonly(slicer(cache[0]))
+                yield Layer(pname, W=W, matrix_shape=tuple(W.shape), **common)
 
     return gen()
 

@@ -52,9 +52,16 @@ def test_analyze_trap_scale_option(small_model, tmp_path, capsys):
                      "--json", str(js)]) == 0
         out[scale] = json.loads(js.read_text())
         assert out[scale]["settings"]["trap_scale"] == scale
-    # same shuffles (same seed), different thresholds: identical largest shuffled eigenvalue
-    assert [r["lambda_max_rand"] for r in out["fit"]["layers"]] == pytest.approx(
-        [r["lambda_max_rand"] for r in out["variance"]["layers"]], rel=1e-12)
+    # the variance rule's threshold is the exact MP edge of the layer's entry variance
+    from setol_theory.htsr import trap_threshold
+
+    var = float(np.var(np.asarray(
+        np.random.default_rng(0).standard_t(3, size=(300, 120)).astype(np.float32),
+        dtype=np.float64)))
+    assert out["variance"]["layers"][0]["threshold_rand"] == pytest.approx(
+        trap_threshold(var, 300, 120), rel=1e-10)
+    assert out["fit"]["layers"][0]["threshold_rand"] != out["variance"]["layers"][0][
+        "threshold_rand"]
     with pytest.raises(SystemExit):
         main(["analyze", str(small_model), "--trap-scale", "median"])
 

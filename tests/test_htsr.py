@@ -281,3 +281,69 @@ def test_trap_scale_is_passed_through_analyze():
     assert math.isnan(analyze({"w": W}, traps=False).layers[0].threshold_rand)
     with pytest.raises(ValueError, match="trap_scale"):
         analyze({"w": W}, trap_scale="bogus")
+
+
+# ---------------------------------------------------------------- review fixes
+def test_mean_offset_is_not_a_trap_with_the_variance_rule():
+    """A shuffle keeps the entry mean mu: a rank-one spike ~ M mu^2 = 400 * 0.15^2 = 9 far
+    above the edge (1 + sqrt(1/3))^2 = 2.5. The variance rule removes it (no trap); the
+    WeightWatcher-style fit keeps it (one 'trap')."""
+    W = _gaussian(1200, 400, seed=21) + 0.15
+    t = correlation_traps(W, rng=0)
+    assert t.mean_removed == pytest.approx(W.mean(), rel=1e-12)
+    assert t.num_traps == 0 and t.lambda_max_rand < t.threshold_rand
+    f = correlation_traps(W, rng=0, scale="fit")
+    assert f.mean_removed == 0.0 and f.num_traps == 1
+    # analyze uses the same null model
+    assert analyze({"w": W}).layers[0].num_traps == 0
+
+
+def test_zero_eigenvalues_are_left_out_of_the_mp_fit_and_detx():
+    """100 dead columns of a 2000 x 500 Gaussian layer: an N x 400 noise layer with 100
+    exact zeros. Before, the zeros made 18 'spikes' and put the detX edge at 0."""
+    W = _gaussian(2000, 500, seed=3)
+    W[:, 400:] = 0.0
+    m, _ = analyze_matrix(W, traps=False)
+    ref, _ = analyze_matrix(W[:, :400], traps=False)
+    assert m.num_zero_evals == 100 and ref.num_zero_evals == 0
+    assert m.num_spikes == ref.num_spikes == 0
+    assert m.mp_sigma2 == pytest.approx(ref.mp_sigma2, rel=1e-12)
+    assert m.detx_lambda_min == pytest.approx(ref.detx_lambda_min, rel=1e-12)
+    assert m.detx_lambda_min > 0
+    # a rank-20 layer (480 zeros) is analysed, not rejected for a zero median
+    rng = np.random.default_rng(4)
+    low = rng.normal(size=(1000, 20)) @ rng.normal(size=(20, 500))
+    lm, _ = analyze_matrix(low, traps=False)
+    assert lm.ok and lm.num_zero_evals == 480 and np.isfinite(lm.mp_sigma2)
+
+
+def test_one_wide_layer_is_filtered_by_min_evals_not_fatal():
+    rng = np.random.default_rng(5)
+    model = {"head.weight": rng.normal(size=(1, 300)), "fc.weight": rng.normal(size=(300, 100))}
+    res = analyze(model, traps=False, min_evals=10)
+    st = {m.name: (m.status, m.M) for m in res.layers}
+    assert st == {"head.weight": ("filtered", 1), "fc.weight": ("ok", 100)}
+    with pytest.raises(LayerError, match="1-wide"):
+        analyze(model, traps=False, min_evals=0)
+    rec = analyze(model, traps=False, min_evals=0, on_error="record").layers[0]
+    assert rec.status == "skipped" and (rec.N, rec.M) == (300, 1)
+
+
+def test_max_evals_zero_is_a_limit():
+    res = analyze({"w": _gaussian(50, 20)}, traps=False, min_evals=0, max_evals=0)
+    assert res.layers[0].status == "filtered"
+
+
+def test_analyze_matrix_accepts_tensors_and_lists():
+    torch = pytest.importorskip("torch")
+    W = _gaussian(300, 100, seed=6)
+    ref, _ = analyze_matrix(W.astype(np.float32), traps=True)
+    lin = torch.nn.Linear(100, 300, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(W.astype(np.float32)))
+    m, _ = analyze_matrix(lin.weight, traps=True)  # requires grad
+    assert m.alpha == pytest.approx(ref.alpha, rel=1e-10) and m.num_traps == ref.num_traps
+    b, _ = analyze_matrix(torch.from_numpy(W).to(torch.bfloat16), traps=True)
+    assert b.ok and np.isfinite(b.lambda_max_rand)
+    lst, _ = analyze_matrix(W.tolist(), traps=True)
+    assert lst.lambda_max == pytest.approx(analyze_matrix(W, traps=False)[0].lambda_max)

@@ -509,3 +509,12 @@ def test_integral_helper_matches_scipy_quad_on_imp():
     got = integrate_re_r(lambda w: imp.r_transform(w, side="real"), lam, 0.6)
     ref = [integrate.quad(lambda w: 1.0 / w, 0.6, x)[0] for x in lam]  # Re R = kappa/w here
     np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_select_ecs_refuses_alpha_without_xmin_but_layer_quality_uses_it():
+    x = np.random.default_rng(8).pareto(2.0, 400) + 1.0
+    with pytest.raises(ValueError, match="alpha was given without xmin"):
+        select_ecs(x, "detx", alpha=3.0)
+    q = layer_quality(x, alpha=3.0, models=["imp"])
+    assert q.ecs.alpha != 3.0  # the ECS keeps its own fit; the models get the given alpha
+    assert q.models["imp"].params["kappa"] == pytest.approx(1.5)  # kappa = alpha / 2
