@@ -29,6 +29,7 @@ torch is never imported by importing this module: it is imported where a tensor,
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -36,14 +37,23 @@ import os
 import re
 import struct
 import sys
+import tokenize
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:  # lzma-compressed zip members
+    import lzma
+
+    _LZMA_ERRORS: tuple[type[Exception], ...] = (lzma.LZMAError,)
+except ImportError:  # pragma: no cover - Python built without lzma
+    _LZMA_ERRORS = ()
 
 __all__ = [
     "KINDS",
@@ -637,7 +647,7 @@ class _SafetensorsFile:
             header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
         except UnicodeDecodeError as exc:
             raise ValueError(f"{p}: header is not valid UTF-8 ({exc})") from None
-        except ValueError as exc:  # json.JSONDecodeError or duplicate key
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, duplicate key, nesting
             raise ValueError(f"{p}: header is not valid JSON ({exc})") from None
         if not isinstance(header, dict):
             raise ValueError(f"{p}: header is not a JSON object")
@@ -909,37 +919,116 @@ def _safetensors_tensors(st: _SafetensorsFile) -> Iterator[_Tensor]:
         yield _Tensor(e.name, e.shape, category, dtype, load)
 
 
+#: What zipfile / zlib / numpy's .npy reader raise on a corrupt archive or member: bad CRC,
+#: bad zip structure (BadZipFile), bad deflate/lzma data, short reads (EOFError, OSError),
+#: unsupported compression or "encrypted" flags (NotImplementedError / RuntimeError),
+#: unparsable .npy headers (ValueError, struct.error; tokenize.TokenError or SyntaxError from
+#: numpy's Python-2 header filter).
+_NPY_READ_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, ValueError, struct.error,
+    SyntaxError, tokenize.TokenError, OverflowError, *_LZMA_ERRORS,
+)
+#: ... and while parsing a header (at most numpy's 10 kB limit), parser stack overflows on a
+#: hostile header such as ``----...1`` (MemoryError / RecursionError from ``ast.literal_eval``).
+_NPY_HEADER_ERRORS = (*_NPY_READ_ERRORS, MemoryError, RecursionError)
+
+#: What ``torch.load(weights_only=True)`` lets escape on a corrupt or truncated checkpoint
+#: (besides ``pickle.UnpicklingError``): miniz/zip errors (RuntimeError, BadZipFile), short
+#: reads (EOFError, OSError, struct.error), and from the legacy (non-zip) format and the
+#: restricted unpickler IndexError / KeyError (bad memo or stack), AssertionError (storage key
+#: missing), TypeError / AttributeError (a rebuild function given garbage arguments).
+_TORCH_LOAD_ERRORS: tuple[type[Exception], ...] = (
+    RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, struct.error,
+    AssertionError, AttributeError, TypeError, OverflowError, zipfile.BadZipFile, zlib.error,
+)
+
+
+def _exc_text(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of a library exception on one line, at most ``limit`` characters."""
+    msg = " ".join(str(exc).split())
+    if len(msg) > limit:
+        msg = msg[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _corrupt_as_value_error(
+    path: Path, what: str, errors: tuple[type[Exception], ...]
+) -> Iterator[None]:
+    """Re-raise ``errors`` from reading ``path`` as ``ValueError("{path}: {what}corrupt or
+    unreadable ...")`` (``what`` names the member/tensor, e.g. ``"tensor 'a' (member 'a.npy'):
+    "``). A missing file stays a ``FileNotFoundError``."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except errors as exc:
+        raise ValueError(f"{path}: {what}corrupt or unreadable ({_exc_text(exc)})") from exc
+
+
+def _zip_declared_count(path: Path) -> int | None:
+    """Member count declared by the zip end-of-central-directory record (None if unknown)."""
+    end_rec_data = getattr(zipfile, "_EndRecData", None)  # private, but in every CPython 3
+    index = getattr(zipfile, "_ECD_ENTRIES_TOTAL", None)
+    if end_rec_data is None or index is None:  # pragma: no cover
+        return None
+    with open(path, "rb") as f:
+        rec = end_rec_data(f)
+    return int(rec[index]) if rec else None
+
+
 def _npz_tensors(path: Path) -> Iterator[_Tensor]:
-    """Members of an ``.npz``, headers checked against the archive before any data is read."""
-    with zipfile.ZipFile(path) as zf:
-        infos = [i for i in zf.infolist() if i.filename.endswith(".npy")]
+    """Members of an ``.npz``, headers checked against the archive before any data is read.
+
+    Every read (the listing, each member's header, and each member's data when the layer is
+    loaded) turns a corrupt archive into a ``ValueError`` naming the file and the member.
+    """
+    with _corrupt_as_value_error(path, "archive: ", _NPY_READ_ERRORS):
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+        declared = _zip_declared_count(path)
+    if declared is not None and declared != len(infos):
+        # zipfile stops at the central directory's byte size without checking the count: a
+        # corrupt entry length would silently hide the members after it
+        raise ValueError(
+            f"{path}: archive: corrupt: the end record lists {declared} members but the "
+            f"central directory holds {len(infos)} readable entries"
+        )
     for info in infos:
+        if not info.filename.endswith(".npy"):
+            yield _Tensor(info.filename, (), "other", "unknown", lambda: np.zeros(0), "tensor",
+                          "archive member is not a .npy array")
+            continue
         name = info.filename[: -len(".npy")]
-        with zipfile.ZipFile(path) as zf, zf.open(info) as f:
-            try:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-                else:
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{path}: member {info.filename!r}: bad .npy header ({exc})"
-                ) from None
+        where = f"tensor {name!r} (member {info.filename!r}): "
+        try:
+            with _corrupt_as_value_error(path, where, _NPY_HEADER_ERRORS):
+                with zipfile.ZipFile(path) as zf, zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                    else:
+                        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            if any(d < 0 for d in shape):
+                raise ValueError(f"{path}: {where}header declares a negative dimension {shape}")
+        except ValueError as exc:  # one unreadable member: a skipped record, the rest is read
+            yield _Tensor(name, (), "other", "unknown", lambda: np.zeros(0), "tensor", str(exc))
+            continue
         if dtype.hasobject:
             yield _Tensor(name, tuple(shape), "other", str(dtype), lambda: np.zeros(0), "tensor",
                           "object array refused (allow_pickle=False)")
             continue
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes > info.file_size:
-            raise ValueError(
-                f"{path}: member {info.filename!r}: header declares {nbytes} bytes but the member "
-                f"holds {info.file_size} (truncated or corrupt)"
-            )
+            yield _Tensor(name, (), "other", str(dtype), lambda: np.zeros(0), "tensor",
+                          f"{path}: {where}header declares {nbytes} bytes but the member "
+                          f"holds {info.file_size} (truncated or corrupt)")
+            continue
 
-        def load(info: zipfile.ZipInfo = info) -> np.ndarray:
-            with zipfile.ZipFile(path) as zf, zf.open(info) as f:
-                arr = np.lib.format.read_array(f, allow_pickle=False)
+        def load(info: zipfile.ZipInfo = info, where: str = where) -> np.ndarray:
+            with _corrupt_as_value_error(path, where, _NPY_HEADER_ERRORS):
+                with zipfile.ZipFile(path) as zf, zf.open(info) as f:
+                    arr = np.lib.format.read_array(f, allow_pickle=False)
             if arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
                 arr = arr.astype(np.float32 if arr.dtype.itemsize < 4 else np.float64)
             return arr
@@ -957,15 +1046,29 @@ def _torch_load(path: Path) -> Any:
             path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
         )
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = str(exc)
+        marker = "WeightsUnpickler error:"
+        detail = text[text.index(marker) + len(marker):] if marker in text else text
+        detail = detail.split("Check the documentation of torch.load")[0]
+        detail = " ".join(detail.split())
+        if "Unsupported global" in detail or "is blocked" in detail:
+            first = detail.split(" Please use ")[0]
+            raise ValueError(
+                f"{path}: refused: the checkpoint needs Python objects beyond tensors and plain "
+                "containers, which torch.load(weights_only=True) does not allow (loading them "
+                "would run arbitrary code); convert it to .safetensors in a trusted environment "
+                f"(or the file is corrupt). torch said: {first[:300]}"
+            ) from None
         raise ValueError(
-            f"{path}: refused: the checkpoint needs Python objects beyond tensors and plain "
-            "containers, which torch.load(weights_only=True) does not allow (loading them would "
-            "run arbitrary code); convert it to .safetensors in a trusted environment. "
-            f"torch said: {first}"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read as a torch checkpoint ({exc})") from None
+            f"{path}: corrupt or unreadable torch checkpoint: torch.load(weights_only=True) "
+            f"failed ({_exc_text(pickle.UnpicklingError(detail))})"
+        ) from exc
+    except FileNotFoundError:
+        raise
+    except _TORCH_LOAD_ERRORS as exc:
+        raise ValueError(
+            f"{path}: corrupt or unreadable torch checkpoint ({_exc_text(exc)})"
+        ) from exc
 
 
 def _torch_file_tensors(path: Path) -> list[_Tensor]:
@@ -1051,10 +1154,8 @@ def _path_tensors(p: Path) -> Iterator[_Tensor]:
             raise ValueError(f"{p}: not a valid .npz (zip) archive")
         return _npz_tensors(p)
     if suffix == ".npy":
-        try:
+        with _corrupt_as_value_error(p, ".npy file: ", _NPY_HEADER_ERRORS):
             arr = np.load(p, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(f"{p}: cannot read as .npy ({exc})") from None
         return iter([_numpy_tensor(p.stem, np.asarray(arr))])
     if suffix in _TORCH_SUFFIXES:
         return iter(_torch_file_tensors(p))
@@ -1220,7 +1321,9 @@ def iter_layers(
     FileNotFoundError
         The path (or a listed shard) does not exist.
     ValueError
-        Unknown file type, corrupt file, refused pickle, bad filter arguments.
+        Unknown file type, corrupt or truncated file (named, with the member or tensor where
+        known; a corrupt member of an ``.npz`` is found when its layer is read, so the error
+        can also come from the iterator), refused pickle, bad filter arguments.
     TypeError
         Unsupported source type.
 
@@ -1285,7 +1388,14 @@ def iter_layers(
                                 **common)
                     continue
                 if not cache:
-                    cache.append(t.load())
+                    try:
+                        cache.append(t.load())
+                    except ValueError as exc:  # corrupt data: a record, not the end of the file
+                        cache.append(exc)
+                if isinstance(cache[0], ValueError):
+                    yield Layer(pname, W=None, skip_reason=str(cache[0]),
+                                matrix_shape=tuple(mshape), **common)
+                    continue
                 W = _readonly(slicer(cache[0]))
                 yield Layer(pname, W=W, matrix_shape=tuple(W.shape), **common)
 

@@ -14,6 +14,7 @@ import re
 import struct
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -374,6 +375,46 @@ def test_pt_file_corrupt(tmp_path, torch):
         iter_layers(path)
 
 
+def _small_state_dict(torch):
+    g = torch.Generator().manual_seed(0)
+    return {"l1.weight": torch.randn(6, 4, generator=g),
+            "l2.weight": torch.randn(5, 3, generator=g), "l1.bias": torch.ones(6)}
+
+
+def test_pt_legacy_truncated(tmp_path, torch):
+    """A truncated legacy (non-zip) checkpoint made torch's unpickler raise IndexError."""
+    full = tmp_path / "legacy.pt"
+    torch.save(_small_state_dict(torch), full, _use_new_zipfile_serialization=False)
+    raw = full.read_bytes()
+    for n in (72, len(raw) // 2, len(raw) - 1):
+        path = tmp_path / f"leg{n}.pt"
+        path.write_bytes(raw[:n])
+        with pytest.raises(ValueError, match="corrupt or unreadable") as info:
+            list(iter_layers(path))
+        assert str(info.value).startswith(f"{path}: ")
+        assert "\n" not in str(info.value)
+
+
+def test_pt_zip_truncated_and_bad_pickle(tmp_path, torch):
+    full = tmp_path / "full.pt"
+    torch.save(_small_state_dict(torch), full)
+    raw = full.read_bytes()
+    path = tmp_path / "trunc.pt"
+    path.write_bytes(raw[: len(raw) - 100])
+    with pytest.raises(ValueError, match="corrupt or unreadable") as info:
+        list(iter_layers(path))
+    assert str(info.value).startswith(f"{path}: ")
+    # a corrupt pickle opcode is reported as corruption, not as a refused Python object
+    legacy = tmp_path / "legacy.pt"
+    torch.save(_small_state_dict(torch), legacy, _use_new_zipfile_serialization=False)
+    data = bytearray(legacy.read_bytes())
+    data[data.index(b"\x80\x02}")] = 0xFE  # the pickle PROTO opcode of the record
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"corrupt or unreadable torch checkpoint") as info:
+        list(iter_layers(path))
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
 # --------------------------------------------------------------------------------------------
 # numpy files
 # --------------------------------------------------------------------------------------------
@@ -413,8 +454,78 @@ def test_npz_declared_size_larger_than_member(tmp_path):
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("w.npy", _npy_bytes("<f8", (100000, 1000), b"\0" * 64))
-    with pytest.raises(ValueError, match="bomb.npz"):
+    (w,) = iter_layers(path)  # a skipped record naming the file; nothing is allocated
+    assert w.W is None and w.skip_reason.startswith(f"{path}: ")
+    assert "header declares 800000000 bytes" in w.skip_reason
+
+
+def test_npz_bad_crc_is_reported_when_the_layer_is_loaded(tmp_path):
+    path = tmp_path / "crc.npz"
+    np.savez(path, **{"l1.weight": gauss((6, 4), 1), "l2.weight": gauss((5, 3), 2)})
+    data = bytearray(path.read_bytes())
+    data[data.index(b"\x93NUMPY") + 140] ^= 1  # one bit of l1.weight's values
+    path.write_bytes(bytes(data))
+    # l1's member is small, so reading its header reaches the CRC check: a skipped record
+    l1, l2 = iter_layers(path)
+    assert l1.W is None and l2.W is not None
+    assert re.search(r"tensor 'l1.weight' \(member 'l1.weight.npy'\): "
+                     r"corrupt or unreadable \(BadZipFile: Bad CRC-32", l1.skip_reason)
+    assert l1.skip_reason.startswith(f"{path}: ")
+    from setol_theory.htsr import LayerError, analyze
+
+    with pytest.raises(LayerError, match="Bad CRC-32"):  # stops without --keep-going
+        analyze(path, traps=False)
+    res = analyze(path, traps=False, on_error="record")  # --keep-going: the rest is analysed
+    assert [m.status for m in res.layers] == ["skipped", "ok"]
+
+
+def test_npz_corrupt_deflate_and_truncated(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez_compressed(path, **{"l1.weight": gauss((40, 30), 1)})
+    raw = path.read_bytes()
+    data = bytearray(raw)
+    data[data.index(b"l1.weight.npy") + 60] ^= 0xFF  # inside the deflate stream
+    path.write_bytes(bytes(data))
+    try:
+        reasons = [lay.skip_reason for lay in iter_layers(path)]
+    except ValueError as exc:  # the header itself may be unreadable
+        reasons = [str(exc)]
+    assert reasons[0] and "l1.weight" in reasons[0] and reasons[0].startswith(f"{path}: ")
+    for n in (10, len(raw) // 2, len(raw) - 1):
+        path.write_bytes(raw[:n])
+        with pytest.raises(ValueError, match="c.npz"):
+            list(iter_layers(path))
+
+
+def test_npz_hidden_members_and_bad_headers(tmp_path):
+    path = tmp_path / "h.npz"
+    np.savez(path, a=gauss((3, 3), 1), b=gauss((4, 3), 2))
+    data = bytearray(path.read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    struct.pack_into("<HH", data, end + 8, 3, 3)  # end record claims 3 members
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="lists 3 members but the central directory holds 2"):
         list(iter_layers(path))
+    # an unbalanced header: numpy's Python-2 header filter raised tokenize.TokenError
+    bad = _npy_bytes("<f8", (2, 2), b"\0" * 32).replace(b"(2, 2)", b"(2, 2 ")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("w.npy", bad)
+        zf.writestr("notes.txt", b"hello")
+    got = by_name(iter_layers(path))  # the bad member is a skipped record, the rest is read
+    assert got["w"].W is None and got["w"].skip_reason.startswith(f"{path}: ")
+    assert re.search(r"tensor 'w' \(member 'w.npy'\): corrupt", got["w"].skip_reason)
+    assert "notes.txt" in got
+    npy = tmp_path / "bad.npy"
+    npy.write_bytes(bad)
+    with pytest.raises(ValueError, match="bad.npy: .npy file: corrupt"):
+        list(iter_layers(npy))
+    # a member that is not a .npy array is reported as a skipped record, not dropped
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("w.npy", _npy_bytes("<f8", (2, 2), b"\0" * 32))
+        zf.writestr("notes.txt", b"hello")
+    got = by_name(iter_layers(path))
+    assert got["w"].W is not None
+    assert got["notes.txt"].W is None and "not a .npy" in got["notes.txt"].skip_reason
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,6 +635,7 @@ def _corrupt_cases(raw: bytes) -> dict[str, tuple[bytes, str]]:
         "missing_offsets": (edit(data_offsets=None), "invalid data_offsets"),
         "overlap": (edit("b", data_offsets=[40, 52]), "overlap"),
         "duplicate_key": (struct.pack("<Q", 21) + b'{"a": {}, "a": {}}   ', "duplicate"),
+        "deep_json": (struct.pack("<Q", 100_000) + b"[" * 100_000, "not valid JSON"),
     }
 
 
@@ -645,6 +757,60 @@ def test_missing_path_and_unknown_extension(tmp_path):
     fake.write_bytes(b"PK not really")
     with pytest.raises(ValueError, match="fake.npz"):
         iter_layers(fake)
+
+
+def _fuzz_source(fmt: str, path: Path) -> None:
+    sd = {"l1.weight": gauss((6, 4), 1, np.float32), "l2.weight": gauss((5, 3), 2),
+          "l1.bias": np.ones(6)}
+    if fmt in ("npz", "npz_compressed"):
+        (np.savez if fmt == "npz" else np.savez_compressed)(path, **sd)
+    elif fmt == "npy":
+        np.save(path, sd["l2.weight"])
+    elif fmt == "safetensors":
+        write_st(path, sd)
+    else:
+        torch = pytest.importorskip("torch")
+        tsd = {k: torch.from_numpy(v) for k, v in sd.items()}
+        torch.save(tsd, path, _use_new_zipfile_serialization=fmt == "pt")
+
+
+_FUZZ_FORMATS = {"npz": ".npz", "npz_compressed": ".npz", "npy": ".npy",
+                 "safetensors": ".safetensors", "pt": ".pt", "legacy_pt": ".pt"}
+
+
+@pytest.mark.parametrize("fmt", list(_FUZZ_FORMATS))
+def test_fuzzed_files_give_clear_errors(tmp_path, fmt):
+    """Byte flips, truncations and appended garbage: only ValueError naming the file (or the
+    layer, for values that became NaN/Inf/huge) may come out of loading and analysing."""
+    src = tmp_path / f"src{_FUZZ_FORMATS[fmt]}"
+    _fuzz_source(fmt, src)
+    raw = src.read_bytes()
+    rng = np.random.default_rng(20240611)
+    outcomes = {"ok": 0, "error": 0}
+    for i in range(60):
+        data = bytearray(raw)
+        if i % 3 == 0:
+            for _ in range(int(rng.integers(1, 3))):
+                data[int(rng.integers(len(data)))] ^= int(rng.integers(1, 256))
+        elif i % 3 == 1:
+            data = data[: int(rng.integers(len(data)))]
+        else:
+            data += rng.bytes(int(rng.integers(1, 64)))
+        path = tmp_path / f"v{i}{_FUZZ_FORMATS[fmt]}"
+        path.write_bytes(bytes(data))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch warns about odd pickle protocols
+                for layer in iter_layers(path):
+                    if layer.W is not None:
+                        correlation_eigenvalues(layer.W, name=layer.name)
+            outcomes["ok"] += 1
+        except (ValueError, FileNotFoundError, TypeError) as exc:
+            text = str(exc)
+            assert text.startswith(f"{path}: ") or text.startswith("layer "), (i, text)
+            assert "\n" not in text, (i, text)
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and outcomes["ok"] > 0, outcomes
 
 
 def test_default_model_path_missing(monkeypatch):
@@ -851,3 +1017,21 @@ def test_bad_options():
         correlation_eigenvalues(W, backend="jax")
     with pytest.raises(ValueError, match="backend='torch'"):
         correlation_eigenvalues(W, device="cuda")
+
+
+def test_npz_data_corrupt_after_the_header_is_a_skipped_record(tmp_path):
+    """The CRC of a large member is checked only when its data is read (lazily, at layer
+    time): that layer becomes a skipped record with its shape; the others are analysed."""
+    from setol_theory.htsr import analyze
+
+    path = tmp_path / "big.npz"
+    np.savez(path, **{"a.weight": gauss((200, 100), 1), "b.weight": gauss((150, 60), 2)})
+    data = bytearray(path.read_bytes())
+    start = data.index(b"\x93NUMPY")
+    data[start + 100_000] ^= 1  # deep inside a.weight's 160,000 data bytes
+    path.write_bytes(bytes(data))
+    a, b = iter_layers(path)
+    assert a.W is None and a.matrix_shape == (200, 100) and "Bad CRC-32" in a.skip_reason
+    assert b.W is not None
+    res = analyze(path, traps=False, on_error="record")
+    assert [(m.status, m.M) for m in res.layers] == [("skipped", 100), ("ok", 60)]
