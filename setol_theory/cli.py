@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
+    _check_outputs(args, files=("json",), dirs=("plot",))
     try:
         report = verify(
             args.model, n=args.n, seeds=args.seeds, seed=args.seed, sympy=not args.no_sympy,
@@ -284,6 +285,7 @@ def _resolve_device(args: argparse.Namespace, command: str) -> Any:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .htsr import LayerError, analyze, metric_names
+    from .scale import CheckpointChanged
 
     source = _resolve_source(args.path)
     if args.min_evals < 1:
@@ -292,6 +294,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CLIError(f"--min-tail must be >= 2, got {args.min_tail}")
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    _check_common_options(args)
+    _check_outputs(args, files=("json", "csv"), dirs=("plot",))
     options: dict[str, Any] = {
         "layers": args.layers, "kinds": args.kinds, "conv": args.conv,
         "min_evals": args.min_evals, "max_evals": args.max_evals,
@@ -316,8 +320,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             result = analyze(source, device=backend, **options)
     except LayerError as exc:
         raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
+    except CheckpointChanged as exc:  # names the file
+        raise CLIError(str(exc)) from exc
     except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError) as exc:
-        raise CLIError(f"{source}: {exc}") from exc
+        raise CLIError(f"{source}: {_os_message(exc)}") from exc
 
     if not args.quiet:
         print(format_table(result.layers))
@@ -409,32 +415,50 @@ def _add_analyze_many(sub: Any) -> None:
 
 def cmd_analyze_many(args: argparse.Namespace) -> int:
     """``setol analyze-many``: many checkpoints, one task per layer, one table."""
-    from .scale import analyze_many
+    import warnings
+
+    from .scale import SkippedPathWarning, analyze_many
 
     for opt, val, lo in (("--min-evals", args.min_evals, 1), ("--min-tail", args.min_tail, 2),
                          ("--workers", args.workers, 1)):
         if val is not None and val < lo:
             raise CLIError(f"{opt} must be >= {lo}, got {val}")
+    _check_common_options(args)
+    _check_outputs(args, files=("out", "csv"))
     if not args.quiet:
         print(f"setol analyze-many: {', '.join(args.sources)} -> {args.out} "
               f"(scheduler {args.scheduler})", file=sys.stderr)
     try:
-        res = analyze_many(
-            args.sources, out=args.out, scheduler=args.scheduler, n_workers=args.workers,
-            resume=not args.restart, progress=not args.quiet, layers=args.layers,
-            kinds=args.kinds, conv=args.conv, min_evals=args.min_evals,
-            max_evals=args.max_evals, normalization=args.normalization,
-            traps=not args.no_traps, seed=args.seed, fit_kwargs={"min_tail": args.min_tail},
-            device=_device_name(args), trap_scale=args.trap_scale,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SkippedPathWarning)
+            try:
+                res = analyze_many(
+                    args.sources, out=args.out, scheduler=args.scheduler,
+                    n_workers=args.workers, resume=not args.restart, progress=not args.quiet,
+                    layers=args.layers, kinds=args.kinds, conv=args.conv,
+                    min_evals=args.min_evals, max_evals=args.max_evals,
+                    normalization=args.normalization, traps=not args.no_traps, seed=args.seed,
+                    fit_kwargs={"min_tail": args.min_tail}, device=_device_name(args),
+                    trap_scale=args.trap_scale,
+                )
+            finally:
+                for w in caught:
+                    if issubclass(w.category, SkippedPathWarning):
+                        print(f"setol analyze-many: warning: {w.message}", file=sys.stderr)
+                    else:
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError, ImportError) as exc:
-        raise CLIError(str(exc)) from exc
+        raise CLIError(_os_message(exc)) from exc
     if args.csv:
         res.to_csv(args.csv)
+    for u in res.unreadable:
+        print(f"setol analyze-many: warning: not a readable checkpoint, skipped (not tried "
+              f"again until the file changes): {u['error']}", file=sys.stderr)
     if not args.quiet:
         head = f"{'model':<20} {'checkpoint':<36} {'layers':>6} {'ok':>4} {'alpha':>6} {'a_hat':>6}"
         print(head)
         print("-" * len(head))
+        unreadable = {(u["model"], u["checkpoint"]) for u in res.unreadable}
         for ck in res.checkpoints:
             rows = [r for r in res.records
                     if r["model"] == ck.model and r["checkpoint"] == ck.checkpoint]
@@ -443,11 +467,23 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
             ahats = [r["alpha_hat"] for r in ok if r["alpha_hat"] is not None]
             mean_a = sum(alphas) / len(alphas) if alphas else None
             mean_h = sum(ahats) / len(ahats) if ahats else None
+            if not rows and (ck.model, ck.checkpoint) in unreadable:
+                print(f"{_fmt(ck.model, 's', 20)} {_fmt(ck.checkpoint, 's', 36)} "
+                      "not a readable checkpoint (warning above)")
+                continue
             print(f"{_fmt(ck.model, 's', 20)} {_fmt(ck.checkpoint, 's', 36)} {len(rows):6d} "
                   f"{len(ok):4d} {_fmt(mean_a, '.3f', 6)} {_fmt(mean_h, '.3f', 6)}")
         print(f"\n{len(res.checkpoints)} checkpoints, {len(res.records)} layers: "
               f"{res.computed} computed, {res.resumed} from {args.out}, "
               f"{len(res.failed)} failed -> {args.out}")
+        if res.changed:
+            names = ", ".join(f"{c.model}/{c.checkpoint}" for c in res.changed[:5])
+            more = f" and {len(res.changed) - 5} more" if len(res.changed) > 5 else ""
+            print(f"{len(res.changed)} checkpoint(s) changed since their rows in {args.out} "
+                  f"were made, analysed again: {names}{more}")
+        if res.unreadable:
+            print(f"{len(res.unreadable)} file(s) are not readable checkpoints (skipped, "
+                  "reasons above)")
     if res.failed:
         first = res.failed[0]
         raise CLIError(f"{len(res.failed)} task(s) failed (first: {first['model']}/"
@@ -504,6 +540,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
         _ensure_parent(args.json)
         with open(args.json, "w") as fh:
             json.dump(payload, fh, indent=1, allow_nan=False)
+
+    _check_outputs(args, files=("json",), dirs=("plot",))
 
     # ---- model-derived curve, no model file
     if args.curve:
@@ -676,6 +714,44 @@ def _ensure_parent(path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _check_common_options(args: argparse.Namespace) -> None:
+    """Options of analyze / analyze-many that would otherwise fail in every layer."""
+    if args.seed < 0:
+        raise CLIError(f"--seed must be >= 0, got {args.seed}")
+    if args.max_evals is not None and args.max_evals < args.min_evals:
+        raise CLIError(f"--max-evals ({args.max_evals}) must be >= --min-evals "
+                       f"({args.min_evals})")
+
+
+def _check_outputs(args: argparse.Namespace, files: Sequence[str] = (),
+                   dirs: Sequence[str] = ()) -> None:
+    """Refuse output paths that cannot be written before any work is done: a file option
+    naming a directory, a directory option naming a file, a parent that is a file."""
+    for dest, want_dir in [(d, False) for d in files] + [(d, True) for d in dirs]:
+        value = getattr(args, dest, None)
+        if not value:
+            continue
+        opt = "--" + dest.replace("_", "-")
+        p = Path(value)
+        if want_dir and p.exists() and not p.is_dir():
+            raise CLIError(f"{opt} {value}: exists and is not a directory")
+        if not want_dir and p.is_dir():
+            raise CLIError(f"{opt} {value}: is a directory (give a file name)")
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise CLIError(f"{opt} {value}: {parent} is not a directory")
+                break
+
+
+def _os_message(exc: BaseException) -> str:
+    """One line for an error; an OSError names its path(s)."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        names = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 else "")
+        return f"{names}: {exc.strerror}"
+    return str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``setol`` console script; returns the exit code."""
     parser = build_parser()
@@ -685,11 +761,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except (CLIError, ValueError, FileNotFoundError) as exc:
-        # bad input named by the command (subcommands raise ValueError with a clear message)
+    except (CLIError, ValueError, OSError) as exc:
+        # bad input named by the command (subcommands raise ValueError with a clear message);
+        # an output path that cannot be written (OSError: named with its path)
         if args.debug:
             raise
-        print(f"setol {args.command}: error: {exc}", file=sys.stderr)
+        print(f"setol {args.command}: error: {_os_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:  # pragma: no cover
         print("interrupted", file=sys.stderr)

@@ -6,8 +6,12 @@ list of paths (a training history, a model zoo), one task per layer, on a
 or in this process (``scheduler="serial"``). Each finished layer is appended at once to a
 JSON-lines file, one record per line with the keys ``model``, ``checkpoint``, ``layer`` and the
 columns of :class:`setol_theory.htsr.LayerMetrics`; a rerun with the same file and settings
-skips the layers already there (resume). :func:`analyze_on_cluster` runs one model's
-``setol analyze`` the same way (``setol analyze --scheduler``).
+skips the layers already there (resume), except those of a checkpoint rewritten since (each
+row records the file's ``mtime_ns:size`` as ``file_id``). The file is locked (``flock``)
+while a run writes it. Layer tasks are identified by their position in the checkpoint's
+listing (flattened names need not be unique) and read only their own tensor.
+:func:`analyze_on_cluster` runs one model's ``setol analyze`` the same way
+(``setol analyze --scheduler``).
 
 Every record depends only on the layer and the settings (the trap shuffle of every layer is
 seeded with the same ``seed``), so the table is the same serial, distributed, resumed or
@@ -25,8 +29,10 @@ import glob
 import hashlib
 import json
 import math
+import numbers
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -42,8 +48,11 @@ from .spectra import Layer, iter_layers
 __all__ = [
     "WEIGHT_SUFFIXES",
     "Checkpoint",
+    "CheckpointChanged",
     "LayerOptions",
     "ManyAnalysis",
+    "SkippedPathWarning",
+    "UnreadableCheckpoint",
     "analyze_many",
     "analyze_on_cluster",
     "find_checkpoints",
@@ -85,24 +94,56 @@ class Checkpoint:
 
 
 def _natural_key(text: str) -> tuple[Any, ...]:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+    # ASCII digits only: str.isdigit() is also true for "²" or "①", which int() refuses.
+    # re.split with one group alternates text, number, text, ...: the types line up.
+    parts = re.split(r"([0-9]+)", text)
+    return tuple(int(t) if i % 2 else t for i, t in enumerate(parts))
 
 
 def _is_model_dir(d: Path) -> bool:
     return any((d / f).is_file() for f in _INDEX_FILES)
 
 
-def _scan(p: Path) -> list[Path]:
-    """Checkpoint paths under ``p`` (a file, a sharded model directory, or a tree)."""
+class SkippedPathWarning(UserWarning):
+    """A path under a searched directory that cannot be read (a broken symbolic link, a
+    directory without read permission, a symbolic-link loop) was skipped."""
+
+
+def _scan(p: Path, _seen: set[str] | None = None) -> list[Path]:
+    """Checkpoint paths under ``p`` (a file, a sharded model directory, or a tree).
+
+    Unreadable entries below ``p`` (broken links, unreadable or already visited
+    directories) are skipped with a :class:`SkippedPathWarning`.
+    """
     if p.is_file():
         return [p] if p.suffix in WEIGHT_SUFFIXES else []
+    if not p.is_dir():
+        if p.is_symlink():
+            warnings.warn(f"{p}: broken symbolic link, skipped", SkippedPathWarning,
+                          stacklevel=2)
+        return []  # a socket, a FIFO, a device: not a checkpoint
     if _is_model_dir(p):
         return [p]
+    seen = set() if _seen is None else _seen
+    real = os.path.realpath(p)
+    if real in seen:  # a symbolic link back to a directory already searched
+        warnings.warn(f"{p}: directory already searched (symbolic-link loop?), skipped",
+                      SkippedPathWarning, stacklevel=2)
+        return []
+    seen.add(real)
+    try:
+        children = sorted(p.iterdir(), key=lambda c: _natural_key(c.name))
+    except OSError as exc:
+        if _seen is None:  # the source itself
+            raise
+        warnings.warn(f"{p}: cannot be listed ({exc.strerror or exc}), skipped",
+                      SkippedPathWarning, stacklevel=2)
+        return []
     found: list[Path] = []
-    for child in sorted(p.iterdir(), key=lambda c: _natural_key(c.name)):
+    for child in children:
         if child.name.startswith("."):
             continue
-        found.extend(_scan(child))
+        found.extend(_scan(child, seen))
     return found
 
 
@@ -139,6 +180,12 @@ def find_checkpoints(sources: str | os.PathLike[str] | Sequence[str | os.PathLik
         A source that neither exists nor matches anything, or no checkpoint at all.
     ValueError
         Two checkpoints with the same keys.
+
+    Warns
+    -----
+    SkippedPathWarning
+        For each entry below a searched directory that cannot be read (a broken symbolic
+        link, a directory without permission, a symbolic-link loop): it is skipped.
     """
     items = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
     out: dict[str, Checkpoint] = {}
@@ -221,6 +268,100 @@ def _options(
     )
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _validate(opts: LayerOptions) -> None:
+    """Check the options where the run starts (not as a failure of every task).
+
+    Raises ``ValueError`` naming the option.
+    """
+    from .htsr import SHUFFLES, TRAP_SCALES
+    from .powerlaw import fit_powerlaw
+    from .spectra import KINDS
+
+    for pat in opts.layers or ():
+        if not isinstance(pat, str):
+            raise ValueError(f"layers: expected regular expressions (str), got {pat!r}")
+        try:
+            re.compile(pat)
+        except re.error as exc:
+            raise ValueError(f"layers: invalid regular expression {pat!r} ({exc})") from None
+    unknown = [k for k in opts.kinds or () if k not in KINDS]
+    if unknown:
+        raise ValueError(f"kinds: unknown layer kind(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(KINDS)}")
+    choices: tuple[tuple[str, Any, tuple[str, ...]], ...] = (
+        ("conv", opts.conv, ("slices", "reshape")),
+        ("normalization", opts.normalization, ("N", "none")),
+        ("method", opts.method, ("auto", "eigvalsh", "svd")),
+        ("trap_shuffle", opts.trap_shuffle, SHUFFLES),
+        ("trap_scale", opts.trap_scale, TRAP_SCALES),
+    )
+    for name, value, allowed in choices:
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    for name, value in (("min_evals", opts.min_evals), ("max_evals", opts.max_evals)):
+        if value is not None and not _is_int(value):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    if opts.min_evals < 0 or (opts.max_evals is not None and opts.max_evals < opts.min_evals):
+        raise ValueError(f"need 0 <= min_evals <= max_evals, got min_evals={opts.min_evals}, "
+                         f"max_evals={opts.max_evals}")
+    if opts.seed is not None and not (_is_int(opts.seed) and opts.seed >= 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {opts.seed!r}")
+    dev = str(opts.device).strip().lower()
+    if not (dev in ("numpy", "cpu", "torch", "torch-cpu", "torch:cpu", "auto", "cuda")
+            or re.fullmatch(r"cuda:[0-9]+", dev)):
+        raise ValueError(f"unknown device {opts.device!r}; use numpy, torch-cpu, cuda, "
+                         "cuda:N or auto")
+    import inspect
+
+    params = set(inspect.signature(fit_powerlaw).parameters) - {"x"}
+    bad = sorted(k for k, _ in opts.fit if k not in params)
+    if bad:
+        raise ValueError(f"fit_kwargs: unknown option(s) {', '.join(bad)}; known: "
+                         f"{', '.join(sorted(params))}")
+    min_tail = dict(opts.fit).get("min_tail")
+    if min_tail is not None and not (_is_int(min_tail) and min_tail >= 2):
+        raise ValueError(f"min_tail must be an integer >= 2, got {min_tail!r}")
+
+
+class UnreadableCheckpoint(ValueError):
+    """The file cannot be read as a checkpoint (not weights, corrupt, refused pickle): the
+    same on every try until the file changes."""
+
+
+class CheckpointChanged(ValueError):
+    """The checkpoint was rewritten while it was being analysed."""
+
+
+def _file_stamp(path: str) -> str:
+    """The identity of a checkpoint's content: ``mtime_ns:size`` of a file; of a sharded
+    model directory, a hash of those of its weights and index files. Recorded in every row
+    (``file_id``) and checked by every task."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            parts = []
+            for c in sorted(p.iterdir()):
+                if (c.suffix in WEIGHT_SUFFIXES or c.name.endswith(".index.json")) \
+                        and c.is_file():
+                    st = c.stat()
+                    parts.append(f"{c.name}:{st.st_mtime_ns}:{st.st_size}")
+            return "dir:" + hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+        st = p.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def _check_stamp(path: str, stamp: str | None) -> None:
+    if stamp is not None and _file_stamp(path) != stamp:
+        raise CheckpointChanged(f"{path} changed while it was being analysed (rewritten by "
+                                "another process?); run again to analyse the new version")
+
+
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
@@ -243,8 +384,11 @@ def _layer_source(path: str) -> Any:
     return path
 
 
-def _iter(path: str, opts: LayerOptions) -> Iterator[Layer]:
-    return iter_layers(_layer_source(path), layers=list(opts.layers) if opts.layers else None,
+def _iter(path: str, opts: LayerOptions, layers: Sequence[str] | None = None
+          ) -> Iterator[Layer]:
+    if layers is None:
+        layers = list(opts.layers) if opts.layers else None
+    return iter_layers(_layer_source(path), layers=layers,
                        kinds=list(opts.kinds) if opts.kinds else None, conv=opts.conv)
 
 
@@ -265,31 +409,80 @@ def _analyze(layers: Iterable[Layer], opts: LayerOptions
     ))
 
 
-def list_layers(path: str, opts: LayerOptions) -> list[tuple[str, dict[str, Any] | None]]:
+def _read_layers(path: str, opts: LayerOptions) -> Iterator[Layer]:
+    """The selected layers of a checkpoint; a file that cannot be read as one raises
+    :class:`UnreadableCheckpoint`."""
+    try:
+        it = _iter(path, opts)
+    except ValueError as exc:  # not weights, corrupt, refused pickle (bad options: checked)
+        raise UnreadableCheckpoint(str(exc)) from None
+    while True:
+        try:
+            layer = next(it)
+        except StopIteration:
+            return
+        except ValueError as exc:  # a tensor that cannot be read
+            raise UnreadableCheckpoint(str(exc)) from None
+        yield layer
+
+
+def list_layers(path: str, opts: LayerOptions, stamp: str | None = None
+                ) -> list[tuple[str, dict[str, Any] | None]]:
     """``(layer name, record)`` of every selected layer of a checkpoint, in model order.
 
     The record is already final for layers that need no eigenvalues (skipped, filtered);
-    ``None`` marks a layer for :func:`analyze_one_layer`. Runs on a worker.
+    ``None`` marks a layer for :func:`analyze_one_layer`. Runs on a worker. With ``stamp``
+    (:func:`_file_stamp` taken by the client) a file changed since raises
+    :class:`CheckpointChanged`; a file that is not a readable checkpoint raises
+    :class:`UnreadableCheckpoint`.
     """
+    _check_stamp(path, stamp)
     out: list[tuple[str, dict[str, Any] | None]] = []
-    for layer in _iter(path, opts):
-        if _needs_eigenvalues(layer, opts):
-            out.append((layer.name, None))
-        else:
-            ((m, _),) = list(_analyze([layer], opts))
-            out.append((layer.name, _nan_to_none(m.to_dict())))
+    try:
+        for layer in _read_layers(path, opts):
+            if _needs_eigenvalues(layer, opts):
+                out.append((layer.name, None))
+            else:
+                ((m, _),) = list(_analyze([layer], opts))
+                out.append((layer.name, _nan_to_none(m.to_dict())))
+    except UnreadableCheckpoint:
+        _check_stamp(path, stamp)  # a file being written is not unreadable
+        raise
+    _check_stamp(path, stamp)
     return out
 
 
-def analyze_one_layer(path: str, name: str, opts: LayerOptions, keep_evals: bool = False
+def analyze_one_layer(path: str, name: str, opts: LayerOptions, keep_evals: bool = False,
+                      occurrence: int = 0, stamp: str | None = None
                       ) -> tuple[dict[str, Any], list[float] | None]:
-    """The record of one layer (and its eigenvalues if asked). Runs on a worker."""
-    for layer in _iter(path, opts):
-        if layer.name == name:
+    """The record of one layer (and its eigenvalues if asked). Runs on a worker.
+
+    The layer is the ``occurrence``-th (from 0) selected layer named ``name`` in model
+    order: flattened names need not be unique (``{"a": {"weight": W1}, "a.weight": W2}``).
+    Only the tensors of that name are read. With ``stamp`` a file changed since the listing
+    raises :class:`CheckpointChanged`.
+    """
+    _check_stamp(path, stamp)
+    patterns = [re.compile(p) for p in opts.layers] if opts.layers else None
+    # read only the tensors that can hold the layer: those named `name`, or whose parts are
+    # (a conv slice "w[0,1]", an attention part "in_proj_weight[q]")
+    k = 0
+    for layer in _iter(path, opts, layers=[r"\A" + re.escape(name) + r"\Z"]):
+        if layer.name != name:
+            continue
+        # the user's filter, as iter_layers applies it (to the part or the tensor name)
+        if patterns is not None and not any(p.search(layer.name) or p.search(layer.base_name)
+                                            for p in patterns):
+            continue
+        if k == occurrence:
             ((m, ev),) = list(_analyze([layer], opts))
             evals = ev.tolist() if keep_evals and ev is not None else None
+            _check_stamp(path, stamp)
             return _nan_to_none(m.to_dict()), evals
-    raise LookupError(f"{path}: no layer named {name!r} (was the file changed?)")
+        k += 1
+    _check_stamp(path, stamp)
+    raise CheckpointChanged(f"{path}: no layer named {name!r} (occurrence {occurrence}); "
+                            "was the file changed?")
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,8 +541,25 @@ class _Dask:
         futures = self._submit(fn, args, keys)
         index = {f.key: i for i, f in enumerate(futures)}
         for fut, res in as_completed(futures, with_results=True, raise_errors=False):
-            yield index[fut.key], res
+            yield index[fut.key], _outcome(fut, res)
             fut.release()
+
+
+def _outcome(fut: Any, res: Any) -> Any:
+    """The result of a finished future, or its exception. ``as_completed(...,
+    with_results=True, raise_errors=False)`` gives ``(type, exception, traceback)`` for a
+    task that raised and a ``CancelledError`` for a cancelled one."""
+    if fut.status == "finished":
+        return res
+    if fut.status == "error":
+        if isinstance(res, tuple) and len(res) == 3 and isinstance(res[1], BaseException):
+            return res[1]
+        exc = fut.exception()
+        if isinstance(exc, BaseException):
+            return exc
+    if isinstance(res, BaseException):
+        return res
+    return RuntimeError(f"task {fut.key} ended with status {fut.status!r}")
 
 
 @contextmanager
@@ -370,8 +580,9 @@ def _executor(scheduler: Any, n_workers: int | None) -> Iterator[_Serial | _Dask
         import logging
 
         n = n_workers or max(1, min(os.cpu_count() or 1, 8))
+        # CRITICAL: no "Compute Failed" log per failed task; the client reports failures
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:
             yield _Dask(client)
         return
@@ -384,13 +595,9 @@ def _task_key(kind: str, *parts: Any) -> str:
     return f"setol-{kind}-{h}"
 
 
-def _file_id(path: str) -> str:
-    p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        return path
-    return f"{path}:{st.st_mtime_ns}:{st.st_size}"
+def _file_id(path: str, stamp: str | None = None) -> str:
+    """Path and content stamp: part of the task keys (a changed file gets new keys)."""
+    return f"{path}:{stamp if stamp is not None else _file_stamp(path)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,10 +613,11 @@ class ManyAnalysis:
     ----------
     records : list of dict
         One row per layer: ``model``, ``checkpoint``, ``layer``, ``layer_index`` (position in
-        the model) and the columns of :class:`~setol_theory.htsr.LayerMetrics` (``name``
-        dropped; NaN as ``None``), ordered by checkpoint (as :func:`find_checkpoints` sorts
-        them) and layer (model order). Rows of earlier runs in the results file whose
-        checkpoint is no longer found are kept.
+        the model), the columns of :class:`~setol_theory.htsr.LayerMetrics` (``name``
+        dropped; NaN as ``None``) and ``file_id`` (the checkpoint's ``mtime_ns:size`` when
+        the row was made), ordered by checkpoint (as :func:`find_checkpoints` sorts them)
+        and layer (model order). Rows of earlier runs in the results file whose checkpoint
+        is no longer found are kept; rows of a checkpoint that changed since are not.
     settings : dict
         The analysis settings (:meth:`LayerOptions.to_dict`).
     checkpoints : list of Checkpoint
@@ -418,6 +626,12 @@ class ManyAnalysis:
         rerun retries them.
     computed, resumed : int
         Rows made in this run, and rows taken from the results file.
+    changed : list of Checkpoint
+        Checkpoints with rows in the results file made from another version of the file
+        (rewritten under the same name): their rows were made again.
+    unreadable : list of dict
+        Files that cannot be read as checkpoints (``model``, ``checkpoint``, ``path``,
+        ``error``): recorded in the results file and not tried again until they change.
     """
 
     records: list[dict[str, Any]]
@@ -426,10 +640,12 @@ class ManyAnalysis:
     failed: list[dict[str, Any]] = field(default_factory=list)
     computed: int = 0
     resumed: int = 0
+    changed: list[Checkpoint] = field(default_factory=list)
+    unreadable: list[dict[str, Any]] = field(default_factory=list)
 
     @staticmethod
     def columns() -> list[str]:
-        """Column names of the table, in order."""
+        """Column names of the table (CSV), in order (``file_id`` is not one of them)."""
         return [*KEYS, "layer_index"] + [f.name for f in fields(LayerMetrics) if f.name != "name"]
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
@@ -443,11 +659,16 @@ class ManyAnalysis:
             w.writerows(self.records)
 
 
-def _row(ck: Checkpoint, index: int, record: dict[str, Any]) -> dict[str, Any]:
+def _row(ck: Checkpoint, index: int, record: dict[str, Any], stamp: str) -> dict[str, Any]:
     rec = dict(record)
     layer = rec.pop("name")
     return {"model": ck.model, "checkpoint": ck.checkpoint, "layer": layer,
-            "layer_index": index, **rec}
+            "layer_index": index, **rec, "file_id": stamp}
+
+
+def _row_key(r: dict[str, Any]) -> tuple[str, str, int]:
+    """A row's identity: checkpoint and position (layer names need not be unique)."""
+    return r["model"], r["checkpoint"], r["layer_index"]
 
 
 def _sort_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -460,22 +681,30 @@ def read_table(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[
 
     Rows are sorted by model and checkpoint (numbers in names compared as numbers) and
     by ``layer_index`` (model order), as :attr:`ManyAnalysis.records`. A last line cut short
-    (a run killed while writing) is ignored; a key written twice keeps its last row.
+    (a run killed while writing) is ignored; a key written twice keeps its last row; of a
+    checkpoint analysed again after it changed, only the rows of the version written last
+    are returned.
 
     Raises
     ------
     ValueError
-        Not a results file of ``analyze_many``.
+        Not a results file of ``analyze_many`` (a bad line is named by its number).
     """
-    settings, rows, _ = _read(Path(path))
+    p = Path(path)
+    settings, rows, _, _ = _parse(p, p.read_bytes())
     return settings, _sort_rows(rows)
 
 
-def _read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-    """Settings, rows and the byte length of the complete lines of a results file."""
-    data = path.read_bytes()
+def _parse(path: Path, data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                             dict[tuple[str, str], dict[str, Any]], int]:
+    """Settings, rows, unreadable-file records and the byte length of the complete lines of
+    a results file (only the lines of the version of each checkpoint written last)."""
     good = data.rfind(b"\n") + 1  # bytes up to the last complete line
-    lines = data[:good].decode().splitlines()
+    try:
+        lines = data[:good].decode().splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a results file of setol analyze-many (not text)"
+                         ) from None
     if not lines:
         raise ValueError(f"{path}: empty results file")
     try:
@@ -484,36 +713,81 @@ def _read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
         head = {}
     if not isinstance(head, dict) or head.get("format") != _FORMAT:
         raise ValueError(f"{path}: not a results file of setol analyze-many")
-    rows: dict[tuple[str, ...], dict[str, Any]] = {}
-    for ln in lines[1:]:
-        if ln.strip():
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    unreadable: dict[tuple[str, str], dict[str, Any]] = {}
+    current: dict[tuple[str, str], Any] = {}  # file_id of the last line of each checkpoint
+    for n, ln in enumerate(lines[1:], start=2):
+        if not ln.strip():
+            continue
+        try:
             r = json.loads(ln)
-            rows[tuple(r[k] for k in KEYS)] = r
-    return head["settings"], list(rows.values()), good
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}, line {n}: not valid JSON ({exc.msg}, column "
+                             f"{exc.colno}); remove the line or start afresh (--restart)"
+                             ) from None
+        try:
+            ck = (r["model"], r["checkpoint"])
+            if "unreadable" in r:
+                unreadable[ck] = r
+            else:
+                rows[_row_key(r)] = r
+        except (KeyError, TypeError):
+            raise ValueError(f"{path}, line {n}: not a row of setol analyze-many (needs "
+                             "model, checkpoint, layer_index)") from None
+        current[ck] = r.get("file_id")
+    keep = [r for r in rows.values() if r.get("file_id") == current[(r["model"],
+                                                                     r["checkpoint"])]]
+    unr = {k: r for k, r in unreadable.items() if r.get("file_id") == current[k]}
+    return head.get("settings"), keep, unr, good
+
+
+try:  # POSIX
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows: no lock
+    _fcntl = None  # type: ignore[assignment]
 
 
 class _Writer:
-    """Appends rows to the results file, flushing each line."""
+    """Appends rows to the results file, flushing each line, holding an exclusive lock on
+    it (``flock``; none where ``fcntl`` is missing) so that two runs cannot share it."""
 
     def __init__(self, path: Path | None, settings: dict[str, Any], resume: bool) -> None:
         self.fh = None
-        self.existing: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.existing: list[dict[str, Any]] = []
+        self.unreadable: dict[tuple[str, str], dict[str, Any]] = {}
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size > 0 and resume:
-            old, rows, good = _read(path)
-            if old != settings:
-                diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-                raise ValueError(f"{path} was written with other settings ({', '.join(diff)}); "
-                                 "use another file, or start it afresh (resume=False; "
-                                 "setol analyze-many --restart)")
-            self.existing = {tuple(r[k] for k in KEYS): r for r in rows}
-            self.fh = open(path, "r+b")  # noqa: SIM115 - closed in close()
-            self.fh.truncate(good)  # drop a line cut short by a killed run
-            self.fh.seek(good)
-        else:
-            self.fh = open(path, "wb")  # noqa: SIM115
+        fh = open(path, "a+b")  # noqa: SIM115 - closed in close(); not truncated before the lock
+        try:
+            if _fcntl is not None:
+                try:
+                    _fcntl.flock(fh.fileno(), _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise ValueError(f"{path} is in use by another run of setol analyze-many; "
+                                     "wait for it to end or use another output file") from None
+                except OSError:  # pragma: no cover - a file system without locks
+                    pass
+            fh.seek(0)
+            data = fh.read()
+            if data and resume:
+                old, rows, unreadable, good = _parse(path, data)
+                if old != settings:
+                    old = old if isinstance(old, dict) else {}
+                    diff = sorted(k for k in set(old) | set(settings)
+                                  if old.get(k) != settings.get(k))
+                    raise ValueError(f"{path} was written with other settings "
+                                     f"({', '.join(diff)}); use another file, or start it "
+                                     "afresh (resume=False; setol analyze-many --restart)")
+                self.existing, self.unreadable = rows, unreadable
+                fh.truncate(good)  # drop a line cut short by a killed run
+            else:
+                fh.truncate(0)
+        except BaseException:
+            fh.close()
+            raise
+        self.fh = fh
+        if not (data and resume):
             self._line({"format": _FORMAT, "settings": settings})
 
     def _line(self, obj: dict[str, Any]) -> None:
@@ -527,7 +801,7 @@ class _Writer:
 
     def close(self) -> None:
         if self.fh is not None:
-            self.fh.close()
+            self.fh.close()  # releases the lock
             self.fh = None
 
 
@@ -562,8 +836,10 @@ def analyze_many(
     out : path, optional
         JSON-lines results file: a header line with the settings, then one row per layer,
         appended as each layer finishes. With ``resume=True`` an existing file with the same
-        settings is continued (its layers are not recomputed); other settings raise
-        ``ValueError``. ``resume=False`` starts the file afresh.
+        settings is continued (its layers are not recomputed, except those of a checkpoint
+        whose file changed since: ``mtime_ns:size``, recorded in each row as ``file_id``);
+        other settings raise ``ValueError``. ``resume=False`` starts the file afresh. The
+        file is locked while the run lasts: a second run on it raises ``ValueError``.
     scheduler : str or distributed.Client
         ``"local"`` (default: a ``LocalCluster`` with ``n_workers`` single-threaded worker
         processes, default ``min(cpu_count, 8)``), a scheduler address
@@ -574,64 +850,103 @@ def analyze_many(
 method, device, trap_shuffle, trap_scale
         As in :func:`setol_theory.htsr.analyze` (``device`` is resolved on each worker:
         ``"auto"`` uses a worker's GPU where it has one). Layers that cannot be analysed are
-        recorded with their reason (``on_error="record"``).
+        recorded with their reason (``on_error="record"``). Checked before anything runs.
 
     Returns
     -------
     ManyAnalysis
         The whole table (rows of earlier runs included), ordered by checkpoint and layer.
+        Files that cannot be read as checkpoints are in ``unreadable`` (and in the results
+        file, so that a rerun does not try them again until they change).
 
     Raises
     ------
     FileNotFoundError
         No checkpoint found.
     ValueError
-        ``out`` written with other settings; bad options.
+        Bad options; ``out`` written with other settings, not a results file, or in use by
+        another run.
     """
-    ckpts = find_checkpoints(sources)
     opts = _options(layers=layers, kinds=kinds, conv=conv, min_evals=min_evals,
                     max_evals=max_evals, normalization=normalization, traps=traps, seed=seed,
                     fit_kwargs=fit_kwargs, method=method, device=device,
                     trap_shuffle=trap_shuffle, trap_scale=trap_scale)
+    _validate(opts)
+    ckpts = find_checkpoints(sources)
     settings = opts.to_dict()
     writer = _Writer(Path(out) if out is not None else None, settings, resume)
-    rows: dict[tuple[str, ...], dict[str, Any]] = dict(writer.existing)
+    stamps = {c.path: _file_stamp(c.path) for c in ckpts}
+    found = {(c.model, c.checkpoint): c for c in ckpts}
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    changed: dict[tuple[str, str], Checkpoint] = {}
+    for r in writer.existing:
+        ck = found.get((r["model"], r["checkpoint"]))
+        if ck is not None and r.get("file_id") != stamps[ck.path]:
+            changed[(ck.model, ck.checkpoint)] = ck  # made from another version of the file
+        else:
+            rows[_row_key(r)] = r
+    resumed = len(rows)
+    unreadable: list[dict[str, Any]] = []
+    to_list: list[Checkpoint] = []
+    for ck in ckpts:
+        u = writer.unreadable.get((ck.model, ck.checkpoint))
+        if u is not None and u.get("file_id") == stamps[ck.path]:
+            unreadable.append({"model": ck.model, "checkpoint": ck.checkpoint,
+                               "path": ck.path, "error": u["unreadable"]})
+        else:
+            to_list.append(ck)
     failed: list[dict[str, Any]] = []
     computed = 0
     try:
         with _executor(scheduler, n_workers) as ex:
-            listing_keys = [_task_key("list", _file_id(c.path), opts.token()) for c in ckpts]
-            listings = ex.map_ordered(list_layers, [(c.path, opts) for c in ckpts],
+            listing_keys = [_task_key("list", _file_id(c.path, stamps[c.path]), opts.token())
+                            for c in to_list]
+            listings = ex.map_ordered(list_layers,
+                                      [(c.path, opts, stamps[c.path]) for c in to_list],
                                       listing_keys)
-            todo: list[tuple[Checkpoint, str, int]] = []
-            for ck, listing in zip(ckpts, listings, strict=True):
+            todo: list[tuple[Checkpoint, str, int, int]] = []
+            for ck, listing in zip(to_list, listings, strict=True):
+                if isinstance(listing, UnreadableCheckpoint):
+                    unreadable.append({"model": ck.model, "checkpoint": ck.checkpoint,
+                                       "path": ck.path, "error": str(listing)})
+                    writer.write({"model": ck.model, "checkpoint": ck.checkpoint,
+                                  "unreadable": str(listing), "file_id": stamps[ck.path]})
+                    continue
                 if isinstance(listing, BaseException):
                     failed.append({"model": ck.model, "checkpoint": ck.checkpoint, "layer": "",
                                    "error": f"{type(listing).__name__}: {listing}"})
                     continue
+                seen: dict[str, int] = {}
                 for index, (name, rec) in enumerate(listing):
-                    key = (ck.model, ck.checkpoint, name)
-                    if key in rows:
+                    occurrence = seen.get(name, 0)
+                    seen[name] = occurrence + 1
+                    key = (ck.model, ck.checkpoint, index)
+                    if key in rows and rows[key]["layer"] == name:
                         continue
                     if rec is not None:
-                        rows[key] = _row(ck, index, rec)
+                        rows[key] = _row(ck, index, rec, stamps[ck.path])
                         writer.write(rows[key])
                         computed += 1
                     else:
-                        todo.append((ck, name, index))
-            args = [(ck.path, name, opts) for ck, name, _ in todo]
-            keys = [_task_key("layer", _file_id(ck.path), name, opts.token())
-                    for ck, name, _ in todo]
+                        todo.append((ck, name, index, occurrence))
+            args = [(ck.path, name, opts, False, occ, stamps[ck.path])
+                    for ck, name, _, occ in todo]
+            keys = [_task_key("layer", _file_id(ck.path, stamps[ck.path]), index, name, occ,
+                              opts.token()) for ck, name, index, occ in todo]
             bar = _progress(progress, len(todo))
             try:
                 for i, res in ex.as_completed(analyze_one_layer, args, keys):
-                    ck, name, index = todo[i]
-                    key = (ck.model, ck.checkpoint, name)
+                    ck, name, index, _ = todo[i]
+                    key = (ck.model, ck.checkpoint, index)
                     if isinstance(res, BaseException):
                         failed.append({"model": ck.model, "checkpoint": ck.checkpoint,
                                        "layer": name, "error": f"{type(res).__name__}: {res}"})
-                    elif key not in rows:  # a key is written once
-                        rows[key] = _row(ck, index, res[0])
+                    elif res[0]["name"] != name:  # pragma: no cover - defensive
+                        failed.append({"model": ck.model, "checkpoint": ck.checkpoint,
+                                       "layer": name, "error": f"the task returned layer "
+                                       f"{res[0]['name']!r}"})
+                    else:
+                        rows[key] = _row(ck, index, res[0], stamps[ck.path])
                         writer.write(rows[key])
                         computed += 1
                     if bar is not None:
@@ -642,8 +957,8 @@ method, device, trap_shuffle, trap_scale
     finally:
         writer.close()
     ordered = _sort_rows(rows.values())
-    return ManyAnalysis(ordered, settings, ckpts, failed, computed,
-                        resumed=len(writer.existing))
+    return ManyAnalysis(ordered, settings, ckpts, failed, computed, resumed=resumed,
+                        changed=list(changed.values()), unreadable=unreadable)
 
 
 def _progress(enabled: bool, total: int) -> Any:
@@ -699,19 +1014,28 @@ def analyze_on_cluster(
                     max_evals=max_evals, normalization=normalization, traps=traps, seed=seed,
                     fit_kwargs=fit_kwargs, method=method, device=device,
                     trap_shuffle=trap_shuffle, trap_scale=trap_scale)
+    _validate(opts)
+    stamp = _file_stamp(path)
+    fid = _file_id(path, stamp)
     with _executor(scheduler, n_workers) as ex:
-        (listing,) = ex.map_ordered(list_layers, [(path, opts)],
-                                    [_task_key("list", _file_id(path), opts.token())])
+        (listing,) = ex.map_ordered(list_layers, [(path, opts, stamp)],
+                                    [_task_key("list", fid, opts.token())])
         if isinstance(listing, BaseException):
             raise listing
-        todo = [i for i, (_, rec) in enumerate(listing) if rec is None]
-        args = [(path, listing[i][0], opts, keep_evals) for i in todo]
-        keys = [_task_key("layer", _file_id(path), listing[i][0], opts.token(), keep_evals)
-                for i in todo]
+        todo: list[tuple[int, str, int]] = []  # (index, name, occurrence)
+        seen: dict[str, int] = {}
+        for i, (name, rec) in enumerate(listing):
+            occurrence = seen.get(name, 0)
+            seen[name] = occurrence + 1
+            if rec is None:
+                todo.append((i, name, occurrence))
+        args = [(path, name, opts, keep_evals, occ, stamp) for _, name, occ in todo]
+        keys = [_task_key("layer", fid, i, name, occ, opts.token(), keep_evals)
+                for i, name, occ in todo]
         results: dict[int, Any] = {}
         bar = _progress(progress, len(todo))
         for j, res in ex.as_completed(analyze_one_layer, args, keys):
-            results[todo[j]] = res
+            results[todo[j][0]] = res
             if bar is not None:
                 bar.update(1)
         if bar is not None:
@@ -724,6 +1048,9 @@ def analyze_on_cluster(
             if isinstance(res, BaseException):
                 raise res
             rec, ev = res
+            if rec["name"] != name:  # pragma: no cover - defensive
+                raise CheckpointChanged(f"{path}: layer {i} is {rec['name']!r}, listed as "
+                                        f"{name!r}; was the file changed?")
             if ev is not None:
                 evals[name] = np.asarray(ev, dtype=np.float64)
         m = _metrics(rec)

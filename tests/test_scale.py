@@ -99,7 +99,8 @@ def test_serial_table_equals_analyze_of_each_checkpoint(history, serial):
                 if (r["model"], r["checkpoint"]) == (ck.model, ck.checkpoint)]
         assert [r["layer_index"] for r in rows] == list(range(4))
         assert [{"name": r["layer"], **{k: v for k, v in r.items() if k not in
-                                       ("model", "checkpoint", "layer", "layer_index")}}
+                                       ("model", "checkpoint", "layer", "layer_index",
+                                        "file_id")}}
                 for r in rows] == ref
     status = {r["layer"]: r["status"] for r in serial.records}
     assert status == {"fc1.weight": "ok", "fc2.weight": "ok", "tiny.weight": "filtered",
@@ -219,3 +220,205 @@ def test_cli_analyze_scheduler_serial_equals_plain(history, tmp_path):
                  "--scheduler", "serial"]) == 0
     assert json.loads(a.read_text())["layers"] == json.loads(b.read_text())["layers"]
     assert main(["analyze", str(f), "--quiet", "--scheduler", "serial"]) == 1  # dead.weight
+
+
+# ---------------------------------------------------------------------------- review fixes
+def _two_layers(path, seed, n=2, shape=(200, 60)):
+    rng = np.random.default_rng(seed)
+    return write_safetensors(path, {f"l{i}.weight": rng.standard_t(4, size=shape).astype(
+        np.float32) for i in range(n)})
+
+
+def _dup_pt(path):
+    """A .pt whose flattened names collide: {'a': {'weight': W1}, 'a.weight': W2}."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    w1, w2 = (torch.from_numpy(rng.standard_t(3, size=(200, 100)).astype(np.float32))
+              for _ in range(2))
+    torch.save({"a": {"weight": w1}, "a.weight": w2}, path)
+    return path
+
+
+def test_dask_failed_tasks_and_duplicate_names(client, tmp_path):
+    """A task that raises on a worker is a failure with its message (not a crash), and
+    layers with the same flattened name are told apart by their position."""
+    from setol_theory.backend import DeviceError
+
+    root = tmp_path / "m"
+    root.mkdir()
+    f = _two_layers(root / "c.safetensors", 0)
+    res = analyze_many(root, scheduler=client, min_evals=10, traps=False, device="cuda:99")
+    assert len(res.failed) == 2 and not res.records
+    assert all(e["error"].startswith("DeviceError: ") for e in res.failed)
+    with pytest.raises(DeviceError):
+        analyze_on_cluster(f, client, min_evals=10, traps=False, device="cuda:99",
+                           on_error="record")
+    dup = _dup_pt(tmp_path / "dup.pt")
+    ref = analyze(dup, min_evals=10, on_error="record").to_json_dict()["layers"]
+    assert [r["name"] for r in ref] == ["a.weight", "a.weight"]
+    assert ref[0]["alpha"] != ref[1]["alpha"]
+    got = analyze_on_cluster(dup, client, min_evals=10, on_error="record")
+    assert got.to_json_dict()["layers"] == ref
+    many = analyze_many(dup, scheduler=client, min_evals=10)
+    assert [r["layer_index"] for r in many.records] == [0, 1]
+    assert [r["alpha"] for r in many.records] == [r["alpha"] for r in ref]
+
+
+def test_duplicate_layer_names_serial(tmp_path):
+    dup = _dup_pt(tmp_path / "dup.pt")
+    ref = analyze(dup, min_evals=10, on_error="record").to_json_dict()["layers"]
+    got = analyze_on_cluster(dup, "serial", min_evals=10, on_error="record")
+    assert got.to_json_dict()["layers"] == ref
+    out = tmp_path / "d.jsonl"
+    many = analyze_many(dup, scheduler="serial", min_evals=10, out=out)
+    assert [r["alpha"] for r in many.records] == [r["alpha"] for r in ref]
+    assert [r["layer_index"] for r in read_table(out)[1]] == [0, 1]
+    again = analyze_many(dup, scheduler="serial", min_evals=10, out=out)
+    assert (again.resumed, again.computed) == (2, 0) and again.records == many.records
+
+
+def test_layer_task_reads_only_its_tensor(tmp_path, monkeypatch):
+    """The task of layer k loads one tensor, not the k before it (quadratic otherwise)."""
+    from setol_theory import scale, spectra
+
+    if not hasattr(spectra, "_SafetensorsFile"):
+        pytest.skip("safetensors reader internals changed")
+    f = _two_layers(tmp_path / "c.safetensors", 1, n=6, shape=(40, 20))
+    opts = scale._options(layers=None, kinds=None, conv="slices", min_evals=10,
+                          max_evals=None, normalization="N", traps=False, seed=0,
+                          fit_kwargs=None, method="auto", device="numpy", trap_shuffle="auto")
+    loads = []
+    orig = spectra._SafetensorsFile.load
+    monkeypatch.setattr(spectra._SafetensorsFile, "load",
+                        lambda self, name: loads.append(name) or orig(self, name))
+    rec, _ = scale.analyze_one_layer(str(f), "l5.weight", opts)
+    assert rec["name"] == "l5.weight" and loads == ["l5.weight"]
+
+
+def test_resume_recomputes_a_rewritten_checkpoint(tmp_path):
+    root = tmp_path / "r"
+    root.mkdir()
+    a = _two_layers(root / "a.safetensors", 0)
+    b = _two_layers(root / "b.safetensors", 1)
+    out = tmp_path / "t.jsonl"
+    first = analyze_many(root, scheduler="serial", min_evals=10, out=out)
+    assert first.computed == 4 and not first.changed
+    # b rewritten under the same name: other weights, one layer fewer
+    _two_layers(b, 2, n=1)
+    st = b.stat()
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    again = analyze_many(root, scheduler="serial", min_evals=10, out=out)
+    assert [c.checkpoint for c in again.changed] == ["b.safetensors"]
+    assert (again.resumed, again.computed) == (2, 1)
+    ref_b = analyze(b, min_evals=10).to_json_dict()["layers"]
+    rows_b = [r for r in again.records if r["checkpoint"] == "b.safetensors"]
+    assert [r["alpha"] for r in rows_b] == [r["alpha"] for r in ref_b]
+    assert read_table(out)[1] == again.records  # the old rows of b are not read back
+    ref_a = analyze(a, min_evals=10).to_json_dict()["layers"]
+    assert [r["alpha"] for r in again.records[:2]] == [r["alpha"] for r in ref_a]
+    third = analyze_many(root, scheduler="serial", min_evals=10, out=out)
+    assert (third.resumed, third.computed, third.changed) == (3, 0, [])
+
+
+def test_results_file_locked_and_bad_lines_named(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    root = tmp_path / "r"
+    root.mkdir()
+    _two_layers(root / "a.safetensors", 0)
+    out = tmp_path / "t.jsonl"
+    analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out)
+    before = out.read_bytes()
+    with open(out, "rb") as other:  # another run holds the file
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for resume in (True, False):
+            with pytest.raises(ValueError, match="in use by another run"):
+                analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out,
+                             resume=resume)
+    assert out.read_bytes() == before
+    lines = before.decode().splitlines(keepends=True)
+    out.write_text(lines[0] + lines[1][:20] + "\n" + lines[2])
+    with pytest.raises(ValueError, match=r"t\.jsonl, line 2: not valid JSON"):
+        read_table(out)
+    with pytest.raises(ValueError, match=r"line 2"):
+        analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"layers": "["}, "invalid regular expression"),
+    ({"max_evals": 3}, "min_evals <= max_evals"),
+    ({"kinds": ["bogus"]}, "unknown layer kind"),
+    ({"seed": -1}, "seed must be"),
+    ({"fit_kwargs": {"min_tial": 5}}, "unknown option"),
+])
+def test_bad_options_refused_before_the_results_file(tmp_path, bad, match):
+    root = tmp_path / "r"
+    root.mkdir()
+    _two_layers(root / "a.safetensors", 0)
+    out = tmp_path / "t.jsonl"
+    with pytest.raises(ValueError, match=match):
+        analyze_many(root, scheduler="serial", min_evals=10, out=out, **bad)
+    assert not out.exists()
+    with pytest.raises(ValueError, match=match):
+        analyze_on_cluster(root / "a.safetensors", "serial", min_evals=10, **bad)
+
+
+def test_unreadable_file_recorded_not_retried(tmp_path, monkeypatch):
+    from setol_theory import scale
+
+    root = tmp_path / "ckpt-5"
+    root.mkdir()
+    _two_layers(root / "model.safetensors", 0)
+    junk = root / "training_args.bin"
+    junk.write_bytes(b"not a checkpoint at all")
+    out = tmp_path / "t.jsonl"
+    res = analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out)
+    assert not res.failed and res.computed == 2
+    assert [u["checkpoint"] for u in res.unreadable] == ["training_args.bin"]
+    assert "training_args.bin" in res.unreadable[0]["error"]
+    listed = []
+    orig = scale.list_layers
+    monkeypatch.setattr(scale, "list_layers", lambda p, *a: listed.append(p) or orig(p, *a))
+    again = analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out)
+    assert [u["checkpoint"] for u in again.unreadable] == ["training_args.bin"]
+    assert not again.failed and str(junk) not in listed
+    junk.write_bytes(b"still not a checkpoint, but changed")
+    third = analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out)
+    assert str(junk) in listed and len(third.unreadable) == 1
+    assert read_table(out)[1] == third.records
+
+
+def test_find_checkpoints_odd_names_and_broken_links(tmp_path):
+    from setol_theory.scale import SkippedPathWarning
+
+    for d in ("²", "b", "run_10", "run_9"):
+        (tmp_path / d).mkdir()
+        _two_layers(tmp_path / d / "e.safetensors", 0, n=1, shape=(20, 10))
+    (tmp_path / "b" / "gone.safetensors").symlink_to(tmp_path / "nowhere.safetensors")
+    (tmp_path / "b" / "loop").symlink_to(tmp_path / "b")
+    with pytest.warns(SkippedPathWarning) as rec:
+        ck = find_checkpoints(tmp_path)
+    msgs = sorted(str(w.message) for w in rec)
+    assert "gone.safetensors: broken symbolic link" in msgs[0]
+    assert "loop: directory already searched" in msgs[1]
+    assert [c.model for c in ck] == ["b", "run_9", "run_10", "²"]
+
+
+def test_checkpoint_changed_mid_run_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    from setol_theory import scale
+    from setol_theory.scale import CheckpointChanged
+
+    f = _two_layers(tmp_path / "c.safetensors", 0)
+    orig = scale.list_layers
+
+    def listing_then_rewrite(path, *a):
+        out = orig(path, *a)
+        write_safetensors(f, {"renamed.weight": np.ones((30, 20), np.float32)})
+        return out
+
+    monkeypatch.setattr(scale, "list_layers", listing_then_rewrite)
+    with pytest.raises(CheckpointChanged, match="changed while it was being analysed"):
+        analyze_on_cluster(f, "serial", min_evals=10, traps=False)
+    _two_layers(f, 0)
+    assert main(["analyze", str(f), "--scheduler", "serial", "--quiet", "--no-traps"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err) and "changed while it was being analysed" in err[-1]
