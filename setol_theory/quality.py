@@ -489,8 +489,15 @@ def select_ecs(
     pl_xmin, pl_alpha, note = _fit_tail(x, xmin, alpha, fit_kwargs)
     if note:
         notes.append(note)
-    detx = detx_lambda_min(x, rule=detx_rule)
-    desc = np.sort(x)[::-1]
+    # exact zeros (below M eps lambda_max: dead rows/columns, low-rank layers) would end the
+    # TraceLog walk at ln 0; as in setol_theory.htsr the condition uses the M_+ positive
+    # eigenvalues (a layer with k zero columns is an N x (M - k) layer)
+    xpos = x[x > x.size * np.finfo(np.float64).eps * x.max()] if x.max() > 0 else x
+    if xpos.size < x.size:
+        notes.append(f"{x.size - xpos.size} exact-zero eigenvalue(s) left out of the detX "
+                     "condition")
+    detx = detx_lambda_min(xpos, rule=detx_rule)
+    desc = np.sort(xpos)[::-1]
     # the detX edge as the input eigenvalue itself (not rescaled and back, which can move it
     # by an ulp and drop it from its own ECS)
     lam_detx = float(desc[detx.num_ecs - 1])
@@ -534,8 +541,8 @@ def select_ecs(
         num_ecs_detx=detx.num_ecs,
         detx_crossed=detx.crossed,
         delta_lambda_min=delta,
-        erg_residual=detx.residual if name == "detx" else erg_residual(x, float(ecs[-1])),
-        erg_residual_at_xmin=None if pl_xmin is None else erg_residual(x, pl_xmin),
+        erg_residual=detx.residual if name == "detx" else erg_residual(xpos, float(ecs[-1])),
+        erg_residual_at_xmin=None if pl_xmin is None else erg_residual(xpos, pl_xmin),
         scale_factor=detx.scale_factor,
         notes=tuple(notes),
     )

@@ -165,7 +165,8 @@ def test_select_ecs_is_scale_covariant(imp_spectrum):
 
 @pytest.mark.parametrize("spectrum,rule,match", [
     (np.ones(20), "detx", "no solution"),  # S_k = 0 for every k: det X_ECS never < 1
-    (np.r_[4.0, 4.0, np.zeros(8)], "detx", "<= 0"),  # the crossing is at a zero eigenvalue
+    # exact zeros are left out: [4, 4] rescaled to sum 2 is [1, 1], S_k = 0 for every k
+    (np.r_[4.0, 4.0, np.zeros(8)], "detx", "no solution"),
     (np.linspace(1, 2, 50), 2.5, "empty"),
     (np.linspace(1, 2, 50), 1.95, "fewer than min_ecs"),
     (np.full(30, 2.0), "xmin", "power-law"),  # no tail to fit
@@ -518,3 +519,23 @@ def test_select_ecs_refuses_alpha_without_xmin_but_layer_quality_uses_it():
     q = layer_quality(x, alpha=3.0, models=["imp"])
     assert q.ecs.alpha != 3.0  # the ECS keeps its own fit; the models get the given alpha
     assert q.models["imp"].params["kappa"] == pytest.approx(1.5)  # kappa = alpha / 2
+
+
+def test_select_ecs_leaves_exact_zeros_out_of_detx_like_analyze():
+    """A Gaussian 2000 x 500 layer with 100 dead columns: the detX edge and ERG residual equal
+    those of the 2000 x 400 layer without them (and analyze's), with a note."""
+    from setol_theory.htsr import analyze_matrix
+    from setol_theory.spectra import correlation_eigenvalues
+
+    W = np.random.default_rng(3).normal(size=(2000, 500))
+    W[:, 400:] = 0.0
+    full, live = correlation_eigenvalues(W), correlation_eigenvalues(W[:, :400])
+    assert np.sum(full == 0) == 100
+    a, b = select_ecs(full, "detx"), select_ecs(live, "detx")
+    # the live block's eigenvalues agree to rounding (eigvalsh of 500 x 500 vs 400 x 400)
+    assert a.lambda_min == pytest.approx(b.lambda_min, rel=1e-12) and a.num_ecs == b.num_ecs
+    assert a.lambda_min > 0
+    assert a.erg_residual == pytest.approx(b.erg_residual, rel=1e-12)
+    assert any("100 exact-zero" in n for n in a.notes)
+    m, _ = analyze_matrix(W, traps=False)
+    assert m.detx_lambda_min == pytest.approx(a.lambda_min, rel=1e-12)
