@@ -109,6 +109,11 @@ def _rng(rng: RNG) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+def _nan_through(x: Array, val: Array) -> Array:
+    """``val`` with NaN wherever the argument ``x`` is NaN (masks would map NaN to 0 or 1)."""
+    return np.where(np.isnan(x), np.nan, val)
+
+
 def _pos_int(name: str, n: Any) -> int:
     if int(n) != n or int(n) < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
@@ -123,14 +128,18 @@ def _bisect_ppf(cdf: Callable[[Array], Array], p: ArrayLike, lo: float, hi: floa
         raise ValueError(f"{name}.ppf: probabilities p must lie in [0, 1]")
     a = np.full(p.shape, lo)
     b = np.full(p.shape, hi)
-    for _ in range(200):
+    # relative to the quantile itself (tiny quantiles near an edge at 0 stay accurate), with
+    # a floor for quantiles at 0 (e.g. the median of a symmetric law)
+    floor = 1e-280 * max(abs(hi), abs(lo))
+    for _ in range(400):
         mid = 0.5 * (a + b)
         below = cdf(mid) < p
         a = np.where(below, mid, a)
         b = np.where(below, b, mid)
-        if np.all(b - a <= tol * max(abs(hi), abs(lo))):
+        scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)
+        if np.all((b - a <= tol * scale) | (p == 0.0) | (p == 1.0)):
             break
-    return 0.5 * (a + b)
+    return np.where(p == 0.0, lo, np.where(p == 1.0, hi, 0.5 * (a + b)))
 
 
 def _poly_r(kappa: NDArray[Any], w: CArray) -> CArray:
@@ -316,24 +325,26 @@ class MarchenkoPastur(_SpectralModel):
         inside = (x > a) & (x < b)
         xs = np.where(inside, x, 0.5 * (a + b))
         val = np.sqrt((b - xs) * (xs - a)) / (2.0 * np.pi * self.sigma2 * self.q * xs)
-        return np.where(inside, val, 0.0)
+        return _nan_through(x, np.where(inside, val, 0.0))
 
     def cdf(self, x: ArrayLike) -> Array:
         r"""Distribution function, by Gauss-Legendre quadrature in the angle variable.
 
-        With ``lambda = m - h cos(theta)``, ``m = (a+b)/2``, ``h = (b-a)/2`` the
-        square-root edges become ``h sin(theta)`` and the integrand
+        With ``lambda = m - h cos(theta) = a + 2 h sin^2(theta/2)``, ``m = (a+b)/2``,
+        ``h = (b-a)/2`` the square-root edges become ``h sin(theta)`` and the integrand
         ``h^2 sin^2(theta) / (2 pi sigma2 q lambda(theta))`` is analytic, so a fixed
-        64-point rule is exact to rounding.
+        64-point rule is exact to rounding. ``theta = 2 arcsin(sqrt((x-a)/(b-a)))`` and the
+        ``sin^2`` form of ``lambda`` keep full relative accuracy at the lower edge, also at
+        the hard edge ``a = 0`` of ``q = 1`` (``F(x) ~ (2/pi) sqrt(x/sigma2)``).
         """
         x = np.asarray(x, dtype=np.float64)
         a, b = self.support()
-        m, h = 0.5 * (a + b), 0.5 * (b - a)
+        h = 0.5 * (b - a)
         xc = np.clip(x, a, b)
-        theta = np.arccos(np.clip((m - xc) / h, -1.0, 1.0))  # in [0, pi]
+        theta = 2.0 * np.arcsin(np.sqrt(np.clip((xc - a) / (b - a), 0.0, 1.0)))  # [0, pi]
         # nodes mapped onto [0, theta] for every x (broadcast on a new last axis)
         t = 0.5 * theta[..., None] * (_GL_X + 1.0)
-        lam = m - h * np.cos(t)
+        lam = a + 2.0 * h * np.sin(0.5 * t) ** 2
         with np.errstate(invalid="ignore", divide="ignore"):  # theta = 0 at x <= a (set below)
             integrand = h**2 * np.sin(t) ** 2 / (2.0 * np.pi * self.sigma2 * self.q * lam)
             val = 0.5 * theta * np.sum(_GL_W * integrand, axis=-1)
@@ -341,20 +352,22 @@ class MarchenkoPastur(_SpectralModel):
         return np.clip(val, 0.0, 1.0)
 
     def ppf(self, p: ArrayLike, *, tol: float = 1e-14) -> Array:
-        """Quantile function (inverse CDF), by vectorised bisection to ``tol`` relative."""
+        """Quantile function (inverse CDF), by vectorised bisection to ``tol`` relative to the
+        quantile itself (so tiny quantiles near a hard edge ``lambda_- = 0`` stay accurate)."""
         p = np.asarray(p, dtype=np.float64)
         if np.any((p < 0) | (p > 1) | ~np.isfinite(p)):
             raise ValueError("MarchenkoPastur.ppf: probabilities must lie in [0, 1]")
         lo = np.full(p.shape, self.lambda_minus)
         hi = np.full(p.shape, self.lambda_plus)
-        for _ in range(200):
+        for _ in range(400):
             mid = 0.5 * (lo + hi)
             below = self.cdf(mid) < p
             lo = np.where(below, mid, lo)
             hi = np.where(below, hi, mid)
-            if np.all(hi - lo <= tol * self.lambda_plus):
+            if np.all((hi - lo <= tol * hi) | (p == 0.0) | (p == 1.0)):
                 break
-        return 0.5 * (lo + hi)
+        out = 0.5 * (lo + hi)
+        return np.where(p == 0.0, self.lambda_minus, np.where(p == 1.0, self.lambda_plus, out))
 
     def moment(self, k: int) -> float:
         r"""Raw moment ``E[lambda^k] = sigma2^k sum_{r=0}^{k-1} q^r N(k, r+1)``.
@@ -503,8 +516,8 @@ class InverseMarchenkoPastur(_SpectralModel):
 
     @property
     def x_minus(self) -> float:
-        k = self.kappa
-        return (k + 1.0 - math.sqrt(2.0 * k + 1.0)) / k
+        k = self.kappa  # = 1 / x_plus, without the cancellation of (k + 1 - sqrt(2k+1))/k
+        return k / (k + 1.0 + math.sqrt(2.0 * k + 1.0))
 
     @property
     def x_plus(self) -> float:
@@ -525,7 +538,7 @@ class InverseMarchenkoPastur(_SpectralModel):
         inside = (x > a) & (x < b)
         xs = np.where(inside, x, 0.5 * (a + b))
         val = self.kappa / (np.pi * xs**2) * np.sqrt((xs - a) * (b - xs))
-        return np.where(inside, val, 0.0)
+        return _nan_through(x, np.where(inside, val, 0.0))
 
     def cdf(self, x: ArrayLike) -> Array:
         """``P(Y <= y) = 1 - F_MP((1 - q)/y)`` (exact change of variables)."""
@@ -664,9 +677,9 @@ class Wigner(_SpectralModel):
     def pdf(self, x: ArrayLike) -> Array:
         x = np.asarray(x, dtype=np.float64)
         r = self.radius
-        return np.where(np.abs(x) < r,
-                        np.sqrt(np.maximum(r * r - x * x, 0.0)) / (2.0 * np.pi * self.sigma2),
-                        0.0)
+        return _nan_through(x, np.where(
+            np.abs(x) < r, np.sqrt(np.maximum(r * r - x * x, 0.0)) / (2.0 * np.pi * self.sigma2),
+            0.0))
 
     def cdf(self, x: ArrayLike) -> Array:
         """``1/2 + x sqrt(4 sigma2 - x^2)/(4 pi sigma2) + arcsin(x / (2 sigma))/pi``."""
@@ -1054,7 +1067,7 @@ class TruncatedPowerLaw(_SpectralModel):
         a, b = self.support()
         inside = (x >= a) & (x <= b)
         xs = np.where(inside, x, a)
-        return np.where(inside, self.C * xs ** (-self.alpha), 0.0)
+        return _nan_through(x, np.where(inside, self.C * xs ** (-self.alpha), 0.0))
 
     def cdf(self, x: ArrayLike) -> Array:
         """``F(x) = phi_x(1 - alpha) / phi(1 - alpha)`` with ``phi_x(u) = ((x/a)^u - 1)/u``."""
@@ -1296,7 +1309,7 @@ class EmpiricalSpectrum(_SpectralModel):
     def cdf(self, x: ArrayLike) -> Array:
         """Empirical distribution function ``#{lambda_i <= x} / M``."""
         x = np.asarray(x, dtype=np.float64)
-        return np.searchsorted(self.values, x, side="right") / self.M
+        return _nan_through(x, np.searchsorted(self.values, x, side="right") / self.M)
 
     def moment(self, k: int) -> float:
         if k < 0:

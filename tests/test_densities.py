@@ -840,3 +840,37 @@ def test_mp_kappa_error_scales_like_one_over_n():
               for s in range(30)]
         err.append(np.sqrt(np.mean((np.array(k2) - 0.5) ** 2)))
     assert np.polyfit(np.log(Ns), np.log(err), 1)[0] == pytest.approx(-1.0, abs=0.3)
+
+
+# ---------------------------------------------------------------- edge accuracy (review)
+def test_mp_cdf_and_ppf_at_the_hard_edge():
+    """q = 1: F(x) = (2/pi) sqrt(x/sigma2) (1 - x/(24 sigma2) + O(x^2)) near the hard edge 0
+    (rho = sqrt(4 - x)/(2 pi sqrt x) expanded). The cos form of the quadrature variable
+    cancelled there (NaN at 1e-16, 1.0 at 1e-12)."""
+    m = MarchenkoPastur(1.0)
+    x = np.array([1e-16, 1e-12, 1e-10, 1e-6])
+    ref = 2 / np.pi * np.sqrt(x) * (1 - x / 24)  # rho = sqrt(4 - x)/(2 pi sqrt x), expanded
+    np.testing.assert_allclose(m.cdf(x), ref, rtol=1e-12)
+    p = np.array([1e-9, 1e-6, 1e-3, 0.5])
+    np.testing.assert_allclose(m.cdf(m.ppf(p)), p, rtol=1e-12)
+    assert m.ppf(0.0) == 0.0 and m.ppf(1.0) == m.lambda_plus
+    assert np.isfinite(MarchenkoPastur(1 - 1e-12).cdf(5e-25))
+
+
+def test_imp_lower_edge_without_cancellation():
+    """x_- x_+ = 1 exactly (x_- = kappa / (kappa + 1 + sqrt(2 kappa + 1))); the difference
+    form lost all digits for small kappa (x_- = 0 at kappa = 1e-8)."""
+    for k in (1e-8, 1e-6, 1e-3, 2.0):
+        d = InverseMarchenkoPastur(k)
+        assert d.x_minus * d.x_plus == pytest.approx(1.0, rel=1e-15)
+        p = np.array([1e-6, 0.5, 1 - 1e-6])
+        np.testing.assert_allclose(d.cdf(d.ppf(p)), p, rtol=1e-9)
+    assert InverseMarchenkoPastur(1e-8).x_minus == pytest.approx(5e-9, rel=1e-7)
+
+
+def test_nan_arguments_give_nan():
+    for f in (MarchenkoPastur(0.5).pdf, MarchenkoPastur(0.5).cdf, Wigner(1.0).pdf,
+              InverseMarchenkoPastur(1.0).pdf, TruncatedPowerLaw(2.5, 0.1, 10.0).pdf,
+              EmpiricalSpectrum([1.0, 2.0, 3.0]).cdf):
+        out = f(np.array([np.nan, 1.0]))
+        assert np.isnan(out[0]) and np.isfinite(out[1])
