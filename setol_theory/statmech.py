@@ -74,7 +74,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
-from scipy.special import expit, log_ndtr, ndtr, ndtri
+from scipy.special import expit, log_ndtr, ndtr, ndtri_exp
 
 __all__ = [
     "Prior",
@@ -511,7 +511,8 @@ def _x_star(beta: float) -> float:
     """Where ``(1 - e^{-beta}) H(-x) = e^{-beta}`` (the soft step of ``_L``); ``nan`` if none."""
     if math.isinf(beta) or beta <= math.log(2.0):
         return math.nan
-    return float(ndtri(1.0 / math.expm1(beta)))
+    # H(-x) = 1/(e^beta - 1) = e^{-beta}/(1 - e^{-beta}), in log space (no overflow as T -> 0)
+    return float(ndtri_exp(-beta - _log1m_exp(beta)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,8 +702,16 @@ _LRH_GRID = {"spherical": np.linspace(-14.0, math.log(1e14), 200),
 
 
 def _zero_t_stable_roots(prior: str, load: float) -> list[float]:
-    """``R^`` of every locally stable T = 0 saddle point, by scan + brentq in ``ln R^``."""
+    """``R^`` of every locally stable T = 0 saddle point, by scan + brentq in ``ln R^``.
+
+    At small load the root sits at ``R^ ~ 2 load / pi`` (``R ~ R^`` and ``I(0) = 2``), so the
+    scan is extended below the fixed grid to ``ln(load) - 10``.
+    """
     grid = _LRH_GRID[prior]
+    lo = math.log(load) - 10.0
+    if lo < grid[0]:
+        n_extra = max(2, int(math.ceil((grid[0] - lo) * 4.0)))
+        grid = np.concatenate([np.linspace(lo, grid[0], n_extra, endpoint=False), grid])
     vals = np.array([_zero_t_residual(prior, float(v), load) for v in grid])
     roots = []
     for k in range(len(grid) - 1):

@@ -45,7 +45,10 @@ __all__ = [
 
 def parse_grid(text: str, name: str, *, positive: bool = True, allow_zero: bool = False
                ) -> list[float]:
-    """``"a:b:n"`` (``n`` points from ``a`` to ``b``), ``"a,b,c"`` or ``"a"`` -> floats."""
+    """``"a:b:n"`` (``n`` points from ``a`` to ``b``), ``"a,b,c"`` or ``"a"`` -> floats.
+
+    Repeated values are dropped (first occurrence kept): a duplicate would run, and pool,
+    the same simulation twice."""
     text = str(text).strip()
     try:
         if ":" in text:
@@ -69,11 +72,12 @@ def parse_grid(text: str, name: str, *, positive: bool = True, allow_zero: bool 
             raise ValueError(f"--{name}: values must be finite, got {v!r}")
         if positive and (v < 0 or (v == 0 and not allow_zero)):
             raise ValueError(f"--{name} must be {'>= 0' if allow_zero else '> 0'}, got {v:g}")
-    return [float(v) for v in vals]
+    return list(dict.fromkeys(float(v) for v in vals))
 
 
 def parse_sizes(text: str, name: str = "N", minimum: int = 2) -> list[int]:
-    """Comma list of integer sizes ``>= minimum`` (``"100.5"`` or ``"1e2"`` are errors)."""
+    """Comma list of integer sizes ``>= minimum`` (``"100.5"`` or ``"1e2"`` are errors);
+    repeated sizes are dropped (first occurrence kept)."""
     out = []
     for v in str(text).split(","):
         v = v.strip()
@@ -89,7 +93,7 @@ def parse_sizes(text: str, name: str = "N", minimum: int = 2) -> list[int]:
         out.append(n)
     if not out:
         raise ValueError(f"--{name}: no sizes given")
-    return out
+    return list(dict.fromkeys(out))
 
 
 def _positive_int(v: Any, name: str, minimum: int = 1) -> int:
@@ -242,12 +246,19 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
     recs = run_sweep(tasks, out, scheduler=args.scheduler, workers=args.workers,
                      progress=not args.quiet, connect_timeout=args.connect_timeout)
     rows = aggregate_perceptron(recs)
-    theory = {T: _theory_perceptron(args.student, args.output, T, [r["load"] for r in rows
-                                                                   if r["T"] == T])
-              for T in sorted({r["T"] for r in rows})}
+    try:
+        theory = {T: _theory_perceptron(args.student, args.output, T,
+                                        [r.get("load_realised", r["load"]) for r in rows
+                                         if r["T"] == T] + [r["load"] for r in rows
+                                                            if r["T"] == T])
+                  for T in sorted({r["T"] for r in rows})}
+    except (ValueError, RuntimeError, ArithmeticError) as exc:
+        raise ValueError(f"the analytic (statmech) curve failed: {exc}; the Monte Carlo "
+                         f"records are kept in {out / 'results.jsonl'}") from exc
     for r in rows:
         th = theory[r["T"]]
-        k = int(np.argmin(np.abs(th["load"] - r["load"])))
+        # per-N rows: the theory at the simulated load P/N; N = inf rows: the requested alpha
+        k = int(np.argmin(np.abs(th["load"] - r.get("load_realised", r["load"]))))
         r["eps_rs"] = float(th["rs"][k]) if "rs" in th else math.nan
         r["eps_annealed"] = float(th["annealed"][k]) if "annealed" in th else math.nan
         ref = r["eps_rs"] if math.isfinite(r["eps_rs"]) else r["eps_annealed"]
@@ -262,7 +273,11 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
         print(_perceptron_table(rows))
     if not args.no_plot:
         path = Path(args.plot) if args.plot else out / "perceptron.png"
-        _plot_perceptron(rows, args.student, args.output, path)
+        try:
+            _plot_perceptron(rows, args.student, args.output, path)
+        except (RuntimeError, ArithmeticError) as exc:
+            raise ValueError(f"the figure's analytic curve failed: {exc}; table and summary "
+                             f"are written to {out}") from exc
         if not args.quiet:
             print(f"figure: {path}", file=sys.stderr)
     return 0
@@ -533,7 +548,8 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
     for nb in nbetas:
         per_n = []
         for N in sizes:
-            rs = [r for r in recs if r["N"] == N and abs(r["n_beta"] - nb) < 1e-12]
+            rs = list({r.get("key", id(r)): r for r in recs
+                       if r["N"] == N and abs(r["n_beta"] - nb) < 1e-12}.values())
             q2 = np.array([r["Q2"] for r in rs])
             se = np.array([r["Q2_se"] for r in rs])
             w = 1.0 / se**2
@@ -633,7 +649,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(["simulate", *(sys.argv[1:] if argv is None else argv)])
     try:
         return int(args.func(args))
-    except ValueError as exc:
+    except ValueError as exc:  # statmech RuntimeError/OverflowError are re-raised as ValueError
         print(f"setol simulate: error: {exc}", file=sys.stderr)
         return 1
 

@@ -887,7 +887,7 @@ def simulate_point(N: int, load: float, T: float, *, prior: Prior = "spherical",
         gse = _sem(gaps)
         if ext == max_extensions or (np.isfinite(gse) and abs(gaps.mean()) <= 2.0 * gse):
             break
-        burn_total += n_sweeps
+        burn_total += meas  # the last measurement window (meas sweeps) becomes burn-in
         new = []
         for prob, rng, tr, upd, secs in runs:  # continue: the last window becomes burn-in
             seeds = rng.integers(0, 2**32, size=2, dtype=np.int64)

@@ -111,12 +111,24 @@ def perceptron_tasks(loads: Iterable[float], temperatures: Iterable[float],
                 or T < 0:
             raise ValueError(f"temperature T must be finite and >= 0, got {T!r}")
     for N in ns:
-        for a in loads:
-            check_sizes(N, a)
+        by_p: dict[int, float] = {}
+        for a in dict.fromkeys(loads):
+            _, P = check_sizes(N, a)
+            if P in by_p:
+                raise ValueError(f"loads alpha = {by_p[P]:g} and {a:g} both give P = {P} "
+                                 f"examples at N = {N}: the two points would be the same "
+                                 f"simulation; drop one or change N")
+            by_p[P] = a
     options.setdefault("parallel", False)
-    return [Task.make("perceptron", N=int(N), load=float(a), T=float(T), seed=int(s),
-                      **options)
-            for T in temps for a in loads for N in ns for s in sd]
+    tasks = [Task.make("perceptron", N=int(N), load=float(a), T=float(T), seed=int(s),
+                       **options)
+             for T in temps for a in loads for N in ns for s in sd]
+    return _unique(tasks)
+
+
+def _unique(tasks: list[Task]) -> list[Task]:
+    """``tasks`` without repeated keys (duplicate grid values), first occurrence kept."""
+    return list({t.key: t for t in reversed(tasks)}.values())[::-1]
 
 
 def matrix_tasks(sizes: Iterable[int], n_betas: Iterable[float], seeds: Iterable[int] = (0,),
@@ -135,8 +147,8 @@ def matrix_tasks(sizes: Iterable[int], n_betas: Iterable[float], seeds: Iterable
     if not ns or not nbs:
         raise ValueError("the sweep needs at least one size and one n_beta")
     options.setdefault("parallel", False)
-    return [Task.make("matrix", N=int(N), n_beta=float(v), seed=int(s), **options)
-            for v in nbs for N in ns for s in sd]
+    return _unique([Task.make("matrix", N=int(N), n_beta=float(v), seed=int(s), **options)
+                    for v in nbs for N in ns for s in sd])
 
 
 def run_task(task: Task) -> dict[str, Any]:
@@ -347,23 +359,36 @@ def run_sweep(tasks: Sequence[Task], out: str | Path | None = None, *,
 def aggregate_perceptron(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pool perceptron records over seeds and extrapolate in ``1/N``.
 
-    Groups by ``(prior, output, T, load)``; within a group, per ``N`` the per-data-set means of
-    all seeds are pooled (mean and standard error over data sets).  With two or more sizes
-    :func:`~simulations.perceptron.extrapolate_finite_size` gives ``eps_g`` at ``N = inf``.
+    Groups by ``(prior, output, T, load)`` with ``load`` the *requested* alpha (the task's
+    ``load``; records without a task fall back to the realised ``P/N``), so that one alpha run
+    at several ``N`` (where ``round(alpha N) / N`` differs) stays one group.  Within a group,
+    per ``N`` the per-data-set means of all seeds are pooled (mean and standard error over
+    data sets); a record repeated (same task ``key``, e.g. a duplicated grid value) is counted
+    once.  With two or more sizes :func:`~simulations.perceptron.extrapolate_finite_size`
+    gives ``eps_g`` at ``N = inf``.
 
     Returns
     -------
     list of dict
-        One row per ``(prior, output, T, load, N)`` plus one with ``N = inf`` per group when
-        extrapolated (``chi2``, ``dof`` and the slope ``a`` included).
+        One row per ``(prior, output, T, load, N)`` (with ``P`` and the realised
+        ``load_realised = P/N``) plus one with ``N = inf`` per group when extrapolated
+        (``chi2``, ``dof`` and the slope ``a`` included).
     """
     from .perceptron import extrapolate_finite_size
 
     groups: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
+    seen: set[str] = set()
     for r in records:
         if r.get("kind", "perceptron") != "perceptron":
             continue
-        g = (r["prior"], r["output"], float(r["T"]), round(float(r["load"]), 12))
+        key = r.get("key")
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        task = r.get("task") or {}
+        load = float(task.get("load", r["load"]))
+        g = (r["prior"], r["output"], float(r["T"]), round(load, 12))
         groups.setdefault(g, {}).setdefault(int(r["N"]), []).append(r)
     rows: list[dict[str, Any]] = []
     for (prior, output, T, load), by_n in sorted(groups.items()):
@@ -371,7 +396,9 @@ def aggregate_perceptron(records: Iterable[dict[str, Any]]) -> list[dict[str, An
         for N in sorted(by_n):
             recs = by_n[N]
             row: dict[str, Any] = {"prior": prior, "output": output, "T": T, "load": load,
-                                   "N": N, "n_samples": 0, "equilibrated": True}
+                                   "N": N, "P": int(recs[0]["P"]) if "P" in recs[0] else None,
+                                   "load_realised": float(recs[0]["load"]),
+                                   "n_samples": 0, "equilibrated": True}
             for q in ("eps_g", "eps_t", "eps_test", "R", "q"):
                 v = np.concatenate([np.asarray(x["per_sample"][q], dtype=float) for x in recs])
                 row[q] = float(v.mean())

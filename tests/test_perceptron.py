@@ -278,9 +278,27 @@ def test_burn_in_is_extended_while_starts_disagree():
     short = PM.simulate_point(48, 2.0, 0.5, **kw)
     assert short.start_gap > 2 * short.start_gap_se  # the teacher start has not relaxed
     ext = PM.simulate_point(48, 2.0, 0.5, max_extensions=4, **kw)
-    assert ext.n_burn > 10 and (ext.n_burn - 10) % 120 == 0
+    assert ext.n_burn > 10 and (ext.n_burn - 10) % 110 == 0  # each extension: 110 sweeps
     assert ext.n_sweeps - ext.n_burn == 110
     assert abs(ext.start_gap) / ext.start_gap_se < short.start_gap / short.start_gap_se
+
+
+def test_extension_sweep_counts_match_sweeps_run(monkeypatch):
+    # each extension runs n_sweeps - n_burn sweeps; the reported counts must be those run
+    ran = []
+    real = PM.run_chains
+
+    def counting(prob, J0, sched, *a, **k):
+        ran.append(np.asarray(sched).shape[1])
+        return real(prob, J0, sched, *a, **k)
+
+    monkeypatch.setattr(PM, "run_chains", counting)
+    p = PM.simulate_point(20, 1.2, 0.0, prior="ising", n_samples=2, n_sweeps=30, n_burn=10,
+                          seed=0, max_extensions=1, parallel=False)
+    per_set = sum(ran) // 2  # two data sets, same schedule each
+    assert ran == [30, 30, 20, 20]  # the starts disagree: one extension of 20 sweeps
+    assert p.n_sweeps == per_set == 50
+    assert p.n_burn == 30
 
 
 def test_simulate_point_bad_input():

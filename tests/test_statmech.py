@@ -327,3 +327,47 @@ def test_ising_finite_t_transition_tends_to_high_t():
     hi = S.ising_high_t_transition()
     d = [abs(S.ising_transition(T).load_c / T - hi.load_c) for T in (10.0, 40.0)]
     assert d[1] < 0.4 * d[0]
+
+
+# --- regression: tiny T (beta > 710) and tiny load at T = 0 -----------------------------------
+
+def test_x_star_no_overflow_at_large_beta():
+    # H(-x*) = 1/(e^beta - 1); beyond beta ~ 710 e^beta overflows a float
+    for beta in (5.0, 50.0, 800.0, 1e4):
+        xs = S._x_star(beta)
+        assert math.isfinite(xs)
+        assert math.isclose(log_ndtr(xs), -beta - math.log(-math.expm1(-beta)), rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("prior", ["spherical", "ising"])
+def test_tiny_temperature_approaches_zero_t(prior):
+    # the T > 0 equations differ from T = 0 only by terms O(e^{-beta}) (beta >= 1000 here),
+    # so up to solver precision (residuals < 1e-8) the curves must agree; tolerance 1e-6
+    if prior == "spherical":
+        loads = np.array([0.5, 1.0])
+        ref = S.gibbs_learning_curve(loads, 0.0, prior).eps_g
+        for T in (1e-3, 1e-4):
+            got = S.gibbs_learning_curve(loads, T, prior).eps_g
+            assert np.all(np.isfinite(got))
+            np.testing.assert_allclose(got, ref, atol=1e-6)
+    else:
+        ref = S.gibbs_rs_point(1.0, 0.0, prior, branch="poor")
+        for T in (1e-3, 1e-4):
+            got = S.gibbs_rs_point(1.0, T, prior, branch="poor", guess=(ref.R, ref.q))
+            assert math.isfinite(got.eps_g)
+            assert abs(got.eps_g - ref.eps_g) < 1e-6
+
+
+@pytest.mark.parametrize("prior", ["spherical", "ising"])
+def test_zero_t_small_load(prior):
+    # small-load limit: R ~ R^ ~ 2 load / pi (I(0) = 2), eps_g = 1/2 - R/pi + ...
+    loads = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4]
+    eps = []
+    for a in loads:
+        p = S.gibbs_rs_point(a, 0.0, prior)
+        assert p.branch != "perfect"
+        assert p.converged
+        assert math.isclose(p.R, 2.0 * a / math.pi, rel_tol=1e-4)
+        eps.append(p.eps_g)
+    assert np.all(np.diff(eps) < 0.0)
+    assert 0.5 - eps[0] < 1e-8

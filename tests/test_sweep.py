@@ -128,6 +128,40 @@ def test_aggregate_pools_seeds_and_extrapolates():
     assert inf["eps_g"] == pytest.approx(2 * 0.3 - 0.315, abs=1e-12) and inf["dof"] == 0
 
 
+def _prec(N, P, load, vals, key=None, seed=0):
+    r = {"kind": "perceptron", "prior": "spherical", "output": "boolean", "T": 0.5,
+         "load": P / N, "P": P, "N": N, "equilibrated": True, "tau_R": 1.0,
+         "task": {"N": N, "load": load, "T": 0.5, "seed": seed},
+         "per_sample": {k: list(vals) for k in ("eps_g", "eps_t", "eps_test", "R", "q")}}
+    if key is not None:
+        r["key"] = key
+    return r
+
+
+def test_aggregate_groups_by_requested_alpha():
+    # alpha = 0.55: P = 11 at N = 20 (P/N = 0.55) but P = 16 at N = 30 (P/N = 0.533)
+    rows = SW.aggregate_perceptron([_prec(20, 11, 0.55, [0.40, 0.42]),
+                                    _prec(30, 16, 0.55, [0.41, 0.43])])
+    assert [r["N"] for r in rows] == [20, 30, math.inf]
+    assert all(r["load"] == 0.55 for r in rows)
+    assert rows[1]["load_realised"] == pytest.approx(16 / 30) and rows[1]["P"] == 16
+
+
+def test_aggregate_counts_a_repeated_record_once():
+    r = _prec(20, 20, 1.0, [0.30, 0.34], key="perceptron:x")
+    row = SW.aggregate_perceptron([r, dict(r), dict(r)])[0]
+    assert row["n_samples"] == 2
+    assert row["eps_g_se"] == pytest.approx(np.std([0.30, 0.34], ddof=1) / math.sqrt(2))
+
+
+def test_task_grid_drops_duplicates_and_refuses_equal_P():
+    assert len(SW.perceptron_tasks([1.0, 1.0], [0.5, 0.5], [10, 10], **TINY)) == 1
+    assert len(SW.matrix_tasks([8, 8], [1.0, 1.0], lambdas=[1.0])) == 1
+    with pytest.raises(ValueError, match="both give P = 10"):
+        SW.perceptron_tasks([1.0, 1.04], [0.5], [10], **TINY)
+    assert len(SW.perceptron_tasks([1.0, 1.04], [0.5], [50], **TINY)) == 2  # P = 50, 52
+
+
 # --------------------------------------------------------------------------------------------
 # setol simulate
 # --------------------------------------------------------------------------------------------
@@ -149,6 +183,8 @@ def test_parse_helpers():
     assert parse_grid("1,2.5", "alpha") == [1.0, 2.5]
     assert parse_grid("0,1", "T", allow_zero=True) == [0.0, 1.0]
     assert parse_sizes("100,200") == [100, 200]
+    assert parse_grid("1,0.5,1", "alpha") == [1.0, 0.5]  # duplicates dropped, order kept
+    assert parse_sizes("10,8,10") == [10, 8]
     for bad in ("0", "-1:2:3", "1:2", "a", "1:2:0", "nan"):
         with pytest.raises(ValueError):
             parse_grid(bad, "alpha")
@@ -197,6 +233,7 @@ def test_simulate_ising_and_matrix_end_to_end(tmp_path):
     (["--N", "1"], "N"),
     (["--N", "100.5"], "integer"),
     (["--alpha", "0.01", "--N", "10"], "P = round"),
+    (["--alpha", "1.0,1.04", "--N", "10"], "both give P"),
     (["--chains", "0"], "chains"),
     (["--output", "linear", "--T", "0"], "linear"),
     (["--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "0.5"], "cannot reach"),
@@ -221,3 +258,19 @@ def test_setol_main_reports_simulate_errors_in_one_line(capsys):
     rc = cli.main(["simulate", "perceptron", "--alpha", "0", "--quiet", "--no-plot"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "alpha" in err[0]
+
+
+def test_theory_failure_is_one_line_error(tmp_path, capsys, monkeypatch):
+    from setol_theory import statmech
+    from simulations import cli_simulate
+
+    def boom(*a, **k):
+        raise OverflowError("math range error")
+
+    monkeypatch.setattr(statmech, "gibbs_learning_curve", boom)
+    rc = cli_simulate.main(["perceptron", "--alpha", "1", "--N", "10", "--chains", "2",
+                            "--sweeps", "10", "--workers", "1", "--out", str(tmp_path / "o"),
+                            "--quiet", "--no-plot"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "analytic" in err[0] and "math range" in err[0]
+    assert (tmp_path / "o" / SW.RESULTS_FILE).exists()
