@@ -25,7 +25,7 @@ from .backend import Backend, Spectrum, batched_eigenvalues, resolve_backend
 from .densities import MarchenkoPastur
 from .powerlaw import PowerLawBoundWarning, PowerLawFit, fit_powerlaw
 from .quality import detx_lambda_min
-from .spectra import Layer, correlation_eigenvalues, iter_layers
+from .spectra import Layer, correlation_eigenvalues, iter_layers, zero_threshold
 
 try:  # numba is a declared dependency; without it the trap shuffle uses numpy's permutation
     from numba import njit as _numba_njit
@@ -599,8 +599,7 @@ def warning_label(alpha: float, fit_ok: bool) -> str:
 
 def _positive_evals(evals: Array) -> Array:
     """Eigenvalues above the relative zero threshold ``M * eps * lambda_max``."""
-    lmax = float(evals.max())
-    return evals[evals > evals.size * np.finfo(np.float64).eps * lmax]
+    return evals[evals > zero_threshold(evals)]
 
 
 def esd_metrics(

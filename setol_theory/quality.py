@@ -49,6 +49,7 @@ from .densities import (
     q2_levy_paper,
 )
 from .powerlaw import PowerLawBoundWarning, fit_powerlaw
+from .spectra import zero_threshold
 
 __all__ = [
     "DetXResult",
@@ -492,7 +493,7 @@ def select_ecs(
     # exact zeros (below M eps lambda_max: dead rows/columns, low-rank layers) would end the
     # TraceLog walk at ln 0; as in setol_theory.htsr the condition uses the M_+ positive
     # eigenvalues (a layer with k zero columns is an N x (M - k) layer)
-    xpos = x[x > x.size * np.finfo(np.float64).eps * x.max()] if x.max() > 0 else x
+    xpos = x[x > zero_threshold(x)] if x.max() > 0 else x
     if xpos.size < x.size:
         notes.append(f"{x.size - xpos.size} exact-zero eigenvalue(s) left out of the detX "
                      "condition")
