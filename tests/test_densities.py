@@ -63,7 +63,6 @@ def test_mp_rejects_bad_parameters(bad):
 # Spectral models: G, R, free cumulants, branch cuts (shared/spec/theory.md section 2)
 # ======================================================================================
 import math  # noqa: E402
-import os  # noqa: E402
 from fractions import Fraction  # noqa: E402
 from math import comb  # noqa: E402
 
@@ -79,12 +78,6 @@ from setol_theory.densities import (  # noqa: E402
     bare_power_law_stieltjes,
     q2_levy_paper,
 )
-
-slow = [pytest.mark.slow,
-        pytest.mark.skipif(os.environ.get("SETOL_SLOW") != "1", reason="slow; set SETOL_SLOW=1")]
-
-
-
 
 # points off the support used by several identities: both half planes, both sides, near the axis
 Z_GRID = np.array([0.3 + 0.2j, -2 + 1j, 0.1 - 0.4j, 3 - 2j, 1 + 1e-12j, 1 - 1e-9j, 40 + 0.5j])
@@ -828,7 +821,6 @@ def test_methods_that_do_not_exist_say_why():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("SETOL_SLOW") != "1", reason="slow; set SETOL_SLOW=1")
 def test_mp_kappa_error_scales_like_one_over_n():
     """Finite-size error of the sample kappa_2 (MP, q = 1/2; RMS over 30 seeds) against N =
     250..2000: fitted log-log slope -1 +- 0.3 (bias 2/N and sd 4.3/N are both O(1/N))."""

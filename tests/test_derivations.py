@@ -14,14 +14,12 @@ Two kinds of tests:
     (quadrature in ``ln x`` for the truncated power law ``G`` with alpha != 2, root finding for
     the TPL ``R``) the tolerance is stated at the test.
 
-The (b) tests skip when the library class or method they need is missing (set
-``SETOL_REQUIRE_LIBRARY=1`` to turn those skips into failures).
+The (b) tests fail (never skip) when the library module, class or method they need is missing.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
 from fractions import Fraction
 from importlib import import_module
@@ -41,7 +39,6 @@ NUM_TOL = mpmath.mpf("1e-25")
 RTOL = 1e-12
 ATOL = 1e-14
 SEED = 20250613
-_STRICT = os.environ.get("SETOL_REQUIRE_LIBRARY") == "1"
 
 
 # ----------------------------------------------------------------------------------------
@@ -92,23 +89,24 @@ def assert_lib_close(lib_val, ref, rtol=RTOL, atol=ATOL, what=""):
 
 
 def lib(module: str, name: str):
-    """``setol_theory.<module>.<name>``; skip (or fail with SETOL_REQUIRE_LIBRARY=1) if absent."""
-    if _STRICT:
-        return getattr(import_module(f"setol_theory.{module}"), name)
-    mod = pytest.importorskip(f"setol_theory.{module}")
-    obj = getattr(mod, name, None)
-    if obj is None:
-        pytest.skip(f"setol_theory.{module}.{name} not available yet")
-    return obj
+    """``setol_theory.<module>.<name>``; the test fails if the module or the name is missing."""
+    qual = f"setol_theory.{module}.{name}"
+    try:
+        mod = import_module(f"setol_theory.{module}")
+    except ImportError as exc:
+        pytest.fail(f"{qual}: cannot import setol_theory.{module} ({exc})", pytrace=False)
+    if not hasattr(mod, name):
+        pytest.fail(f"{qual}: setol_theory.{module} has no attribute {name!r}", pytrace=False)
+    return getattr(mod, name)
 
 
 def need(obj, *methods: str):
-    """Skip unless ``obj`` has every method (fail instead with SETOL_REQUIRE_LIBRARY=1)."""
+    """Fail unless ``obj`` has every method (the message names the class and what it lacks)."""
     missing = [m for m in methods if not hasattr(obj, m)]
     if missing:
-        if _STRICT:
-            raise AttributeError(f"{type(obj).__name__} lacks {missing}")
-        pytest.skip(f"{type(obj).__name__} lacks {missing}")
+        cls = obj if isinstance(obj, type) else type(obj)
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        pytest.fail(f"{where} lacks {', '.join(missing)}", pytrace=False)
 
 
 def rng():

@@ -12,7 +12,6 @@ written here, independently of ``densities.py``: the asymptotic routines are duc
 from __future__ import annotations
 
 import math
-import os
 from functools import cache
 
 import numpy as np
@@ -25,13 +24,6 @@ from scipy.linalg import expm
 from setol_theory import hciz as H
 
 MC_SIGMAS = 4.0  # spec section 7: Haar MC agrees within 4 standard errors
-
-
-def slow(f):
-    """``@pytest.mark.slow``, skipped unless ``SETOL_SLOW=1``."""
-    f = pytest.mark.skipif(os.environ.get("SETOL_SLOW") != "1",
-                           reason="slow test; set SETOL_SLOW=1")(f)
-    return pytest.mark.slow(f)
 
 
 # ------------------------------------------------------------------------------------------
@@ -609,7 +601,7 @@ def test_exact_unitary_n30_high_precision_path():
 # slow (SETOL_SLOW=1)
 # ------------------------------------------------------------------------------------------
 
-@slow
+@pytest.mark.slow
 def test_slow_exact_unitary_n40_swap():
     # ~1050 digits, ~6 s per evaluation in pure-Python mpmath
     a, b = sc_midpoint(40), midpoint_quantiles(MarchenkoPastur(0.5), 40)
@@ -617,7 +609,7 @@ def test_slow_exact_unitary_n40_swap():
         H.log_hciz_exact_unitary(b, a, 1.0), abs=1e-12)
 
 
-@slow
+@pytest.mark.slow
 def test_slow_subcritical_convergence_to_large_n():
     res = H.asymptotic_convergence(SC, 0.5, (25, 50, 100, 200, 400, 800), beta=2,
                                    eigenvalues=sc_midpoint)

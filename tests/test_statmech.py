@@ -10,7 +10,6 @@ of the free energy, and published constants (EVdB; Gyorgyi 1990) with their quot
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -20,13 +19,6 @@ from scipy import integrate, optimize
 from scipy.special import log_ndtr, ndtr
 
 from setol_theory import statmech as S
-
-
-def slow(f):
-    """``@pytest.mark.slow``, skipped unless ``SETOL_SLOW=1``."""
-    f = pytest.mark.skipif(os.environ.get("SETOL_SLOW") != "1",
-                           reason="slow test; set SETOL_SLOW=1")(f)
-    return pytest.mark.slow(f)
 
 
 def dt(f, lo=-14.0, hi=14.0, points=(0.0,)):
@@ -322,7 +314,7 @@ def test_ising_finite_t_transition_moves_up_with_t():
     assert S.ising_transition(0.05).load_c == pytest.approx(tr0.load_c, abs=1e-4)
 
 
-@slow
+@pytest.mark.slow
 def test_ising_finite_t_transition_tends_to_high_t():
     hi = S.ising_high_t_transition()
     d = [abs(S.ising_transition(T).load_c / T - hi.load_c) for T in (10.0, 40.0)]
