@@ -28,17 +28,6 @@ from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "main",
-    "register",
-    "cmd_simulate_theory",
-    "parse_grid",
-    "parse_sizes",
-    "cmd_simulate_perceptron",
-    "cmd_simulate_matrix",
-]
-
-
 # --------------------------------------------------------------------------------------------
 # argument parsing helpers
 # --------------------------------------------------------------------------------------------
@@ -205,7 +194,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 def _theory_perceptron(prior: str, output: str, T: float, loads: Sequence[float]
                        ) -> dict[str, Any]:
-    from setol_theory import statmech as sm
+    from .. import statmech as sm
 
     loads = np.asarray(sorted(set(loads)), dtype=float)
     out: dict[str, Any] = {"load": loads}
@@ -221,7 +210,7 @@ def _theory_perceptron(prior: str, output: str, T: float, loads: Sequence[float]
 
 def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
     """Run the perceptron sweep, write the table / summary / figure; returns 0."""
-    from .sweep import aggregate_perceptron, perceptron_tasks, run_sweep
+    from simulations.sweep import aggregate_perceptron, perceptron_tasks, run_sweep
 
     loads = parse_grid(args.alpha, "alpha")
     temps = parse_grid(args.T, "T", allow_zero=True)
@@ -358,7 +347,7 @@ def _pyplot():
 def _plot_perceptron(rows: list[dict[str, Any]], prior: str, output: str, path: Path) -> None:
     """Left: eps_g(alpha) with error bars over the analytic curves; right (several N): eps_g
     against 1/N with the weighted 1/N fits and the RS value at 1/N = 0."""
-    from setol_theory import statmech as sm
+    from .. import statmech as sm
 
     plt = _pyplot()
     multi = any(not math.isfinite(r["N"]) for r in rows)
@@ -439,7 +428,7 @@ def _plot_perceptron(rows: list[dict[str, Any]], prior: str, output: str, path: 
 
 def cmd_simulate_theory(args: argparse.Namespace) -> int:
     """Draw the analytic curves of statmech spec 1.5 (items 1-5) into one figure."""
-    from setol_theory import statmech as sm
+    from .. import statmech as sm
 
     plt = _pyplot()
     fig, ax = plt.subplots(2, 2, figsize=(11, 8.5))
@@ -521,8 +510,8 @@ def cmd_simulate_theory(args: argparse.Namespace) -> int:
 
 def cmd_simulate_matrix(args: argparse.Namespace) -> int:
     """Run the matrix-model sweep; print the convergence table and slope; returns 0."""
-    from .matrix_model import ASSUMPTIONS, fit_convergence, make_law
-    from .sweep import matrix_tasks, run_sweep
+    from simulations.matrix_model import ASSUMPTIONS, fit_convergence, make_law
+    from simulations.sweep import matrix_tasks, run_sweep
 
     sizes = parse_sizes(args.N)
     nbetas = parse_grid(args.nbeta, "nbeta")
@@ -652,7 +641,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # statmech RuntimeError/OverflowError are re-raised as ValueError
         print(f"setol simulate: error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
-
 _DEFAULT_LR_FACTORS = (1, 2, 4, 8, 16, 32)
+
+
 _CI_BATCH_SIZES = (4, 8, 16, 32)
+
+
 _PAPER_BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 
 
@@ -147,7 +149,7 @@ def _passive_openmp() -> None:
 
 
 def _fail(exc: BaseException) -> Exception:
-    from setol_theory.cli import CLIError
+    from ._common import CLIError
 
     return CLIError(str(exc))
 
@@ -180,7 +182,7 @@ def _config_kwargs(args: argparse.Namespace, *, threads_default: int) -> dict[st
 def _cmd_run(args: argparse.Namespace) -> int:
     _passive_openmp()
     try:
-        from .mlp3 import MLP3Config, timing_line, train_run
+        from simulations.mlp3 import MLP3Config, timing_line, train_run
 
         cfg = MLP3Config(lr=args.lr, batch_size=args.bs, layers=args.layers, seed=args.seed,
                          **_config_kwargs(args, threads_default=2))
@@ -204,7 +206,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     _passive_openmp()
     try:
-        from .mlp3 import bs_grid, lr_grid, run_grid
+        from simulations.mlp3 import bs_grid, lr_grid, run_grid
 
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -247,7 +249,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(out, out / "figures", "mlp3_", quiet=args.quiet)
     if failed:
-        from setol_theory.cli import CLIError
+        from ._common import CLIError
 
         raise CLIError(f"{len(failed)} of {len(results)} runs failed (see error.txt in their "
                        "directories)")
@@ -257,7 +259,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _plot(rundir: Path, out: Path, prefix: str, *, quiet: bool = False,
           figures: list[str] | None = None) -> list[Path]:
     try:
-        from .mlp3_plots import plot_runs
+        from simulations.mlp3 import plot_runs
 
         paths = plot_runs(rundir, out, prefix=prefix, figures=figures)
     except (ValueError, OSError) as exc:
@@ -275,3 +277,4 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     _plot(rundir, Path(args.out) if args.out else rundir / "figures", args.prefix,
           figures=args.figures)
     return 0
+

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
 from pathlib import Path
@@ -33,63 +33,30 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import densities as dens
-from . import free
-
-__all__ = ["MODELS", "Check", "VerifyReport", "verify", "model_spec"]
+from .. import rmt as dens
+from .. import rmt as free
+from ..rmt import real_branch_domain
+from ._checks import Check, VerifyReport
+from ._hciz import verify_hciz
 
 CArray = NDArray[np.complex128]
 
+
 #: Closed form vs closed form (double precision, no cancellation at the chosen points).
 TOL_IDENTITY = 1e-12
+
+
 #: Where R comes from numerical inversion of G (root finder tolerance ~1e-14, times 1/G').
 TOL_NUMERIC_INVERSION = 1e-9
+
+
 #: Monte Carlo: error <= C * scale / n^rate at the largest n (theory.md section 7: C ~ 5).
 MC_CONSTANT = 5.0
+
+
 #: Fitted slope must lie within 3 standard errors (of the fit over all seeds and sizes) plus
 #: this margin (sub-leading finite-size corrections at the small sizes) of the theory.
 SLOPE_MARGIN = 0.1
-
-
-@dataclass(frozen=True)
-class Check:
-    """One row of the verification table."""
-
-    model: str
-    check: str
-    error: float
-    tol: float
-    passed: bool
-    note: str = ""
-
-
-@dataclass
-class VerifyReport:
-    """All checks of a run, plus the Monte Carlo convergence data."""
-
-    checks: list[Check] = field(default_factory=list)
-    convergence: dict[str, dict[str, Any]] = field(default_factory=dict)
-    hciz: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-    def table(self) -> str:
-        """Fixed-width text table."""
-        head = f"{'model':<12} {'check':<44} {'max error':>10} {'tolerance':>10}  result  note"
-        lines = [head, "-" * len(head)]
-        for c in self.checks:
-            lines.append(
-                f"{c.model:<12} {c.check:<44} {c.error:>10.2e} {c.tol:>10.2e}  "
-                f"{'pass' if c.passed else 'FAIL':<6}  {c.note}"
-            )
-        n_fail = sum(not c.passed for c in self.checks)
-        lines.append(f"\n{len(self.checks) - n_fail} passed, {n_fail} failed")
-        return "\n".join(lines)
-
-    def to_records(self) -> list[dict[str, Any]]:
-        return [asdict(c) for c in self.checks]
 
 
 # --------------------------------------------------------------------------------------
@@ -182,12 +149,6 @@ def model_spec(name: str) -> ModelSpec:
 #: Names accepted by :func:`verify` and ``setol verify --model`` ("hciz": the HCIZ checks).
 MODELS = ("mp", "imp", "wigner", "free_cauchy", "tpl", "levy", "mw", "hciz")
 
-#: Sub-critical large-N convergence: fitted slope of |error| vs N within this of -1 (the
-#: quantile spectra are deterministic; the deviation is the O(1/N^2) next order over N=25..200).
-HCIZ_SLOPE_MARGIN = 0.15
-#: Monte Carlo of HCIZ integrals: |exact - MC| within this many standard errors.
-HCIZ_MC_Z = 4.0
-
 
 # --------------------------------------------------------------------------------------
 # checks
@@ -214,22 +175,6 @@ def _z_grid(m: Any) -> CArray:
     width = hi - lo
     x = np.linspace(lo - 0.25 * width, hi + 0.25 * width, 9)
     return np.concatenate([x + 0.5j * width, x + 0.2j * width])
-
-
-def real_branch_domain(m: Any) -> tuple[float, float]:
-    """Real ``w`` interval on which ``G(R(w) + 1/w) = w`` (finite even at a hard edge).
-
-    At a hard edge (truncated power law) ``G`` diverges only logarithmically, so the end of
-    the branch is taken at ``G`` evaluated 5% of the support width beyond the edge.
-    """
-    w_lo, w_hi = m.inversion_domain()
-    if not (math.isfinite(w_lo) and math.isfinite(w_hi)):
-        a, b = m.support()
-        if not math.isfinite(w_hi):
-            w_hi = float(np.real(m.stieltjes(b + 0.05 * (b - a))))
-        if not math.isfinite(w_lo):
-            w_lo = float(np.real(m.stieltjes(a - 0.05 * (b - a)))) if a > -math.inf else -w_hi
-    return w_lo, w_hi
 
 
 def _w_grid(m: Any, spec: ModelSpec) -> CArray:
@@ -373,58 +318,6 @@ def _check_monte_carlo(spec: ModelSpec, n: int, seeds: int, rng_seed: int,
     return out, conv
 
 
-def verify_hciz(seed: int = 0, sizes: Sequence[int] = (25, 50, 100, 200)
-                ) -> tuple[list[Check], dict[str, Any]]:
-    """HCIZ checks (theory.md 3.3): exact vs Haar Monte Carlo, and the large-N limit.
-
-    * exact unitary HCIZ (Harish-Chandra determinant) vs Haar U(3) Monte Carlo, and the exact
-      rank-one spherical integrals (beta = 1, 2) vs Monte Carlo: within 4 standard errors;
-    * ``(1/N) log I_N(theta)`` of quantile spectra vs the Guionnet-Maida limit
-      ``(beta/2) F(2 theta/beta)``: sub-critical error below ``2/N`` with fitted slope
-      ``-1 +- 0.15``; super-critical (edge sticking) error, less the edge-gap term, below
-      ``1.5 log(N)/N``.
-    """
-    from . import hciz
-
-    out: list[Check] = []
-    a, b = np.array([0.3, 1.0, 2.0]), np.array([-0.5, 0.2, 1.1])
-    ex = hciz.log_hciz_exact_unitary(a, b, 1.0)
-    mc = hciz.hciz_mc(a, b, 1.0, beta=2, n_samples=100_000, rng=seed)
-    z = abs(mc.zscore(ex))
-    out.append(Check("hciz", "exact U(3) HCIZ vs Haar MC", z, HCIZ_MC_Z, z <= HCIZ_MC_Z,
-                     "|z-score|, 1e5 samples"))
-    spec_a = np.array([-1.0, -0.2, 0.4, 0.9, 1.5])
-    for beta in (1, 2):
-        ex = hciz.log_spherical_integral_exact(spec_a, 0.8, beta=beta)
-        mc = hciz.spherical_integral_mc(spec_a, 0.8, beta=beta, n_samples=100_000, rng=seed)
-        z = abs(mc.zscore(ex))
-        out.append(Check("hciz", f"rank-one exact vs MC (beta={beta})", z, HCIZ_MC_Z,
-                         z <= HCIZ_MC_Z, "|z-score|, N=5, 1e5 samples"))
-    conv: dict[str, Any] = {}
-    cases = [("semicircle", dens.Wigner(1.0), 0.5, 2), ("MP q=1/2", dens.MarchenkoPastur(0.5),
-             0.3, 2), ("semicircle", dens.Wigner(1.0), 0.25, 1),
-             ("semicircle", dens.Wigner(1.0), 2.0, 2)]
-    for label, model, theta, beta in cases:
-        r = hciz.asymptotic_convergence(model, theta, sizes=sizes, beta=beta)
-        key = f"{label}, theta={theta:g}, beta={beta}"
-        conv[key] = {"sizes": [int(n) for n in r.sizes], "errors": r.errors.tolist(),
-                     "edge_terms": r.edge_terms.tolist(), "phase": r.phase, "slope": r.slope}
-        N = int(r.sizes[-1])
-        if r.phase == "sub-critical":
-            err = abs(float(r.errors[-1]))
-            out.append(Check("hciz", f"large N {key}", err, 2.0 / N, err <= 2.0 / N,
-                             f"N={N}, tol 2/N"))
-            d = abs(r.slope + 1.0)
-            out.append(Check("hciz", f"error slope {key}", d, HCIZ_SLOPE_MARGIN,
-                             d <= HCIZ_SLOPE_MARGIN, f"slope {r.slope:+.3f}, theory -1"))
-        else:
-            err = abs(float(r.errors[-1] - r.edge_terms[-1]))
-            tol = 1.5 * math.log(N) / N
-            out.append(Check("hciz", f"large N {key}", err, tol, err <= tol,
-                             f"edge sticking, N={N}, tol 1.5 log N/N"))
-    return out, conv
-
-
 # --------------------------------------------------------------------------------------
 # driver
 # --------------------------------------------------------------------------------------
@@ -485,12 +378,12 @@ def verify(
             report.checks += checks
             report.convergence[name] = conv
     if plot_dir is not None:
-        from .plotting import plot_verify_model
+        from ..report import plot_verify_model
 
         out = Path(plot_dir)
         out.mkdir(parents=True, exist_ok=True)
         if report.hciz:
-            from .plotting import plot_hciz_convergence
+            from ..report import plot_hciz_convergence
 
             plot_hciz_convergence(report.hciz, out / "verify_hciz.png")
         for name in names:
@@ -500,3 +393,4 @@ def verify(
             plot_verify_model(spec.model, name, samples.get(name),
                               report.convergence.get(name), out / f"verify_{name}.png")
     return report
+

@@ -1,0 +1,162 @@
+"""Check that a refactor leaves every number the CLI writes unchanged.
+
+Runs the same ``setol`` commands (``analyze``, ``quality``, ``analyze-many``) with the code of
+a git revision (default: the commit before the architecture refactor) and with the working tree,
+in the same run and with the same interpreter, and compares the JSON they write after dropping
+the fields that legitimately differ between runs (paths of temporary files, timestamps, file
+identities). Exit status 1 on any difference; the differences are printed.
+
+    python benchmarks/results_unchanged.py                 # against d4e0ca3
+    python benchmarks/results_unchanged.py --ref HEAD~3    # against another revision
+    python benchmarks/results_unchanged.py --quick         # a smaller set of commands
+
+The old revision is checked out with ``git worktree`` into a temporary directory and imported
+through ``PYTHONPATH`` ahead of the installed (editable) package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REF = "d4e0ca3"
+
+#: Keys whose values depend on where and when a run happens, not on the analysis.
+VOLATILE = {"source", "checkpoint", "file_id", "path", "out", "json", "plot", "elapsed_s",
+            "seconds", "wall_s", "created", "timestamp"}
+
+#: (name, argv after ``setol``); ``{D}`` is the checkpoint directory, ``{J}`` the JSON output.
+COMMANDS = [
+    ("analyze-default", ["analyze", "--quiet", "--json", "{J}"]),
+    ("analyze-none-notraps", ["analyze", "--quiet", "--normalization", "none", "--no-traps",
+                              "--min-tail", "5", "--json", "{J}"]),
+    ("analyze-reshape-fit", ["analyze", "{D}/conv.npz", "--quiet", "--conv", "reshape",
+                             "--trap-scale", "fit", "--seed", "3", "--min-evals", "4",
+                             "--json", "{J}"]),
+    ("quality-default", ["quality", "--quiet", "--json", "{J}"]),
+    ("quality-xmin-N", ["quality", "--quiet", "--ecs", "xmin", "--scale", "N",
+                        "--models", "imp,tpl,emp", "--K", "4", "--json", "{J}"]),
+    ("quality-curve", ["quality", "--quiet", "--curve", "imp", "--alpha", "1.5:5:4",
+                       "--json", "{J}"]),
+    ("analyze-many-serial", ["analyze-many", "{D}", "--quiet", "--scheduler", "serial",
+                             "--min-evals", "4", "--out", "{J}"]),
+]
+QUICK = {"analyze-default", "quality-default", "analyze-many-serial"}
+
+
+def make_checkpoints(d: Path) -> None:
+    """Write a small, fixed set of checkpoints (npz, safetensors, torch) into ``d``."""
+    rng = np.random.default_rng(20261207)
+    d.mkdir(parents=True, exist_ok=True)
+    heavy = rng.standard_t(3.0, size=(300, 120))
+    np.savez(d / "mlp.npz", **{"fc1.weight": heavy, "fc2.weight": rng.normal(size=(80, 300)),
+                               "fc2.bias": rng.normal(size=80)})
+    np.savez(d / "conv.npz", **{"conv.weight": rng.standard_t(4.0, size=(32, 16, 3, 3))})
+    try:
+        from safetensors.numpy import save_file
+    except ImportError:  # safetensors is optional; write the format by hand
+        save_file = None
+    tensors = {"layer.0.weight": rng.standard_t(2.5, size=(200, 64)).astype(np.float32)}
+    if save_file is not None:
+        save_file(tensors, str(d / "small.safetensors"))
+    else:
+        _write_safetensors(tensors, d / "small.safetensors")
+
+
+def _write_safetensors(tensors: dict[str, np.ndarray], path: Path) -> None:
+    header, off, blobs = {}, 0, []
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def run(code_dir: Path, argv: list[str], out: Path, ckpt: Path) -> object:
+    args = [a.replace("{D}", str(ckpt)).replace("{J}", str(out)) for a in argv]
+    env = dict(os.environ, PYTHONPATH=str(code_dir), OPENBLAS_NUM_THREADS="1")
+    cmd = [sys.executable, "-c", "import sys; from setol_theory.cli import main; "
+           "sys.exit(main(sys.argv[1:]))", *args]
+    p = subprocess.run(cmd, cwd=code_dir, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"{code_dir.name}: setol {' '.join(args)} failed:\n{p.stderr[-2000:]}")
+    text = out.read_text()
+    if out.suffix == ".jsonl":
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return sorted((r for r in rows if "layer" in r),
+                      key=lambda r: (str(r.get("model")), str(r.get("layer"))))
+    return json.loads(text)
+
+
+def clean(x: object) -> object:
+    if isinstance(x, dict):
+        return {k: clean(v) for k, v in x.items() if k not in VOLATILE}
+    if isinstance(x, list):
+        return [clean(v) for v in x]
+    return x
+
+
+def diff(a: object, b: object, where: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = [f"{where}.{k}: only in {'old' if k in a else 'new'}"
+               for k in sorted(set(a) ^ set(b))]
+        for k in sorted(set(a) & set(b)):
+            out += diff(a[k], b[k], f"{where}.{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} vs {len(b)} items"]
+        return [d for i, (u, v) in enumerate(zip(a, b, strict=True))
+                for d in diff(u, v, f"{where}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return []
+    return [] if a == b else [f"{where}: {a!r} -> {b!r}"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ref", default=DEFAULT_REF, help=f"old revision (default {DEFAULT_REF})")
+    ap.add_argument("--quick", action="store_true", help="only " + ", ".join(sorted(QUICK)))
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        old = tmp / "old"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old),
+                        args.ref], check=True)
+        try:
+            ckpt = tmp / "ckpt"
+            make_checkpoints(ckpt)
+            bad = 0
+            for name, argv in COMMANDS:
+                if args.quick and name not in QUICK:
+                    continue
+                suffix = ".jsonl" if argv[0] == "analyze-many" else ".json"
+                a = clean(run(old, argv, tmp / f"old-{name}{suffix}", ckpt))
+                b = clean(run(ROOT, argv, tmp / f"new-{name}{suffix}", ckpt))
+                d = diff(a, b)
+                bad += bool(d)
+                print(f"{name:24s} {'identical' if not d else f'{len(d)} differences'}")
+                for line in d[:20]:
+                    print("   ", line)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
+                           check=False)
+    print("all identical" if not bad else f"{bad} command(s) differ")
+    return int(bool(bad))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Old import paths that keep working for one release, with a ``DeprecationWarning``.
+
+setol 0.2 split the flat modules of 0.1 (``spectra``, ``backend``, ``powerlaw``, ``densities``,
+``free``, ``hciz``, ``scale``, ``plotting``) into subpackages and moved a few names between
+``htsr``, ``quality`` and the pipeline.  The old paths resolve lazily, at attribute access, so
+that importing an old module never imports the layers above it; docs/architecture.md lists
+every moved name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["moved_names"]
+
+#: The release in which the old paths are removed.
+REMOVED_IN = "0.3"
+
+
+def moved_names(
+    module: str, moved: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """Module-level ``__getattr__`` and ``__dir__`` (PEP 562) for names moved out of ``module``.
+
+    Parameters
+    ----------
+    module : str
+        The old module's ``__name__``.
+    moved : mapping of str to str
+        Old name -> the module that now defines it.
+
+    Returns
+    -------
+    (getattr, dir) : the two module-level hooks.
+    """
+
+    def __getattr__(name: str) -> Any:
+        target = moved.get(name)
+        if target is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{module}.{name} moved to {target}.{name}; the old path is removed in setol "
+            f"{REMOVED_IN}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(target), name)
+
+    def __dir__() -> list[str]:
+        return sorted(moved)
+
+    return __getattr__, __dir__

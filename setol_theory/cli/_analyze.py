@@ -1,0 +1,236 @@
+"""``setol analyze`` and ``setol analyze-many``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._common import (
+    EXIT_OK,
+    CLIError,
+    _check_common_options,
+    _check_outputs,
+    _device_name,
+    _ensure_parent,
+    _fmt,
+    _os_message,
+    _resolve_device,
+    _resolve_source,
+    format_table,
+)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ..distributed import CheckpointChanged
+    from ..pipeline import LayerError, analyze, metric_names
+
+    source = _resolve_source(args.path)
+    if args.min_evals < 1:
+        raise CLIError(f"--min-evals must be >= 1, got {args.min_evals}")
+    if args.min_tail < 2:
+        raise CLIError(f"--min-tail must be >= 2, got {args.min_tail}")
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    _check_common_options(args)
+    _check_outputs(args, files=("json", "csv"), dirs=("plot",))
+    options: dict[str, Any] = {
+        "layers": args.layers, "kinds": args.kinds, "conv": args.conv,
+        "min_evals": args.min_evals, "max_evals": args.max_evals,
+        "normalization": args.normalization, "traps": not args.no_traps, "seed": args.seed,
+        "trap_scale": args.trap_scale, "fit_kwargs": {"min_tail": args.min_tail},
+        "on_error": "record" if args.keep_going else "raise",
+        "keep_evals": bool(args.plot), "progress": not args.quiet,
+    }
+    if not args.quiet:
+        print(f"setol analyze: {source}", file=sys.stderr)
+    try:
+        if args.scheduler:
+            from ..distributed import analyze_on_cluster
+
+            # the device is resolved on each worker (a worker may have the GPU the client lacks)
+            if args.precision != "float64":
+                raise CLIError("--precision float32 is not available with --scheduler")
+            result = analyze_on_cluster(source, args.scheduler, n_workers=args.workers,
+                                        device=_device_name(args), **options)
+        else:
+            backend = _resolve_device(args, "analyze")
+            result = analyze(source, device=backend, **options)
+    except LayerError as exc:
+        raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
+    except CheckpointChanged as exc:  # names the file
+        raise CLIError(str(exc)) from exc
+    except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError) as exc:
+        raise CLIError(f"{source}: {_os_message(exc)}") from exc
+
+    if not args.quiet:
+        print(format_table(result.layers))
+        s = result.summary()
+        print(
+            f"\n{s['num_analysed']} of {s['num_layers']} layers analysed; "
+            f"mean alpha = {s['mean_alpha']:.3f}, mean alpha_hat = {s['mean_alpha_hat']:.3f}, "
+            f"mean log_norm = {s['mean_log_norm']:.3f}  (normalization={args.normalization})"
+        )
+        fallbacks = [m for m in result.layers if m.eig_fallback]
+        for m in fallbacks:
+            print(f"{m.name}: {m.eig_fallback}", file=sys.stderr)
+    if args.json:
+        _ensure_parent(args.json)
+        with open(args.json, "w") as fh:
+            json.dump(result.to_json_dict(), fh, indent=1)
+    if args.csv:
+        _ensure_parent(args.csv)
+        with open(args.csv, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=metric_names())
+            w.writeheader()
+            w.writerows(result.to_records())
+    if args.plot:
+        from ..report import plot_layer_esd, safe_filename
+
+        out = Path(args.plot)
+        out.mkdir(parents=True, exist_ok=True)
+        for m in result.analysed:
+            plot_layer_esd(result.evals[m.name], m, out / f"{safe_filename(m.name)}.png")
+        if not args.quiet:
+            print(f"plots: {len(result.analysed)} figures in {out}", file=sys.stderr)
+    if not result.analysed:
+        raise CLIError(f"{source}: no layer could be analysed (reasons in the table above)")
+    return EXIT_OK
+
+
+def _add_analyze_many(sub: Any) -> None:
+    """The ``analyze-many`` subcommand."""
+    m = sub.add_parser(
+        "analyze-many",
+        help="HTSR metrics of every layer of many checkpoints (one Dask task per layer)",
+        description=(
+            "Analyse every checkpoint found in the SOURCEs (directories, searched "
+            "recursively for .safetensors/.pt/.pth/.bin/.ckpt/.npz files and sharded model "
+            "directories; globs such as 'runs/*/epoch_*.safetensors'; files), one task per "
+            "layer on a Dask cluster (a LocalCluster by default). Each layer's row (keys "
+            "model, checkpoint, layer, then the columns of 'setol analyze') is appended to "
+            "the JSON-lines file --out as soon as it is done; rerunning the same command "
+            "resumes, skipping the layers already in the file. Layers that cannot be "
+            "analysed are recorded with their reason."
+        ),
+    )
+    m.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="directory, glob or weights file (repeatable)")
+    m.add_argument("--out", required=True, metavar="FILE",
+                   help="JSON-lines results file (created, or resumed when it exists)")
+    m.add_argument("--csv", metavar="FILE", help="also write the whole table as CSV")
+    m.add_argument("--restart", action="store_true",
+                   help="start --out afresh instead of resuming it")
+    m.add_argument("--scheduler", default="local", metavar="ADDRESS",
+                   help="'local' (default: a LocalCluster), a scheduler address such as "
+                        "tcp://host:8786, or 'serial' (this process, no Dask)")
+    m.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --scheduler local: worker processes (default: CPU count, <= 8)")
+    m.add_argument("--layers", action="append", metavar="REGEX",
+                   help="only layers whose name matches REGEX (repeatable)")
+    m.add_argument("--kinds", action="append", metavar="KIND",
+                   help="only layers of this kind (repeatable; as for 'analyze')")
+    m.add_argument("--conv", choices=["slices", "reshape"], default="slices",
+                   help="conv kernels: one matrix per kernel position, or (out, in*k) reshape")
+    m.add_argument("--min-evals", type=int, default=10, metavar="K",
+                   help="do not analyse matrices with fewer than K eigenvalues (default 10)")
+    m.add_argument("--max-evals", type=int, default=None, metavar="K",
+                   help="do not analyse matrices with more than K eigenvalues")
+    m.add_argument("--normalization", choices=["N", "none"], default="N",
+                   help="ESD of W^T W / N (default) or W^T W (WeightWatcher scale)")
+    m.add_argument("--min-tail", type=int, default=10,
+                   help="smallest power-law tail the xmin scan may choose (default 10)")
+    m.add_argument("--no-traps", action="store_true", help="skip the correlation-trap test")
+    m.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
+    m.add_argument("--trap-scale", choices=["variance", "fit"], default="variance",
+                   help="MP scale of the shuffled layer in the trap test: its exact entry "
+                        "variance (default) or a fit to the shuffled ESD (WeightWatcher)")
+    m.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
+                   help="eigenvalues with torch on this device on each worker (default numpy)")
+    m.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
+    m.set_defaults(func=cmd_analyze_many)
+
+
+def cmd_analyze_many(args: argparse.Namespace) -> int:
+    """``setol analyze-many``: many checkpoints, one task per layer, one table."""
+    import warnings
+
+    from ..distributed import SkippedPathWarning, analyze_many
+
+    for opt, val, lo in (("--min-evals", args.min_evals, 1), ("--min-tail", args.min_tail, 2),
+                         ("--workers", args.workers, 1)):
+        if val is not None and val < lo:
+            raise CLIError(f"{opt} must be >= {lo}, got {val}")
+    _check_common_options(args)
+    _check_outputs(args, files=("out", "csv"))
+    if not args.quiet:
+        print(f"setol analyze-many: {', '.join(args.sources)} -> {args.out} "
+              f"(scheduler {args.scheduler})", file=sys.stderr)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SkippedPathWarning)
+            try:
+                res = analyze_many(
+                    args.sources, out=args.out, scheduler=args.scheduler,
+                    n_workers=args.workers, resume=not args.restart, progress=not args.quiet,
+                    layers=args.layers, kinds=args.kinds, conv=args.conv,
+                    min_evals=args.min_evals, max_evals=args.max_evals,
+                    normalization=args.normalization, traps=not args.no_traps, seed=args.seed,
+                    fit_kwargs={"min_tail": args.min_tail}, device=_device_name(args),
+                    trap_scale=args.trap_scale,
+                )
+            finally:
+                for w in caught:
+                    if issubclass(w.category, SkippedPathWarning):
+                        print(f"setol analyze-many: warning: {w.message}", file=sys.stderr)
+                    else:
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError, ImportError) as exc:
+        raise CLIError(_os_message(exc)) from exc
+    if args.csv:
+        res.to_csv(args.csv)
+    for u in res.unreadable:
+        print(f"setol analyze-many: warning: not a readable checkpoint, skipped (not tried "
+              f"again until the file changes): {u['error']}", file=sys.stderr)
+    if not args.quiet:
+        head = f"{'model':<20} {'checkpoint':<36} {'layers':>6} {'ok':>4} {'alpha':>6} {'a_hat':>6}"
+        print(head)
+        print("-" * len(head))
+        unreadable = {(u["model"], u["checkpoint"]) for u in res.unreadable}
+        for ck in res.checkpoints:
+            rows = [r for r in res.records
+                    if r["model"] == ck.model and r["checkpoint"] == ck.checkpoint]
+            ok = [r for r in rows if r["status"] == "ok"]
+            alphas = [r["alpha"] for r in ok if r["alpha"] is not None]
+            ahats = [r["alpha_hat"] for r in ok if r["alpha_hat"] is not None]
+            mean_a = sum(alphas) / len(alphas) if alphas else None
+            mean_h = sum(ahats) / len(ahats) if ahats else None
+            if not rows and (ck.model, ck.checkpoint) in unreadable:
+                print(f"{_fmt(ck.model, 's', 20)} {_fmt(ck.checkpoint, 's', 36)} "
+                      "not a readable checkpoint (warning above)")
+                continue
+            print(f"{_fmt(ck.model, 's', 20)} {_fmt(ck.checkpoint, 's', 36)} {len(rows):6d} "
+                  f"{len(ok):4d} {_fmt(mean_a, '.3f', 6)} {_fmt(mean_h, '.3f', 6)}")
+        print(f"\n{len(res.checkpoints)} checkpoints, {len(res.records)} layers: "
+              f"{res.computed} computed, {res.resumed} from {args.out}, "
+              f"{len(res.failed)} failed -> {args.out}")
+        if res.changed:
+            names = ", ".join(f"{c.model}/{c.checkpoint}" for c in res.changed[:5])
+            more = f" and {len(res.changed) - 5} more" if len(res.changed) > 5 else ""
+            print(f"{len(res.changed)} checkpoint(s) changed since their rows in {args.out} "
+                  f"were made, analysed again: {names}{more}")
+        if res.unreadable:
+            print(f"{len(res.unreadable)} file(s) are not readable checkpoints (skipped, "
+                  "reasons above)")
+    if res.failed:
+        first = res.failed[0]
+        raise CLIError(f"{len(res.failed)} task(s) failed (first: {first['model']}/"
+                       f"{first['checkpoint']} {first['layer']}: {first['error']}); run the "
+                       "same command again to retry them")
+    if not any(r["status"] == "ok" for r in res.records):
+        raise CLIError("no layer could be analysed")
+    return EXIT_OK
+

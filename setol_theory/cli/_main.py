@@ -1,0 +1,190 @@
+"""The ``setol`` command line.
+
+``setol analyze [PATH]`` runs the HTSR layer analysis of a model (default: the packaged
+all-MiniLM-L6-v2 weights).  Errors in the input give a one-line message on stderr and a
+non-zero exit code, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._analyze import _add_analyze_many, cmd_analyze
+from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message
+from ._mlp3 import register as register_mlp3
+from ._quality import cmd_quality
+from ._simulate import register as register_simulate
+from ._verify import cmd_verify
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``setol`` (subcommands: analyze, verify, quality, simulate, mlp3)."""
+    p = argparse.ArgumentParser(
+        prog="setol",
+        description="SETOL / HTSR toolkit: spectral analysis of neural-network layers.",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser(
+        "analyze",
+        help="HTSR metrics (alpha, alpha_hat, MP bulk, spikes, traps) of each layer of a model",
+        description=(
+            "HTSR analysis of each layer: ESD of X = W^T W / N, power-law tail fit "
+            "(alpha, xmin), alpha_hat, norms, Marchenko-Pastur bulk, spikes and correlation "
+            "traps. PATH may be a .safetensors, .pt/.pth/.bin (loaded with weights_only), "
+            ".npz file or a Hugging-Face model directory; default: the packaged "
+            "all-MiniLM-L6-v2 weights."
+        ),
+    )
+    a.add_argument("path", nargs="?", help="model file or directory (default: all-MiniLM-L6-v2)")
+    a.add_argument("--layers", action="append", metavar="REGEX",
+                   help="only layers whose name matches REGEX (repeatable)")
+    a.add_argument("--kinds", action="append", metavar="KIND",
+                   help="only layers of this kind: linear, conv1d, conv2d, embedding, "
+                        "attn_in_proj, matrix (repeatable)")
+    a.add_argument("--conv", choices=["slices", "reshape"], default="slices",
+                   help="conv kernels: one matrix per kernel position, or (out, in*k) reshape")
+    a.add_argument("--min-evals", type=int, default=10, metavar="K",
+                   help="do not analyse matrices with fewer than K eigenvalues (default 10; "
+                        "they are listed as filtered)")
+    a.add_argument("--max-evals", type=int, default=None, metavar="K",
+                   help="do not analyse matrices with more than K eigenvalues")
+    a.add_argument("--normalization", choices=["N", "none"], default="N",
+                   help="ESD of W^T W / N (theory, default) or W^T W (WeightWatcher scale)")
+    a.add_argument("--min-tail", type=int, default=10,
+                   help="smallest power-law tail the xmin scan may choose (default 10)")
+    a.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
+                   help="compute eigenvalues with torch on this device (default: numpy); "
+                        "auto: the GPU if there is one, else numpy with a warning")
+    a.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="precision of the Gram matrix and eigensolver (default float64; "
+                        "float32 is a fast path for the tail metrics, see docs/scale.md)")
+    a.add_argument("--scheduler", metavar="ADDRESS",
+                   help="one task per layer on a Dask cluster: 'local' (a LocalCluster) or a "
+                        "scheduler address such as tcp://host:8786 (the workers must see PATH)")
+    a.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="with --scheduler local: number of worker processes")
+    a.add_argument("--no-traps", action="store_true",
+                   help="skip the correlation-trap test (halves the eigenvalue work)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
+    a.add_argument("--trap-scale", choices=["variance", "fit"], default="variance",
+                   help="MP scale of the shuffled layer in the trap test: its exact entry "
+                        "variance (default) or a fit to the shuffled ESD (WeightWatcher)")
+    a.add_argument("--keep-going", action="store_true",
+                   help="record layers that cannot be analysed (with the reason) and go on")
+    a.add_argument("--json", metavar="FILE", help="write the per-layer records as JSON")
+    a.add_argument("--csv", metavar="FILE", help="write the per-layer records as CSV")
+    a.add_argument("--plot", metavar="DIR", help="write one ESD figure per layer into DIR")
+    a.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    a.set_defaults(func=cmd_analyze)
+    _add_analyze_many(sub)
+
+    v = sub.add_parser(
+        "verify",
+        help="check every spectral model: closed form vs sympy, identities, Monte Carlo",
+        description=(
+            "For each spectral model: the closed forms of G and R against the sympy "
+            "derivations, the identities G(R(w)+1/w) = w and moments <-> free cumulants, and "
+            "Monte Carlo (sampled spectra of size n/8..n) with the fitted error rate in n. "
+            "Prints a table; exit status 1 when any check fails."
+        ),
+    )
+    v.add_argument("--model", action="append", metavar="NAME",
+                   help="only this model (repeatable): mp, imp, wigner, free_cauchy, tpl, "
+                        "levy, mw, hciz (the HCIZ integrals)")
+    v.add_argument("--n", type=int, default=1000, help="largest Monte Carlo size (default 1000)")
+    v.add_argument("--seeds", type=int, default=4, help="samples per size (default 4)")
+    v.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    v.add_argument("--no-sympy", action="store_true", help="skip the sympy derivations")
+    v.add_argument("--plot", metavar="DIR", help="write one figure per model into DIR")
+    v.add_argument("--json", metavar="FILE", help="write the checks as JSON")
+    v.add_argument("--gpu", nargs="?", const="cuda", metavar="DEVICE",
+                   help="also run the GPU spectral checks (CPU vs device agreement of "
+                        "eigenvalues, alpha, xmin, detX; MP/IMP sanity at large sizes) on "
+                        "DEVICE (default cuda; 'torch-cpu' runs them small on the CPU)")
+    v.set_defaults(func=cmd_verify)
+
+    q = sub.add_parser(
+        "quality",
+        help="SETOL layer quality: ECS (PL xmin / TraceLog detX), ERG, log10 Q per spectral model",
+        description=(
+            "SETOL quality of each layer: HTSR fit (alpha, xmin), the effective correlation "
+            "space (ECS) by the power-law xmin, the TraceLog/detX condition or a given "
+            "lambda_min, Delta lambda_min = xmin - lambda_min^detX, the ERG residual, and the "
+            "layer quality log10 Q with Q^2 = sum_ECS int_{lambda_min}^{lambda_i} Re R under "
+            "each spectral model (bs, fc, lw, lw_paper, imp, imp_gtable, tpl, emp, emp_inv; "
+            "see docs/quality.md). PATH as for 'analyze' (default: the packaged "
+            "all-MiniLM-L6-v2). With --curve FAMILY no model is read: a model-derived curve "
+            "of the quality vs alpha on synthetic spectra is computed instead."
+        ),
+    )
+    q.add_argument("path", nargs="?", help="model file or directory (default: all-MiniLM-L6-v2)")
+    q.add_argument("--ecs", default="detx", metavar="xmin|detx|VALUE",
+                   help="ECS lower edge: power-law xmin, TraceLog/detX condition (default), "
+                        "or a positive lambda_min on the X = W^T W / N scale")
+    q.add_argument("--detx-rule", choices=["first_below", "closest"], default="first_below",
+                   help="detX index rule: first k with sum ln lambda < 0 (reference tool, "
+                        "default) or the k closest to 0 after the peak")
+    q.add_argument("--scale", choices=["frobenius_M", "N"], default="frobenius_M",
+                   help="eigenvalue scale of the G functions: sum(lambda) = M (default; the "
+                        "TraceLog scale) or X = W^T W / N")
+    q.add_argument("--models", metavar="LIST",
+                   help="comma-separated spectral models (default: all): "
+                        "bs,fc,lw,lw_paper,imp,imp_gtable,tpl,emp,emp_inv")
+    q.add_argument("--K", type=int, default=5,
+                   help="free cumulants in the 'emp' series (default 5, sections/560)")
+    q.add_argument("--min-ecs", type=int, default=5, metavar="K",
+                   help="smallest accepted ECS (default 5 eigenvalues)")
+    q.add_argument("--layers", action="append", metavar="REGEX",
+                   help="only layers whose name matches REGEX (repeatable)")
+    q.add_argument("--kinds", action="append", metavar="KIND",
+                   help="only layers of this kind (repeatable; as for 'analyze')")
+    q.add_argument("--min-evals", type=int, default=10, metavar="K",
+                   help="do not analyse matrices with fewer than K eigenvalues (default 10)")
+    q.add_argument("--min-tail", type=int, default=10,
+                   help="smallest power-law tail the xmin scan may choose (default 10)")
+    q.add_argument("--keep-going", action="store_true",
+                   help="record layers that cannot be read or analysed and go on")
+    q.add_argument("--curve", metavar="FAMILY", choices=["imp", "tpl", "student_t"],
+                   help="no model: theoretical (model-derived) quality curve on synthetic "
+                        "spectra of this family (imp: inverse MP with kappa = alpha/2; tpl: "
+                        "truncated power law; student_t: heavy-tailed Wishart)")
+    q.add_argument("--alpha", default="0.2:6:24", metavar="A:B[:N]",
+                   help="with --curve: N nominal alphas from A to B (default 0.2:6:24)")
+    q.add_argument("--curve-M", type=int, default=384, metavar="M",
+                   help="with --curve: eigenvalues per synthetic spectrum (default 384)")
+    q.add_argument("--seed", type=int, default=0, help="with --curve student_t: random seed")
+    q.add_argument("--json", metavar="FILE", help="write the per-layer records (or curve) as JSON")
+    q.add_argument("--plot", metavar="DIR",
+                   help="write figures into DIR: esd/<layer>.png with both ECS edges, "
+                        "quality_vs_alpha.png with the model-derived curve, erg_vs_alpha.png "
+                        "(with --curve: quality_curve_<family>.png)")
+    q.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    q.set_defaults(func=cmd_quality)
+    register_mlp3(sub)
+    register_simulate(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``setol`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except (CLIError, ValueError, OSError) as exc:
+        # bad input named by the command (subcommands raise ValueError with a clear message);
+        # an output path that cannot be written (OSError: named with its path)
+        if args.debug:
+            raise
+        print(f"setol {args.command}: error: {_os_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130

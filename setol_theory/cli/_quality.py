@@ -1,0 +1,225 @@
+"""``setol quality``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._common import EXIT_OK, CLIError, _check_outputs, _ensure_parent, _fmt, _resolve_source
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    """``setol quality``: per-layer SETOL quality of a model, or a model-derived curve."""
+    import numpy as np
+
+    from ..pipeline import quality_report
+    from ..quality import DEFAULT_MODELS, MODELS, quality_curve
+
+    # ---- options
+    ecs: str | float
+    if args.ecs in ("xmin", "detx"):
+        ecs = args.ecs
+    else:
+        try:
+            ecs = float(args.ecs)
+        except ValueError:
+            raise CLIError(f"--ecs must be xmin, detx or a positive number, got {args.ecs!r}"
+                           ) from None
+        if not (math.isfinite(ecs) and ecs > 0):
+            raise CLIError(f"--ecs VALUE must be a positive finite lambda_min, got {args.ecs!r}")
+    models: tuple[str, ...] = DEFAULT_MODELS
+    if args.models is not None:
+        models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+        bad = [m for m in models if m not in MODELS]
+        if bad or not models:
+            raise CLIError(f"--models: unknown model(s) {', '.join(bad) or '(none given)'}; "
+                           f"choose from {','.join(MODELS)}")
+    for opt, val, lo in (("--K", args.K, 1), ("--min-ecs", args.min_ecs, 1),
+                         ("--min-evals", args.min_evals, 1), ("--min-tail", args.min_tail, 2),
+                         ("--curve-M", args.curve_M, 10)):
+        if val < lo:
+            raise CLIError(f"{opt} must be >= {lo}, got {val}")
+    scale = "input" if args.scale == "N" else "frobenius_M"
+    common = {"models": models, "scale": scale, "detx_rule": args.detx_rule,
+              "min_ecs": args.min_ecs, "K": args.K}
+    widths = {m: max(6, len(m)) for m in models}
+
+    def qcell(mq: Any, m: str) -> str:
+        if mq is None:
+            return "-".rjust(widths[m])
+        if mq.log10_q is None:
+            return ("n/a" if mq.status == "n/a" else "err").rjust(widths[m])
+        return f"{mq.log10_q:.2f}".rjust(widths[m])
+
+    def write_json(payload: dict[str, Any]) -> None:
+        _ensure_parent(args.json)
+        with open(args.json, "w") as fh:
+            json.dump(payload, fh, indent=1, allow_nan=False)
+
+    _check_outputs(args, files=("json",), dirs=("plot",))
+
+    # ---- model-derived curve, no model file
+    if args.curve:
+        if args.path is not None:
+            raise CLIError("--curve computes a model-derived curve on synthetic spectra; "
+                           "do not pass a model PATH with it")
+        if not isinstance(ecs, str):
+            raise CLIError("--curve needs --ecs xmin or detx (a fixed lambda_min has no "
+                           "meaning across synthetic spectra)")
+        parts = args.alpha.split(":")
+        try:
+            if len(parts) not in (2, 3):
+                raise ValueError
+            lo_a, hi_a = float(parts[0]), float(parts[1])
+            npts = int(parts[2]) if len(parts) == 3 else int(round((hi_a - lo_a) / 0.25)) + 1
+        except ValueError:
+            raise CLIError(f"--alpha must be A:B or A:B:N (e.g. 1.5:6), got {args.alpha!r}"
+                           ) from None
+        if not (math.isfinite(lo_a) and math.isfinite(hi_a) and lo_a < hi_a and npts >= 2):
+            raise CLIError(f"--alpha A:B[:N] needs finite A < B and N >= 2, got {args.alpha!r}")
+        if npts > 400:
+            raise CLIError(f"--alpha: at most 400 points, got {npts}")
+        alphas = np.linspace(lo_a, hi_a, npts)
+        try:
+            curve = quality_curve(args.curve, alphas, M=args.curve_M, ecs=ecs, seed=args.seed,
+                                  **common)
+        except ValueError as exc:
+            raise CLIError(f"--curve {args.curve}: {exc}") from exc
+        if not args.quiet:
+            head = (f"{'alpha':>6} {'a_fit':>6} {'xmin':>8} {'l_detX':>8} {'dl/xmin':>8} "
+                    f"{'M_ecs':>5} {'n_tail':>6} " + " ".join(m.rjust(widths[m]) for m in models))
+            print(f"{curve.label}\n{head}\n{'-' * len(head)}")
+            for i, a in enumerate(curve.alpha):
+                vals = [curve.alpha_fit[i], curve.xmin[i], curve.lambda_min_detx[i],
+                        curve.rel_delta_lambda_min[i]]
+                if not np.isfinite(curve.num_ecs[i]):
+                    print(f"{a:6.3f}  (no ECS)")
+                    continue
+                cells = [_fmt(float(v), s, w) for v, s, w in zip(
+                    vals, (".3f", ".4g", ".4g", "+.3f"), (6, 8, 8, 8), strict=True)]
+                qs = " ".join((f"{curve.log10_q[m][i]:.2f}" if np.isfinite(curve.log10_q[m][i])
+                               else "-").rjust(widths[m]) for m in models)
+                print(f"{a:6.3f} {' '.join(cells)} {int(curve.num_ecs[i]):5d} "
+                      f"{int(curve.num_tail[i]):6d} {qs}")
+            ca = curve.critical_alpha()
+            print("\nDelta lambda_min changes sign at fitted alpha = "
+                  + (f"{ca:.3f} (theory: 2)" if ca is not None else "- (no crossing in range)")
+                  + f"; log10 Q on the {args.scale} scale")
+        if args.json:
+            write_json({"curve": curve.to_dict(), "settings": {**common, "models": list(models),
+                        "ecs": ecs, "family": args.curve, "M": args.curve_M, "seed": args.seed}})
+        if args.plot:
+            from ..report import plot_quality_curve
+
+            out = Path(args.plot)
+            out.mkdir(parents=True, exist_ok=True)
+            plot_quality_curve(curve, out / f"quality_curve_{args.curve}.png")
+        return EXIT_OK
+
+    # ---- a real model
+    from ..pipeline import LayerError, analyze
+
+    source = _resolve_source(args.path)
+    if not args.quiet:
+        print(f"setol quality: {source}", file=sys.stderr)
+    try:
+        result = analyze(
+            source, layers=args.layers, kinds=args.kinds, min_evals=args.min_evals,
+            normalization="N", traps=False, fit_kwargs={"min_tail": args.min_tail},
+            on_error="record" if args.keep_going else "raise", keep_evals=True,
+            progress=not args.quiet,
+        )
+        report = quality_report(result, ecs=ecs, **common)
+    except LayerError as exc:
+        raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
+    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+        raise CLIError(f"{source}: {exc}") from exc
+
+    if not args.quiet:
+        cols = [("layer", 34, "s"), ("alpha", 6, ".3f"), ("a_hat", 7, ".3f"),
+                ("M_ecs", 5, "d"), ("n_tail", 6, "d"), ("dl_min", 9, ".3g"), ("ERG", 7, ".1f")]
+        head = " ".join(_fmt(h, "s", w) if s == "s" else h.rjust(w) for h, w, s in cols)
+        head += " " + " ".join(m.rjust(widths[m]) for m in models)
+        print(head)
+        print("-" * len(head))
+        for r in report.layers:
+            if r.quality is None:
+                print(f"{_fmt(r.name, 's', 34)} {r.status}: {r.reason}")
+                continue
+            e = r.quality.ecs
+            vals = [r.name, r.alpha, r.alpha_hat, e.num_ecs, e.num_tail, e.delta_lambda_min,
+                    e.erg_residual_at_xmin]
+            line = " ".join(_fmt(v, s, w) for v, (_, w, s) in zip(vals, cols, strict=True))
+            print(line + " " + " ".join(qcell(r.quality.models.get(m), m) for m in models))
+        print(f"\nECS rule {ecs!r}; log10 Q per model (Q^2 = sum_ECS G(lambda_i), "
+              f"{args.scale} scale); ERG = sum of ln lambda over the power-law tail "
+              "(sum(lambda) = M scale, 0 at the Ideal point); dl_min = xmin - lambda_min^detX "
+              "(X = W^T W / N scale)")
+        mq = report.model_quality()
+        parts = []
+        for m in models:
+            d = mq.get(m, {})
+            if d.get("log10_q") is None:
+                parts.append(f"{m}=-")
+                continue
+            tag = "" if d["complete"] else f" ({d['num_layers']}/{len(report.with_quality)})"
+            parts.append(f"{m}={d['log10_q']:.2f}{tag}")
+        n_ok = len(report.with_quality)
+        n_no = sum(1 for r in report.layers if r.status == "no-ecs")
+        print(f"model quality log10 Q_NN = sum over the {n_ok} layers with an ECS"
+              + (f" ({n_no} analysed layer(s) without one are left out)" if n_no else "")
+              + ": " + " ".join(parts))
+        cor = report.correlations()
+        for key, label in (("erg_residual_at_xmin_vs_alpha", "ERG"),
+                           ("rel_delta_lambda_min_vs_alpha", "Delta lambda_min / xmin")):
+            c = cor[key]
+            if c["pearson"] is None:
+                print(f"{label} vs alpha: no correlation ({c['reason']})")
+            else:
+                print(f"{label} vs alpha across {c['n']} layers: Pearson r = "
+                      f"{c['pearson']:+.3f}, Spearman rho = {c['spearman']:+.3f}")
+    payload = report.to_json_dict()
+    if args.plot:
+        from ..report import plot_ecs_esd, plot_erg_vs_alpha, plot_quality_vs_alpha, safe_filename
+
+        out = Path(args.plot)
+        (out / "esd").mkdir(parents=True, exist_ok=True)
+        recs = report.with_quality
+        for r in recs:
+            assert r.quality is not None
+            plot_ecs_esd(result.evals[r.name], r.quality.ecs,
+                         out / "esd" / f"{safe_filename(r.name)}.png", name=r.name)
+        alphas = np.array([r.alpha if r.alpha is not None else np.nan for r in recs])
+        curve = None
+        if recs and np.isfinite(alphas).any():
+            top = float(np.nanmax(alphas))
+            mm = int(np.median([r.M for r in recs]))
+            curve = quality_curve("imp", np.geomspace(0.1, min(max(6.0, 1.5 * top), 16.0), 20),
+                                  M=max(mm, 10), ecs=ecs if isinstance(ecs, str) else "detx",
+                                  **common)
+            payload["curve"] = curve.to_dict()
+        logq = {m: np.array([r.quality.models[m].log10_q
+                             if r.quality is not None and r.quality.models[m].log10_q is not None
+                             else np.nan for r in recs]) for m in models}
+        plot_quality_vs_alpha(alphas, logq, out / "quality_vs_alpha.png", curve=curve,
+                              title=str(source))
+        ergs = np.array([np.nan if r.quality is None or r.quality.ecs.erg_residual_at_xmin is None
+                         else r.quality.ecs.erg_residual_at_xmin for r in recs])
+        rel = np.array([np.nan if r.quality is None or r.quality.ecs.delta_lambda_min is None
+                        else r.quality.ecs.delta_lambda_min / r.quality.ecs.xmin for r in recs])
+        plot_erg_vs_alpha(alphas, ergs, rel, out / "erg_vs_alpha.png", curve=curve,
+                          title=str(source))
+        if not args.quiet:
+            print(f"plots: {len(recs)} ESD figures in {out / 'esd'}, quality_vs_alpha.png, "
+                  f"erg_vs_alpha.png in {out}", file=sys.stderr)
+    if args.json:
+        write_json(payload)
+    if not report.with_quality:
+        raise CLIError(f"{source}: no layer has an effective correlation space "
+                       "(reasons in the table above)")
+    return EXIT_OK
+

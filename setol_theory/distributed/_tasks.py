@@ -1,0 +1,178 @@
+"""One task per layer: read one tensor of one checkpoint and analyse it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..htsr import LayerMetrics
+from ..io import Layer, iter_layers
+from ..pipeline import analyze_layers
+from ..pipeline._results import _nan_to_none
+from ._checkpoints import WEIGHT_SUFFIXES
+from ._options import LayerOptions
+
+
+class UnreadableCheckpoint(ValueError):
+    """The file cannot be read as a checkpoint (not weights, corrupt, refused pickle): the
+    same on every try until the file changes."""
+
+
+class CheckpointChanged(ValueError):
+    """The checkpoint was rewritten while it was being analysed."""
+
+
+def _file_stamp(path: str) -> str:
+    """The identity of a checkpoint's content: ``mtime_ns:size`` of a file; of a sharded
+    model directory, a hash of those of its weights and index files. Recorded in every row
+    (``file_id``) and checked by every task."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            parts = []
+            for c in sorted(p.iterdir()):
+                if (c.suffix in WEIGHT_SUFFIXES or c.name.endswith(".index.json")) \
+                        and c.is_file():
+                    st = c.stat()
+                    parts.append(f"{c.name}:{st.st_mtime_ns}:{st.st_size}")
+            return "dir:" + hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+        st = p.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_mtime_ns}:{st.st_size}"
+
+
+def _check_stamp(path: str, stamp: str | None) -> None:
+    if stamp is not None and _file_stamp(path) != stamp:
+        raise CheckpointChanged(f"{path} changed while it was being analysed (rewritten by "
+                                "another process?); run again to analyse the new version")
+
+
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
+@lru_cache(maxsize=1)
+def _cached_torch_file(path: str, mtime_ns: int, size: int) -> Any:
+    """A torch checkpoint (loaded as ``iter_layers`` loads it: ``weights_only=True``, memory-
+    mapped), kept for the next layer task of the same worker: one file per worker process."""
+    from ..io._readers import _torch_load
+
+    obj = _torch_load(Path(path))
+    return dict(enumerate(obj)) if isinstance(obj, list | tuple) else obj
+
+
+def _layer_source(path: str) -> Any:
+    """What ``iter_layers`` reads for a checkpoint: the path, or a cached torch state."""
+    p = Path(path)
+    if p.is_file() and p.suffix in _TORCH_SUFFIXES:
+        st = p.stat()
+        return _cached_torch_file(str(p), st.st_mtime_ns, st.st_size)
+    return path
+
+
+def _iter(path: str, opts: LayerOptions, layers: Sequence[str] | None = None
+          ) -> Iterator[Layer]:
+    if layers is None:
+        layers = list(opts.layers) if opts.layers else None
+    return iter_layers(_layer_source(path), layers=layers,
+                       kinds=list(opts.kinds) if opts.kinds else None, conv=opts.conv)
+
+
+def _needs_eigenvalues(layer: Layer, opts: LayerOptions) -> bool:
+    if layer.W is None:
+        return False
+    M = min(layer.W.shape)
+    return opts.min_evals <= M <= (opts.max_evals if opts.max_evals is not None else M)
+
+
+def _analyze(layers: Iterable[Layer], opts: LayerOptions
+             ) -> Iterator[tuple[LayerMetrics, np.ndarray | None]]:
+    return iter(analyze_layers(
+        layers, min_evals=opts.min_evals, max_evals=opts.max_evals,
+        normalization=opts.normalization, traps=opts.traps, seed=opts.seed,
+        fit_kwargs=dict(opts.fit), method=opts.method, device=opts.device, on_error="record",
+        trap_shuffle=opts.trap_shuffle, trap_scale=opts.trap_scale,
+    ))
+
+
+def _read_layers(path: str, opts: LayerOptions) -> Iterator[Layer]:
+    """The selected layers of a checkpoint; a file that cannot be read as one raises
+    :class:`UnreadableCheckpoint`."""
+    try:
+        it = _iter(path, opts)
+    except ValueError as exc:  # not weights, corrupt, refused pickle (bad options: checked)
+        raise UnreadableCheckpoint(str(exc)) from None
+    while True:
+        try:
+            layer = next(it)
+        except StopIteration:
+            return
+        except ValueError as exc:  # a tensor that cannot be read
+            raise UnreadableCheckpoint(str(exc)) from None
+        yield layer
+
+
+def list_layers(path: str, opts: LayerOptions, stamp: str | None = None
+                ) -> list[tuple[str, dict[str, Any] | None]]:
+    """``(layer name, record)`` of every selected layer of a checkpoint, in model order.
+
+    The record is already final for layers that need no eigenvalues (skipped, filtered);
+    ``None`` marks a layer for :func:`analyze_one_layer`. Runs on a worker. With ``stamp``
+    (:func:`_file_stamp` taken by the client) a file changed since raises
+    :class:`CheckpointChanged`; a file that is not a readable checkpoint raises
+    :class:`UnreadableCheckpoint`.
+    """
+    _check_stamp(path, stamp)
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    try:
+        for layer in _read_layers(path, opts):
+            if _needs_eigenvalues(layer, opts):
+                out.append((layer.name, None))
+            else:
+                ((m, _),) = list(_analyze([layer], opts))
+                out.append((layer.name, _nan_to_none(m.to_dict())))
+    except UnreadableCheckpoint:
+        _check_stamp(path, stamp)  # a file being written is not unreadable
+        raise
+    _check_stamp(path, stamp)
+    return out
+
+
+def analyze_one_layer(path: str, name: str, opts: LayerOptions, keep_evals: bool = False,
+                      occurrence: int = 0, stamp: str | None = None
+                      ) -> tuple[dict[str, Any], list[float] | None]:
+    """The record of one layer (and its eigenvalues if asked). Runs on a worker.
+
+    The layer is the ``occurrence``-th (from 0) selected layer named ``name`` in model
+    order: flattened names need not be unique (``{"a": {"weight": W1}, "a.weight": W2}``).
+    Only the tensors of that name are read. With ``stamp`` a file changed since the listing
+    raises :class:`CheckpointChanged`.
+    """
+    _check_stamp(path, stamp)
+    patterns = [re.compile(p) for p in opts.layers] if opts.layers else None
+    # read only the tensors that can hold the layer: those named `name`, or whose parts are
+    # (a conv slice "w[0,1]", an attention part "in_proj_weight[q]")
+    k = 0
+    for layer in _iter(path, opts, layers=[r"\A" + re.escape(name) + r"\Z"]):
+        if layer.name != name:
+            continue
+        # the user's filter, as iter_layers applies it (to the part or the tensor name)
+        if patterns is not None and not any(p.search(layer.name) or p.search(layer.base_name)
+                                            for p in patterns):
+            continue
+        if k == occurrence:
+            ((m, ev),) = list(_analyze([layer], opts))
+            evals = ev.tolist() if keep_evals and ev is not None else None
+            _check_stamp(path, stamp)
+            return _nan_to_none(m.to_dict()), evals
+        k += 1
+    _check_stamp(path, stamp)
+    raise CheckpointChanged(f"{path}: no layer named {name!r} (occurrence {occurrence}); "
+                            "was the file changed?")
+

@@ -1,0 +1,232 @@
+"""Per-layer HTSR metrics of one ESD: :class:`LayerMetrics`, :func:`esd_metrics`, :func:`analyze_matrix`.
+
+Conventions (docs/glossary.md, docs/htsr.md): ``W`` is ``N x M`` with ``N >= M`` after
+transposing; the ESD is the ``M`` eigenvalues of ``X = W^T W / N`` (``normalization="N"``) or
+of ``W^T W`` (``normalization="none"``, WeightWatcher's scale).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..fit import MPFit, PowerLawBoundWarning, PowerLawFit, fit_mp_bulk, fit_powerlaw
+from ..linalg import correlation_eigenvalues, zero_threshold
+from ._detx import detx_lambda_min
+from ._traps import correlation_traps
+
+Array = NDArray[np.float64]
+
+_NAN = float("nan")
+
+
+#: Alpha thresholds of the HTSR phenomenology (shared/spec/htsr.md, sections/210).
+ALPHA_OVERFIT = 2.0
+
+
+ALPHA_UNDERTRAINED = 6.0
+
+
+# --------------------------------------------------------------------------------------
+# Per-layer metrics
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerMetrics:
+    """HTSR metrics of one layer (one row of the ``setol analyze`` table).
+
+    Every layer that was selected appears, analysed (``status == "ok"``) or not, with
+    ``reason``: ``"skipped"`` (cannot be analysed: NaN/Inf, all zeros, integer dtype...) or
+    ``"filtered"`` (outside the ``min_evals``/``max_evals`` limits).  Metric names follow
+    ``shared/spec/htsr.md``; eigenvalue-scale quantities use ``normalization``.
+    ``detx_lambda_min`` is the TraceLog/detX ECS edge (:func:`setol_theory.quality.
+    detx_lambda_min`, rule ``first_below``, applied after rescaling to ``sum(lambda) = M``
+    and reported on the ``normalization`` scale); ``delta_lambda_min = xmin -
+    detx_lambda_min`` (sections/630). ``num_zero_evals`` eigenvalues are exactly zero
+    (below ``M eps lambda_max``); the MP fit and detX use the others. ``num_traps``,
+    ``lambda_max_rand`` and ``threshold_rand`` are :class:`TrapResult`'s (NaN when the
+    trap test was off).
+    """
+
+    name: str
+    kind: str = ""
+    status: str = "ok"
+    reason: str = ""
+    N: int = 0
+    M: int = 0
+    Q: float = _NAN
+    num_evals: int = 0
+    normalization: str = "N"
+    lambda_max: float = _NAN
+    alpha: float = _NAN
+    alpha_hat: float = _NAN
+    xmin: float = _NAN
+    alpha_sigma: float = _NAN
+    D: float = _NAN
+    num_tail: int = 0
+    fit_status: str = ""
+    fit_reason: str = ""
+    fit_bound_hit: bool = False
+    log_norm: float = _NAN
+    log_spectral_norm: float = _NAN
+    stable_rank: float = _NAN
+    num_zero_evals: int = 0
+    mp_sigma2: float = _NAN
+    mp_lambda_plus: float = _NAN
+    mp_softrank: float = _NAN
+    num_spikes: int = 0
+    detx_lambda_min: float = _NAN
+    delta_lambda_min: float = _NAN
+    num_ecs_detx: int = 0
+    num_traps: float = _NAN
+    lambda_max_rand: float = _NAN
+    threshold_rand: float = _NAN
+    warning: str = ""
+    eig_device: str = ""
+    eig_fallback: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain record (NaN becomes ``None`` in :meth:`ModelAnalysis.to_json_dict`)."""
+        return asdict(self)
+
+
+def warning_label(alpha: float, fit_ok: bool) -> str:
+    """HTSR verdict from alpha: ``"under-trained"`` (alpha > 6), ``"over-trained"`` (alpha < 2).
+
+    A failed fit gives ``"no-fit"``; a layer in between gives ``""``.
+    (WeightWatcher's labels; thresholds from sections/210 and shared/spec/htsr.md.)
+    """
+    if not fit_ok or not np.isfinite(alpha):
+        return "no-fit"
+    if alpha > ALPHA_UNDERTRAINED:
+        return "under-trained"
+    if alpha < ALPHA_OVERFIT:
+        return "over-trained"
+    return ""
+
+
+def _positive_evals(evals: Array) -> Array:
+    """Eigenvalues above the relative zero threshold ``M * eps * lambda_max``."""
+    return evals[evals > zero_threshold(evals)]
+
+
+def esd_metrics(
+    evals: Array,
+    N: int,
+    M: int,
+    *,
+    name: str = "W",
+    kind: str = "matrix",
+    normalization: str = "N",
+    fit_kwargs: dict[str, Any] | None = None,
+) -> LayerMetrics:
+    """Metrics computable from the ESD alone (everything except correlation traps).
+
+    Parameters
+    ----------
+    evals : array, shape (M,)
+        Eigenvalues of the layer correlation matrix.
+    N, M : int
+        Layer dimensions, ``N >= M``.
+    fit_kwargs : dict, optional
+        Passed to :func:`setol_theory.powerlaw.fit_powerlaw` (``min_tail``, ``xmax``, ``ks``...).
+    """
+    x = np.sort(np.asarray(evals, dtype=np.float64))
+    lambda_max = float(x[-1])
+    pos = _positive_evals(x)
+    with warnings.catch_warnings():
+        # recorded in the result as fit_bound_hit instead of one warning per layer
+        warnings.simplefilter("ignore", PowerLawBoundWarning)
+        fit: PowerLawFit = fit_powerlaw(pos, **(fit_kwargs or {}))
+    fit_ok = fit.status == "ok"
+    alpha = float(fit.alpha)
+    total = float(x.sum())
+    # exact zeros (dead rows/columns, low-rank layers) are not part of an MP bulk, and ln 0
+    # ends every TraceLog walk: the MP fit and detX use the M_+ = pos.size positive
+    # eigenvalues (a layer with k zero columns is an N x (M - k) layer for both)
+    n_zero = int(x.size - pos.size)
+    bulk = x if n_zero == 0 else pos
+    mp: MPFit | None = fit_mp_bulk(bulk, N, bulk.size) if bulk.size >= 2 else None
+    detx = detx_lambda_min(bulk)  # TraceLog condition on the sum(lambda) = M_+ scale
+    return LayerMetrics(
+        name=name,
+        kind=kind,
+        N=N,
+        M=M,
+        Q=N / M,
+        num_evals=int(x.size),
+        normalization=normalization,
+        lambda_max=lambda_max,
+        alpha=alpha,
+        alpha_hat=alpha * math.log10(lambda_max) if fit_ok else _NAN,
+        xmin=float(fit.xmin),
+        alpha_sigma=float(fit.sigma),
+        D=float(fit.D),
+        num_tail=int(fit.n_tail) if fit_ok else 0,
+        fit_status=fit.status,
+        fit_reason=fit.reason,
+        fit_bound_hit=bool(fit.bound_hit),
+        log_norm=math.log10(total),
+        log_spectral_norm=math.log10(lambda_max),
+        stable_rank=total / lambda_max,
+        num_zero_evals=n_zero,
+        mp_sigma2=mp.sigma2 if mp else _NAN,
+        mp_lambda_plus=mp.lambda_plus if mp else _NAN,
+        mp_softrank=mp.lambda_plus / lambda_max if mp else _NAN,
+        num_spikes=mp.num_spikes if mp else 0,
+        detx_lambda_min=detx.lambda_min,
+        delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,
+        num_ecs_detx=detx.num_ecs,
+        warning=warning_label(alpha, fit_ok),
+    )
+
+
+def analyze_matrix(
+    W: Array,
+    *,
+    name: str = "W",
+    kind: str = "matrix",
+    normalization: str = "N",
+    traps: bool = True,
+    seed: int | None = 0,
+    fit_kwargs: dict[str, Any] | None = None,
+    eig_kwargs: dict[str, Any] | None = None,
+    trap_scale: str = "variance",
+) -> tuple[LayerMetrics, Array]:
+    """All HTSR metrics of one weight matrix; returns ``(metrics, evals)``.
+
+    Raises ``ValueError``/``TypeError`` (from the eigenvalue routine) on NaN/Inf, all-zero,
+    1-wide, empty or non-float matrices.
+    """
+    from .._tensor import _is_tensor
+
+    if not _is_tensor(W):  # tensors stay tensors for a torch eigensolver
+        W = np.asarray(W)
+    eig_kwargs = dict(eig_kwargs or {})
+    evals = correlation_eigenvalues(W, normalization=normalization, **eig_kwargs)
+    N, M = max(W.shape), min(W.shape)
+    m = esd_metrics(
+        evals, N, M, name=name, kind=kind, normalization=normalization, fit_kwargs=fit_kwargs
+    )
+    if traps:
+        t = correlation_traps(
+            W,
+            normalization=normalization,
+            rng=seed,
+            eig=lambda A: correlation_eigenvalues(A, normalization=normalization, **eig_kwargs),
+            scale=trap_scale,
+        )
+        m = replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,
+                    threshold_rand=t.threshold_rand)
+    return m, evals
+

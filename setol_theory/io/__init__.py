@@ -1,0 +1,23 @@
+"""Model weights in, layer matrices out: readers for safetensors, torch, npz and Hugging-Face directories, and :func:`iter_layers`."""
+
+from __future__ import annotations
+
+from ._iter import (
+    default_model_path,
+    iter_layers,
+)
+from ._layer import (
+    KINDS,
+    Layer,
+)
+from ._safetensors import (
+    read_safetensors,
+)
+
+__all__ = [
+    "KINDS",
+    "Layer",
+    "default_model_path",
+    "iter_layers",
+    "read_safetensors",
+]

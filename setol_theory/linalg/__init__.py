@@ -1,0 +1,47 @@
+"""Eigenvalues of layer correlation matrices on numpy, torch-CPU or CUDA backends, batched, with float32 error bounds."""
+
+from __future__ import annotations
+
+from ._backend import (
+    DEVICES,
+    NUMPY,
+    PRECISIONS,
+    Backend,
+    Spectrum,
+    batched_eigenvalues,
+    eigenvalue_error_bound,
+    eigenvalues,
+    resolve_backend,
+)
+from ._device import (
+    DeviceError,
+    DeviceFallbackWarning,
+    cuda_available,
+)
+from ._eigen import (
+    correlation_eigenvalues,
+    finalize_eigenvalues,
+    gram_numpy,
+    validate_matrix,
+    zero_threshold,
+)
+
+__all__ = [
+    "Backend",
+    "DEVICES",
+    "DeviceError",
+    "DeviceFallbackWarning",
+    "NUMPY",
+    "PRECISIONS",
+    "Spectrum",
+    "batched_eigenvalues",
+    "correlation_eigenvalues",
+    "cuda_available",
+    "eigenvalue_error_bound",
+    "eigenvalues",
+    "finalize_eigenvalues",
+    "gram_numpy",
+    "resolve_backend",
+    "validate_matrix",
+    "zero_threshold",
+]

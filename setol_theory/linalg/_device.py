@@ -1,0 +1,55 @@
+"""Device selection for the torch backends: CUDA discovery and device errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Any
+
+
+class DeviceError(ValueError):
+    """The requested device cannot be used (no torch, no CUDA device, bad device index)."""
+
+
+class DeviceFallbackWarning(UserWarning):
+    """``device="auto"`` found no CUDA device and falls back to the CPU."""
+
+
+# --------------------------------------------------------------------------------------------
+# Backend choice
+# --------------------------------------------------------------------------------------------
+
+
+def cuda_available() -> bool:
+    """Whether torch is installed and sees a CUDA device (imports torch if it is installed)."""
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _require_torch(name: str) -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise DeviceError(f"device={name!r} needs torch (pip install torch)") from exc
+    return torch
+
+
+def _cuda_device(name: str) -> str:
+    import torch
+
+    count = torch.cuda.device_count()
+    if name == "cuda":
+        index = torch.cuda.current_device()
+    else:
+        try:
+            index = int(name.split(":", 1)[1])
+        except ValueError:
+            raise DeviceError(f"device={name!r}: the CUDA index must be an integer "
+                              "('cuda:0')") from None
+    if not 0 <= index < count:
+        raise DeviceError(f"device={name!r}: only {count} CUDA device(s) (0..{count - 1})")
+    return f"cuda:{index}"
+

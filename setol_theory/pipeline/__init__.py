@@ -1,0 +1,31 @@
+"""One pipeline from weights to quality: layer -> eigenvalues -> metrics -> ECS -> quality, streaming, each quantity computed once."""
+
+from __future__ import annotations
+
+from ._analyze import (
+    LayerError,
+    analyze,
+    analyze_layers,
+)
+from ._quality import (
+    QualityRecord,
+    QualityReport,
+    quality_report,
+)
+from ._results import (
+    SUMMARY_METRICS,
+    ModelAnalysis,
+    metric_names,
+)
+
+__all__ = [
+    "LayerError",
+    "ModelAnalysis",
+    "QualityRecord",
+    "QualityReport",
+    "SUMMARY_METRICS",
+    "analyze",
+    "analyze_layers",
+    "metric_names",
+    "quality_report",
+]

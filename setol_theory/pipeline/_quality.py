@@ -1,0 +1,196 @@
+"""Quality of every layer of an analysed model: :func:`quality_report`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..quality import (
+    DEFAULT_MIN_ECS,
+    DEFAULT_MODELS,
+    MODELS,
+    ECSError,
+    LayerQuality,
+    layer_quality,
+    model_quality,
+)
+from ..quality._registry import _check_models
+
+
+# ======================================================================================
+# Whole model: quality of every analysed layer of an HTSR analysis
+# ======================================================================================
+@dataclass(frozen=True)
+class QualityRecord:
+    """One layer of a :class:`QualityReport`: its HTSR numbers and its quality (or why not).
+
+    ``status`` is ``"ok"`` (``quality`` set), ``"no-ecs"`` (the ECS could not be selected:
+    ``reason``) or the HTSR status of a layer that was not analysed (``"skipped"``,
+    ``"filtered"``).
+    """
+
+    name: str
+    status: str
+    reason: str = ""
+    N: int = 0
+    M: int = 0
+    alpha: float | None = None
+    alpha_hat: float | None = None
+    lambda_max: float | None = None
+    quality: LayerQuality | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {k: getattr(self, k) for k in (
+            "name", "status", "reason", "N", "M", "alpha", "alpha_hat", "lambda_max")}
+        if self.quality is not None:
+            q = self.quality.to_dict()
+            d.update({"scale": q["scale"], "scale_factor": q["scale_factor"], "ecs": q["ecs"],
+                      "quality": q["quality"]})
+        return d
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _correlation(x: Sequence[float | None], y: Sequence[float | None]) -> dict[str, Any]:
+    from scipy import stats
+
+    pairs = [(a, b) for a, b in zip(x, y, strict=True) if a is not None and b is not None]
+    if len(pairs) < 3:
+        return {"n": len(pairs), "pearson": None, "spearman": None,
+                "reason": "fewer than 3 layers with both values"}
+    a, b = np.array(pairs).T
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return {"n": len(pairs), "pearson": None, "spearman": None,
+                "reason": "one of the two quantities is constant"}
+    return {"n": len(pairs), "pearson": float(stats.pearsonr(a, b)[0]),
+            "spearman": float(stats.spearmanr(a, b)[0])}
+
+
+@dataclass
+class QualityReport:
+    """SETOL quality of the layers of a model (what ``setol quality`` reports).
+
+    Attributes
+    ----------
+    layers : list of QualityRecord
+    source : str
+    settings : dict
+    """
+
+    layers: list[QualityRecord]
+    source: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def with_quality(self) -> list[QualityRecord]:
+        return [r for r in self.layers if r.quality is not None]
+
+    def model_quality(self) -> dict[str, dict[str, Any]]:
+        """:func:`model_quality` over the layers that have an ECS."""
+        lqs = [r.quality for r in self.with_quality if r.quality is not None]
+        names = self.settings.get("models") or DEFAULT_MODELS
+        return model_quality(lqs, names) if lqs else {}
+
+    def correlations(self) -> dict[str, dict[str, Any]]:
+        """Pearson and Spearman correlations across layers between alpha and the ERG
+        quantities: ``erg_residual_at_xmin`` (ln det of the power-law tail), ``delta_lambda_min``
+        and ``delta_lambda_min / xmin``."""
+        recs = self.with_quality
+        alpha = [_num(r.alpha) for r in recs]
+        out = {}
+        for key in ("erg_residual_at_xmin", "delta_lambda_min", "rel_delta_lambda_min"):
+            vals = []
+            for r in recs:
+                e = r.quality.ecs if r.quality is not None else None
+                if e is None:
+                    vals.append(None)
+                elif key == "rel_delta_lambda_min":
+                    ok = e.delta_lambda_min is not None and e.xmin
+                    vals.append(_num(e.delta_lambda_min / e.xmin) if ok else None)
+                else:
+                    vals.append(_num(getattr(e, key)))
+            out[f"{key}_vs_alpha"] = _correlation(alpha, vals)
+        return out
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return _none_for_nan({
+            "source": self.source,
+            "settings": self.settings,
+            "models": {k: {"description": v[0], "source": v[1]} for k, v in MODELS.items()
+                       if k in (self.settings.get("models") or DEFAULT_MODELS)},
+            "model_quality": self.model_quality(),
+            "correlations": self.correlations(),
+            "layers": [r.to_dict() for r in self.layers],
+        })
+
+
+def _none_for_nan(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _none_for_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_none_for_nan(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _none_for_nan(obj.item())
+    return obj
+
+
+def quality_report(
+    analysis: Any,
+    *,
+    ecs: str | float = "detx",
+    models: Iterable[str] = DEFAULT_MODELS,
+    scale: str = "frobenius_M",
+    detx_rule: str = "first_below",
+    min_ecs: int = DEFAULT_MIN_ECS,
+    K: int = 5,
+) -> QualityReport:
+    """Layer quality of every analysed layer of an HTSR analysis.
+
+    ``analysis`` is a :class:`setol_theory.htsr.ModelAnalysis` made with ``keep_evals=True``
+    (its per-layer ``alpha``/``xmin`` are reused, so both commands report the same fit).
+    Layers whose ECS cannot be selected get ``status="no-ecs"`` and the reason; layers the
+    HTSR analysis did not analyse keep its status and reason.
+    """
+    names = _check_models(models)
+    if not getattr(analysis, "evals", None) and getattr(analysis, "analysed", None):
+        raise ValueError("quality_report needs the eigenvalues: run analyze(..., "
+                         "keep_evals=True)")
+    recs: list[QualityRecord] = []
+    for m in analysis.layers:
+        base = {"name": m.name, "N": int(m.N), "M": int(m.M)}
+        if not m.ok:
+            recs.append(QualityRecord(status=m.status, reason=m.reason, **base))
+            continue
+        fit_ok = m.fit_status == "ok"
+        htsr = {"alpha": _num(m.alpha), "alpha_hat": _num(m.alpha_hat),
+                "lambda_max": _num(m.lambda_max)}
+        try:
+            lq = layer_quality(analysis.evals[m.name], ecs=ecs, models=names, scale=scale,
+                               alpha=m.alpha if fit_ok else None,
+                               xmin=m.xmin if fit_ok else None, name=m.name,
+                               detx_rule=detx_rule, min_ecs=min_ecs, K=K)
+        except ECSError as exc:
+            recs.append(QualityRecord(status="no-ecs", reason=str(exc), **base, **htsr))
+            continue
+        recs.append(QualityRecord(status="ok", quality=lq, **base, **htsr))
+    settings = {"ecs": ecs, "models": list(names), "scale": scale, "detx_rule": detx_rule,
+                "min_ecs": min_ecs, "K": K,
+                "htsr": dict(getattr(analysis, "settings", {}) or {})}
+    return QualityReport(recs, source=str(getattr(analysis, "source", "")), settings=settings)
+

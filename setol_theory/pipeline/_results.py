@@ -1,0 +1,109 @@
+"""Result containers of a model analysis: :class:`ModelAnalysis` (one record per layer)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..htsr import LayerMetrics
+
+Array = NDArray[np.float64]
+
+_NAN = float("nan")
+
+
+# --------------------------------------------------------------------------------------
+# Whole model
+# --------------------------------------------------------------------------------------
+#: Columns averaged in :meth:`ModelAnalysis.summary`.
+SUMMARY_METRICS = ("alpha", "alpha_hat", "log_norm", "log_spectral_norm", "stable_rank",
+                   "mp_softrank", "num_spikes", "num_traps")
+
+
+@dataclass
+class ModelAnalysis:
+    """Per-layer HTSR metrics of a model, with model-level averages.
+
+    Attributes
+    ----------
+    layers : list of LayerMetrics
+        One record per selected layer, in model order (analysed or with a reason).
+    source : str
+        Description of what was analysed (a path or a type name).
+    settings : dict
+        The options used (normalization, fit settings, seed...), recorded in every export.
+    evals : dict
+        ``name -> eigenvalues`` of the analysed layers (kept only when asked for).
+    """
+
+    layers: list[LayerMetrics]
+    source: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    evals: dict[str, Array] = field(default_factory=dict)
+
+    @property
+    def analysed(self) -> list[LayerMetrics]:
+        return [m for m in self.layers if m.ok]
+
+    def summary(self) -> dict[str, float]:
+        """Model-level averages of :data:`SUMMARY_METRICS` over layers with a finite value.
+
+        Also counts layers analysed, skipped and with a failed power-law fit.
+        """
+        out: dict[str, float] = {
+            "num_layers": len(self.layers),
+            "num_analysed": len(self.analysed),
+            "num_skipped": sum(1 for m in self.layers if m.status == "skipped"),
+            "num_filtered": sum(1 for m in self.layers if m.status == "filtered"),
+            "num_fit_failed": sum(1 for m in self.analysed if m.fit_status != "ok"),
+        }
+        for key in SUMMARY_METRICS:
+            vals = np.array([getattr(m, key) for m in self.analysed], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            out[f"mean_{key}"] = float(vals.mean()) if vals.size else _NAN
+        return out
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One plain dict per layer, in order."""
+        return [m.to_dict() for m in self.layers]
+
+    def to_dataframe(self):  # pragma: no cover - optional dependency
+        """The per-layer table as a pandas DataFrame (needs ``pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("to_dataframe() needs pandas: pip install pandas") from exc
+        return pd.DataFrame.from_records(self.to_records())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: source, settings, summary and layers (NaN -> None)."""
+        return _nan_to_none(
+            {
+                "source": self.source,
+                "settings": self.settings,
+                "summary": self.summary(),
+                "layers": self.to_records(),
+            }
+        )
+
+
+def metric_names() -> list[str]:
+    """Column names of :class:`LayerMetrics`, in table order."""
+    return [f.name for f in fields(LayerMetrics)]
+
+
+def _nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _nan_to_none(obj.item())
+    return obj
+
