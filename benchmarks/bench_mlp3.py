@@ -32,6 +32,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 from simulations import mlp3 as M  # noqa: E402
+from simulations.mlp3._analysis import _measure  # noqa: E402
+from simulations.mlp3._model import _make_optimizer, _set_trainable  # noqa: E402
+from simulations.mlp3._train import _NumpyBlasThreads, _tensors, _train_epoch  # noqa: E402
 
 
 def main() -> None:
@@ -45,26 +48,26 @@ def main() -> None:
     cfg = M.MLP3Config(threads=args.threads)
     data = M.prepare_data(cfg)
     torch.set_num_threads(cfg.threads)
-    with M._NumpyBlasThreads(1):
-        sets = M._tensors(data, torch.device("cpu"))
+    with _NumpyBlasThreads(1):
+        sets = _tensors(data, torch.device("cpu"))
         model = M.init_model(cfg, data.in_dim)
-        opt = M._make_optimizer(cfg, M._set_trainable(model, cfg.layers))
+        opt = _make_optimizer(cfg, _set_trainable(model, cfg.layers))
         layers = M.analysed_layers(cfg, data.in_dim)
         no_traps = M.MLP3Config(threads=args.threads, traps=False)
         pool = ThreadPoolExecutor(args.threads) if args.threads > 1 else None
-        M._measure(model, 0, cfg, layers, sets, None, 0.0)  # warm-up (numba cache, allocator)
+        _measure(model, 0, cfg, layers, sets, None, 0.0)  # warm-up (numba cache, allocator)
         t_train, t_an, t_an_seq, t_an_nt, t_tr, t_ev = [], [], [], [], [], []
         for epoch in range(1, args.epochs + 1):
             t0 = time.perf_counter()
-            stats = M._train_epoch(model, opt, *sets["train"], cfg, epoch)
+            stats = _train_epoch(model, opt, *sets["train"], cfg, epoch)
             t_train.append(time.perf_counter() - t0)
-            row = M._measure(model, epoch, cfg, layers, sets, stats, t_train[-1], pool)
+            row = _measure(model, epoch, cfg, layers, sets, stats, t_train[-1], pool)
             t_an.append(row["time_analysis"])
-            row_seq = M._measure(model, epoch, cfg, layers, sets, stats, t_train[-1])
+            row_seq = _measure(model, epoch, cfg, layers, sets, stats, t_train[-1])
             t_an_seq.append(row_seq["time_analysis"])
             t_tr.append(row["time_truncation"])
             t_ev.append(row["time_eval"])
-            row_nt = M._measure(model, epoch, no_traps, layers, sets, stats, t_train[-1])
+            row_nt = _measure(model, epoch, no_traps, layers, sets, stats, t_train[-1])
             t_an_nt.append(row_nt["time_analysis"])
 
     med = statistics.median

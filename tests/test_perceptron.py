@@ -22,6 +22,7 @@ import pytest
 
 from setol_theory import statmech as S
 from simulations import perceptron as PM
+from simulations.perceptron import _point
 
 # --------------------------------------------------------------------------------------------
 # problem
@@ -71,7 +72,7 @@ CASES = [("spherical", "boolean", 2.0), ("spherical", "linear", 2.0), ("ising", 
 def test_engine_reproduces_reference_chain(prior, output, T, incremental):
     N = 16
     prob = PM.make_problem(N, 2.0, prior=prior, output=output, rng=11)
-    J0 = PM._random_start(prior, N, np.random.default_rng(4))
+    J0 = _point._random_start(prior, N, np.random.default_rng(4))
     S_ = 160
     if T == 0.0:
         betas = np.full(S_, math.inf)
@@ -97,7 +98,7 @@ def test_engine_reproduces_reference_chain(prior, output, T, incremental):
 def test_parallel_chains_equal_serial_chains():
     prob = PM.make_problem(24, 2.0, rng=5)
     rng = np.random.default_rng(1)
-    J0 = np.stack([PM._random_start("spherical", 24, rng) for _ in range(4)])
+    J0 = np.stack([_point._random_start("spherical", 24, rng) for _ in range(4)])
     b = np.full(50, 1.5)
     a = PM.run_chains(prob, J0, b, [1, 2, 3, 4], n_burn=10, parallel=True)
     s = PM.run_chains(prob, J0, b, [1, 2, 3, 4], n_burn=10, parallel=False)
@@ -121,7 +122,7 @@ def test_run_chains_bad_input():
 
 def _chain_means(prob, beta, n_chains=8, n_sweeps=6000, n_burn=500, seed=0):
     rng = np.random.default_rng(seed)
-    J0 = np.stack([PM._random_start(prob.prior, prob.N, rng) for _ in range(n_chains)])
+    J0 = np.stack([_point._random_start(prob.prior, prob.N, rng) for _ in range(n_chains)])
     tr = PM.run_chains(prob, J0, np.full(n_sweeps, beta), np.arange(n_chains) + 100 * seed,
                        n_burn=n_burn)
     mR, mE = tr.R[:, n_burn:].mean(axis=1), tr.E[:, n_burn:].mean(axis=1)
@@ -284,7 +285,7 @@ def test_extension_sweep_counts_match_sweeps_run(monkeypatch):
         ran.append(np.asarray(sched).shape[1])
         return real(prob, J0, sched, *a, **k)
 
-    monkeypatch.setattr(PM, "run_chains", counting)
+    monkeypatch.setattr(_point, "run_chains", counting)  # looked up by simulate_point
     p = PM.simulate_point(20, 1.2, 0.0, prior="ising", n_samples=2, n_sweeps=30, n_burn=10,
                           seed=0, max_extensions=1, parallel=False)
     per_set = sum(ran) // 2  # two data sets, same schedule each

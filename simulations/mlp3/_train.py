@@ -2,10 +2,10 @@
 
 The training loop (spec 1.3, 1.4: seeded batch order, early stopping on the running train
 loss, divergence check), one measured row per epoch (``_measure`` of
-:mod:`simulations.mlp3_analysis`), the run directory (``config.json``, ``epochs.csv``,
+:mod:`simulations.mlp3._analysis`), the run directory (``config.json``, ``epochs.csv``,
 ``checkpoint.pt``, ``run.log``, ``done.json``) with resume and skip of finished runs,
 :class:`RunResult`, the timing summary, and numpy's OpenBLAS held at one thread during a run
-(:class:`_NumpyBlasThreads`). Re-exported by :mod:`simulations.mlp3`.
+(:class:`_NumpyBlasThreads`). Public names re-exported by :mod:`simulations.mlp3`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .data import DataSplit, load_dataset
-from .mlp3_analysis import (
+from ..data import DataSplit, load_dataset
+from ._analysis import (
     _fmt,
     _format_notes,
     _measure,
@@ -34,7 +34,7 @@ from .mlp3_analysis import (
     read_epoch_table,
     table_columns,
 )
-from .mlp3_model import (
+from ._model import (
     _CKPT_FILE,
     _CONFIG_FILE,
     _DONE_FILE,

@@ -3,8 +3,9 @@ checks, the network :class:`MLP3`, its seeded Glorot-normal initialisation, the 
 choice and the optimiser; also the file names of a run directory.
 
 Protocol: ``shared/spec/empirical.md`` sections 1.1, 1.3, 1.4 (see :mod:`simulations.mlp3`,
-which re-exports everything here). The measurements are in :mod:`simulations.mlp3_analysis`,
-the training loop in :mod:`simulations.mlp3_train`, the sweeps in :mod:`simulations.mlp3_runner`.
+which re-exports the public names here). The measurements are in
+:mod:`simulations.mlp3._analysis`, the training loop in :mod:`simulations.mlp3._train`, the sweeps
+in :mod:`simulations.mlp3._runner`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import DataSplit
+from ..data import DataSplit
 
 #: Trained-layer choices (spec 1.4): every layer, or only FC1 / only FC2 (others frozen).
 TRAINED_CHOICES: tuple[str, ...] = ("all", "fc1", "fc2")
@@ -27,7 +28,7 @@ TRAINED_CHOICES: tuple[str, ...] = ("all", "fc1", "fc2")
 LAYER_NAMES: tuple[str, ...] = ("fc1", "fc2", "out")
 
 _NAN = float("nan")
-#: Files of a run directory (written by :mod:`simulations.mlp3_train`).
+#: Files of a run directory (written by :mod:`simulations.mlp3._train`).
 _CONFIG_FILE, _TABLE_FILE, _CKPT_FILE, _DONE_FILE, _LOG_FILE = (
     "config.json", "epochs.csv", "checkpoint.pt", "done.json", "run.log")
 

@@ -3,8 +3,8 @@
 :func:`lr_grid`, :func:`bs_grid` (spec 1.4) build the configurations; :func:`run_grid` runs
 them on local processes (``spawn``) or a Dask cluster, one run directory each, skipping
 finished runs; :func:`collect_runs` reads run or sweep directories back (figures:
-:mod:`simulations.mlp3_plots`) and :func:`write_summary` writes ``summary.csv``. The worker
-entry point is ``simulations.mlp3_runner._grid_worker``. Re-exported by
+:mod:`simulations.mlp3._plots`) and :func:`write_summary` writes ``summary.csv``. The worker
+entry point is ``simulations.mlp3._runner._grid_worker``. Public names re-exported by
 :mod:`simulations.mlp3`.
 """
 
@@ -22,10 +22,10 @@ from concurrent.futures import as_completed as futures_as_completed
 from pathlib import Path
 from typing import Any
 
-from .data import DataSplit
-from .mlp3_analysis import _fmt, read_epoch_table
-from .mlp3_model import _CONFIG_FILE, _DONE_FILE, _TABLE_FILE, MLP3Config, check_config_data
-from .mlp3_train import _write_json, prepare_data, run_is_complete, train_run
+from ..data import DataSplit
+from ._analysis import _fmt, read_epoch_table
+from ._model import _CONFIG_FILE, _DONE_FILE, _TABLE_FILE, MLP3Config, check_config_data
+from ._train import _write_json, prepare_data, run_is_complete, train_run
 
 
 # ============================================================================================

@@ -37,122 +37,102 @@ the last measured epoch, ``torch.load(..., weights_only=True)``), ``run.log`` an
 finished, ``done.json``. An interrupted run resumes from its checkpoint; a finished one is
 skipped. Every row records the seconds spent on training, evaluation, layer analysis and the
 truncation test; with ``threads > 1`` the layer analyses and trap tests of an epoch run on a
-thread pool (numpy's OpenBLAS is held at one thread during a run, see
-:class:`_NumpyBlasThreads`).
+thread pool (numpy's OpenBLAS is held at one thread during a run).
 
-Modules (this one re-exports every name of them, public and private, so that
-``simulations.mlp3.X`` keeps working):
+Modules of this package (private; import the public names from :mod:`simulations.mlp3`):
 
-* :mod:`simulations.mlp3_model` -- :class:`MLP3Config` and its checks, the model :class:`MLP3`,
+* ``_model`` -- :class:`MLP3Config` and its checks, the model :class:`MLP3`,
   :func:`init_model`, trained-layer choice and optimiser, the run directory's file names;
-* :mod:`simulations.mlp3_analysis` -- layer spectra and metrics (:func:`analyze_layer`), the
-  ECS truncation test, the epoch table (:func:`table_columns`, :func:`read_epoch_table`,
-  :func:`check_epoch_table`) and the measurement of one epoch;
-* :mod:`simulations.mlp3_train` -- :func:`train_run` (training loop, checkpoints, resume),
-  :class:`RunResult`, :func:`run_is_complete`, :func:`timing_line`;
-* :mod:`simulations.mlp3_runner` -- :func:`lr_grid`, :func:`bs_grid`, :func:`run_grid` (local
-  processes or Dask), :func:`collect_runs`, :func:`write_summary`.
+* ``_analysis`` -- layer spectra and metrics (:func:`analyze_layer`), the ECS truncation test,
+  the epoch table (:func:`table_columns`, :func:`read_epoch_table`, :func:`check_epoch_table`)
+  and the measurement of one epoch;
+* ``_train`` -- :func:`train_run` (training loop, checkpoints, resume), :class:`RunResult`,
+  :func:`run_is_complete`, :func:`timing_line`;
+* ``_runner`` -- :func:`lr_grid`, :func:`bs_grid`, :func:`run_grid` (local processes or Dask),
+  :func:`collect_runs`, :func:`write_summary`;
+* ``_plots`` -- the figures (:func:`plot_runs`, ``setol mlp3 plot``).
 
-The import graph is ``model <- analysis <- train <- runner <- mlp3`` (no cycles).
+The import graph is ``_model <- _analysis <- _train <- _runner <- _plots`` (no cycles; the
+private modules never import this ``__init__``).
 """
 
 from __future__ import annotations
 
-from .mlp3_analysis import (
-    _STRING_COLUMNS,
-    _TRAP_KEYS,
+from ._analysis import (
     LAYER_COLUMNS,
     TRUNCATION_RULES,
     Array,
     LayerSpectrum,
-    _call_now,
-    _evaluate,
-    _fmt,
-    _format_notes,
-    _js_distance,
-    _layer_metrics,
-    _layer_traps,
-    _measure,
-    _merge_traps,
-    _parse_notes,
-    _project,
-    _projection_basis,
-    _q2_emp,
-    _Truncation,
     analyze_layer,
     check_epoch_table,
     layer_spectrum,
     read_epoch_table,
     table_columns,
 )
-from .mlp3_model import (
-    _CKPT_FILE,
-    _CONFIG_FILE,
-    _DONE_FILE,
-    _LOG_FILE,
-    _NAN,
-    _TABLE_FILE,
+from ._model import (
     LAYER_NAMES,
     MLP3,
     TRAINED_CHOICES,
     MLP3Config,
-    _check_config,
-    _is_int,
-    _make_optimizer,
-    _set_trainable,
     analysed_layers,
     check_config_data,
     init_model,
     layer_shapes,
 )
-from .mlp3_runner import (
-    _grid_worker,
-    _run_dask,
-    bs_grid,
-    collect_runs,
-    lr_grid,
-    run_grid,
-    write_summary,
+from ._plots import (
+    FIGURES,
+    plot_delta_lambda,
+    plot_epochs,
+    plot_error_vs_alpha,
+    plot_overloading,
+    plot_runs,
+    plot_traps,
+    plot_truncation,
+    plot_vs_setting,
 )
-from .mlp3_train import (
-    _RUNTIME_KEYS,
-    RunResult,
-    _atomic_torch_save,
-    _config_mismatch,
-    _diverged_row,
-    _epoch_line,
-    _Log,
-    _NumpyBlasThreads,
-    _require_pyarrow,
-    _resolve_device,
-    _tensors,
-    _timing,
-    _train_epoch,
-    _train_run,
-    _weights_finite,
-    _write_json,
-    _write_parquet,
-    prepare_data,
-    run_is_complete,
-    timing_line,
-    train_run,
-)
+from ._runner import bs_grid, collect_runs, lr_grid, run_grid, write_summary
+from ._train import RunResult, prepare_data, run_is_complete, timing_line, train_run
 
 __all__ = [
+    # configuration and model
     "TRAINED_CHOICES",
+    "LAYER_NAMES",
     "MLP3Config",
     "MLP3",
-    "RunResult",
+    "check_config_data",
+    "layer_shapes",
+    "analysed_layers",
+    "init_model",
+    # layer analysis and the epoch table
+    "Array",
     "LayerSpectrum",
     "layer_spectrum",
     "analyze_layer",
-    "init_model",
-    "train_run",
+    "LAYER_COLUMNS",
+    "TRUNCATION_RULES",
+    "table_columns",
     "read_epoch_table",
     "check_epoch_table",
+    # training
+    "RunResult",
+    "prepare_data",
+    "train_run",
     "run_is_complete",
+    "timing_line",
+    # sweeps
     "lr_grid",
     "bs_grid",
     "run_grid",
     "collect_runs",
+    "write_summary",
+    # figures
+    "FIGURES",
+    "plot_runs",
+    "plot_epochs",
+    "plot_vs_setting",
+    "plot_error_vs_alpha",
+    "plot_truncation",
+    "plot_delta_lambda",
+    "plot_traps",
+    "plot_overloading",
 ]

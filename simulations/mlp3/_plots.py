@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .mlp3 import collect_runs, layer_spectrum
+from ._analysis import layer_spectrum
+from ._runner import collect_runs
 
 __all__ = [
     "FIGURES",

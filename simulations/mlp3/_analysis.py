@@ -11,8 +11,8 @@
   :func:`check_epoch_table`, and ``_measure`` (one row: the analysis of the model's current
   weights, optionally on a thread pool).
 
-Re-exported by :mod:`simulations.mlp3`; the training loop that calls ``_measure`` is in
-:mod:`simulations.mlp3_train`.
+Public names re-exported by :mod:`simulations.mlp3`; the training loop that calls ``_measure``
+is in :mod:`simulations.mlp3._train`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from setol_theory.htsr import correlation_traps, esd_metrics
 from setol_theory.quality import detx_lambda_min, erg_metrics
 from setol_theory.spectra import correlation_eigenvalues
 
-from .mlp3_model import _NAN, _TABLE_FILE, MLP3, MLP3Config
+from ._model import _NAN, _TABLE_FILE, MLP3, MLP3Config
 
 Array = NDArray[np.float64]
 

@@ -1,0 +1,56 @@
+r"""Monte Carlo of Gibbs learning in the teacher-student perceptron (numba, with a numpy reference).
+
+Spec: ``shared/spec/statmech.md`` part 3 (design) and 1.1 (model).  The student ``J`` is
+sampled from ``p(J) ~ prior(J) exp(-E(J)/T)`` over the spherical (``|J|^2 = N``) or Ising
+(``J_i = +-1``) prior, for a data set ``xi_mu ~ N(0, I_N)``, ``mu = 1..P``, labelled by a
+teacher ``B`` of the same prior.  Energies: number of training errors (Boolean output,
+``y = sgn(B . xi)``) or ``1/2 sum_mu (h_mu - y_mu)^2`` (linear output, ``y = B . xi / sqrt N``),
+with fields ``h = J . xi / sqrt N``.
+
+The package is split by concept (private modules; import the public names from here):
+
+* ``_problem`` -- input checks (:func:`check_sizes`), one data set :class:`PerceptronProblem`
+  and :func:`make_problem` (spec 3.1);
+* ``_chains`` -- the Monte Carlo engine (spec 3.2): numba Metropolis chains :func:`run_chains`
+  with their traces :class:`ChainTraces`, and the numpy reference :func:`run_chain_reference`
+  that reproduces them move by move;
+* ``_stats`` -- autocorrelation time :func:`tau_int` and blocking error :func:`blocking_stderr`
+  (spec 3.4);
+* ``_point`` -- one ``(N, load, T)`` point over many data sets, two starts per data set,
+  equilibration check and error bars: :func:`simulate_point`, :class:`PerceptronPoint`
+  (spec 3.3, 3.4);
+* ``_finite_size`` -- the ``1/N`` extrapolation :func:`extrapolate_finite_size`,
+  :class:`FiniteSizeFit` (spec 3.5).
+
+The import graph is ``_problem <- _chains <- _point`` with ``_stats`` (``<- _point``) and
+``_finite_size`` beside them (no cycles; the private modules never import this ``__init__``).
+
+References
+----------
+A. Engel and C. Van den Broeck, *Statistical Mechanics of Learning* (CUP 2001), ch. 2-4, 7.
+H. S. Seung, H. Sompolinsky and N. Tishby, Phys. Rev. A 45, 6056 (1992).
+"""
+
+from __future__ import annotations
+
+from ._chains import DRIFT_TOLERANCE, ChainTraces, run_chain_reference, run_chains
+from ._finite_size import FiniteSizeFit, extrapolate_finite_size
+from ._point import PerceptronPoint, simulate_point
+from ._problem import PerceptronProblem, check_sizes, make_problem
+from ._stats import blocking_stderr, tau_int
+
+__all__ = [
+    "PerceptronProblem",
+    "make_problem",
+    "ChainTraces",
+    "run_chains",
+    "run_chain_reference",
+    "tau_int",
+    "blocking_stderr",
+    "PerceptronPoint",
+    "simulate_point",
+    "FiniteSizeFit",
+    "extrapolate_finite_size",
+    "check_sizes",
+    "DRIFT_TOLERANCE",
+]
