@@ -11,21 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from .._util import nan_to_none as _nan_to_none
+from ..errors import CheckpointChanged, UnreadableCheckpoint
 from ..htsr import LayerMetrics
 from ..io import Layer, iter_layers
 from ..pipeline import analyze_layers
-from ..pipeline._results import _nan_to_none
 from ._checkpoints import WEIGHT_SUFFIXES
 from ._options import LayerOptions
-
-
-class UnreadableCheckpoint(ValueError):
-    """The file cannot be read as a checkpoint (not weights, corrupt, refused pickle): the
-    same on every try until the file changes."""
-
-
-class CheckpointChanged(ValueError):
-    """The checkpoint was rewritten while it was being analysed."""
 
 
 def _file_stamp(path: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import LayerError
 from ..htsr import (
     SHUFFLES,
     TRAP_SCALES,
@@ -22,10 +23,6 @@ from ..linalg import Backend, Spectrum, batched_eigenvalues, resolve_backend
 from ._results import ModelAnalysis
 
 Array = NDArray[np.float64]
-
-
-class LayerError(ValueError):
-    """A selected layer could not be analysed (raised when ``on_error="raise"``)."""
 
 
 #: With torch, ``analyze`` hands the eigensolver up to this many layers (or bytes of layers)

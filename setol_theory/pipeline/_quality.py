@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._util import nan_to_none as _nan_to_none
 from ..quality import (
     DEFAULT_MIN_ECS,
     DEFAULT_MODELS,
@@ -127,7 +128,7 @@ class QualityReport:
         return out
 
     def to_json_dict(self) -> dict[str, Any]:
-        return _none_for_nan({
+        return _nan_to_none({
             "source": self.source,
             "settings": self.settings,
             "models": {k: {"description": v[0], "source": v[1]} for k, v in MODELS.items()
@@ -136,18 +137,6 @@ class QualityReport:
             "correlations": self.correlations(),
             "layers": [r.to_dict() for r in self.layers],
         })
-
-
-def _none_for_nan(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _none_for_nan(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_none_for_nan(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _none_for_nan(obj.item())
-    return obj
 
 
 def quality_report(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .._util import nan_to_none as _nan_to_none
 from ..htsr import LayerMetrics
 
 Array = NDArray[np.float64]
@@ -94,16 +94,3 @@ class ModelAnalysis:
 def metric_names() -> list[str]:
     """Column names of :class:`LayerMetrics`, in table order."""
     return [f.name for f in fields(LayerMetrics)]
-
-
-def _nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _nan_to_none(obj.item())
-    return obj
-
