@@ -39,10 +39,10 @@ Modelling choices (each a decision the paper leaves open)
    ``Gamma_inf = (1/2) sum_k F(2 n beta lambda_k)`` and
    ``Q^2_inf = sum_k lambda_k F'(2 n beta lambda_k)`` with ``F(s) = int_0^s R_D`` below the
    critical coupling and the edge-sticking form above it (Guionnet & Maida 2005; Tanaka 2008;
-   :func:`setol_theory.hciz.hciz_lowrank_asymptotic`).
+   :func:`setol_theory.rmt.hciz_lowrank_asymptotic`).
 5. The paper's verbatim prediction ``Q^2 = sum_k G(lambda_k)``, ``G(lambda) =
    int_{lambda_min^ECS}^{lambda} Re R_D(z) dz`` (sections/540 eq. Q2_result;
-   :func:`setol_theory.hciz.paper_gamma_inf`) is reported alongside; it does not depend on
+   :func:`setol_theory.rmt.paper_gamma_inf`) is reported alongside; it does not depend on
    ``n beta`` and differs from the standard one (theory spec 6.1), so it is a diagnostic, not
    a target (spec 3.6 experiment 2).
 
@@ -55,7 +55,7 @@ frame is re-orthonormalised (modified Gram-Schmidt) and ``u_k^T D u_k`` recomput
 chains start from a Haar-random frame, half locked onto the top eigenvectors of ``D``; their
 agreement is the equilibration check.  ``Gamma_N`` by thermodynamic integration of ``Q^2``
 over ``n beta`` (Gauss-Legendre), testable against the exact finite-``N`` rank-one integral
-(:func:`setol_theory.hciz.log_spherical_integral_exact`).
+(:func:`setol_theory.rmt.log_spherical_integral_exact`).
 
 Assumptions to quote with every result (spec 2.5): annealed approximation, high T,
 self-averaging / wide-layer limit, ECS, IFA, TraceLog, student ESD ~ teacher ESD.
@@ -77,7 +77,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from setol_theory import hciz
+from setol_theory import rmt
 
 from .perceptron import blocking_stderr, tau_int
 
@@ -126,13 +126,11 @@ def _vec(v: ArrayLike, name: str) -> Array:
 
 def make_law(name: str, *, q: float = 0.5, sigma2: float = 1.0) -> Any:
     """Student law by name: ``"mp"`` (Marchenko-Pastur, ratio ``q``, variance ``sigma2``) or
-    ``"wigner"`` (semicircle of variance ``sigma2``), from :mod:`setol_theory.densities`."""
-    from setol_theory import densities
-
+    ``"wigner"`` (semicircle of variance ``sigma2``), from :mod:`setol_theory.rmt`."""
     if name == "mp":
-        return densities.MarchenkoPastur(q=q, sigma2=sigma2)
+        return rmt.MarchenkoPastur(q=q, sigma2=sigma2)
     if name == "wigner":
-        return densities.Wigner(sigma2=sigma2)
+        return rmt.Wigner(sigma2=sigma2)
     raise ValueError(f"law must be 'mp' or 'wigner', got {name!r}")
 
 
@@ -380,8 +378,8 @@ def sample_frame(D: ArrayLike, theta: ArrayLike, *, n_chains: int = 8, n_sweeps:
 
 def critical_theta(law: Any) -> float:
     """``theta_c = G(lambda_+) / 2``: above it ``u`` sticks to the top of the spectrum
-    (Guionnet & Maida 2005; :func:`setol_theory.hciz.critical_coupling` with ``beta_D = 1``)."""
-    return float(hciz.critical_coupling(law, beta=1)[1])
+    (Guionnet & Maida 2005; :func:`setol_theory.rmt.critical_coupling` with ``beta_D = 1``)."""
+    return float(rmt.critical_coupling(law, beta=1)[1])
 
 
 def rank_one_prediction(theta: ArrayLike, law: Any, lambda_max: float | None = None) -> Array:
@@ -531,7 +529,7 @@ def matrix_quality(N: int, lambdas: ArrayLike, law: Any, n_beta: float, *,
         Q2_standard=_standard_q2(n_beta, lam, law, None),
         Q2_standard_finite_edge=_standard_q2(n_beta, lam, law, float(D.max())),
         Q2_paper=q2p,
-        gamma_standard=hciz.hciz_lowrank_asymptotic(2.0 * n_beta * lam, law, beta=1),
+        gamma_standard=rmt.hciz_lowrank_asymptotic(2.0 * n_beta * lam, law, beta=1),
         gamma_paper=n_beta * q2p if math.isfinite(q2p) else math.nan,
         phases=phases, equilibrated=fs.equilibrated, seconds=fs.seconds, notes=tuple(notes))
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from setol_theory import hciz as H
+from setol_theory import rmt as H
 from simulations import matrix_model as MM
 
 LAW = MM.make_law("mp", q=0.5)

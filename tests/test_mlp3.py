@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from setol_theory.cli import main
-from setol_theory.spectra import correlation_eigenvalues
+from setol_theory.linalg import correlation_eigenvalues
 from simulations import mlp3 as M
 from simulations.data import packaged_mnist_path
 from simulations.mlp3._analysis import (

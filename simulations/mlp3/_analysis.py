@@ -32,9 +32,8 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional as F
 
-from setol_theory.htsr import correlation_traps, esd_metrics
-from setol_theory.quality import detx_lambda_min, erg_metrics
-from setol_theory.spectra import correlation_eigenvalues
+from setol_theory.htsr import correlation_traps, detx_lambda_min, erg_metrics, esd_metrics
+from setol_theory.linalg import correlation_eigenvalues
 
 from ._model import _NAN, _TABLE_FILE, MLP3, MLP3Config
 
@@ -54,7 +53,7 @@ class LayerSpectrum:
     """Eigen-decomposition of the smaller Gram matrix of a weight ``W`` (``out x in``).
 
     ``evals`` ascending on the ``normalization`` scale (numerically zero ones set to 0, as
-    :func:`setol_theory.spectra.correlation_eigenvalues`); ``vecs[:, i]`` the eigenvector of
+    :func:`setol_theory.linalg.correlation_eigenvalues`); ``vecs[:, i]`` the eigenvector of
     ``evals[i]``: a left singular vector of ``W`` (``side="out"``, when ``out <= in``) or a
     right one (``side="in"``). ``W`` truncated to the eigenvalues ``>= lam`` is ``P W``
     (``side="out"``) or ``W P`` (``side="in"``) with ``P = V_k V_k^T``.
@@ -70,7 +69,7 @@ class LayerSpectrum:
 def layer_spectrum(W: NDArray[np.floating], normalization: str = "none") -> LayerSpectrum:
     """ESD and eigenvectors of ``W`` from one float64 ``eigh`` of the ``M x M`` Gram matrix.
 
-    The eigenvalues are those of :func:`setol_theory.spectra.correlation_eigenvalues`
+    The eigenvalues are those of :func:`setol_theory.linalg.correlation_eigenvalues`
     (method ``"eigvalsh"``, same zero threshold), obtained together with the vectors the
     truncation test needs.
     """
@@ -235,7 +234,7 @@ def analyze_layer(
     The power-law fit, MP bulk and detX edge are those of :func:`setol_theory.htsr.
     esd_metrics`; traps are :func:`setol_theory.htsr.correlation_traps` (the shuffled ESDs are
     kept for the JS distance); ``erg`` is ``sum_{lambda >= xmin} ln lambda`` on the
-    ``sum(lambda) = M`` scale (:func:`setol_theory.quality.erg_metrics`; ~0 for an Ideal layer).
+    ``sum(lambda) = M`` scale (:func:`setol_theory.htsr.erg_metrics`; ~0 for an Ideal layer).
 
     Raises ValueError when ``W`` has no spectrum (NaN/Inf, all zero).
     """
