@@ -25,6 +25,7 @@ __all__ = [
     "UnreadableCheckpoint",
     "CheckpointChanged",
     "SkippedPathWarning",
+    "CLIError",
 ]
 
 
@@ -86,7 +87,7 @@ class PowerLawBoundWarning(SetolWarning, UserWarning):
 
     Emitted
     -------
-    By :func:`setol_theory.fit.fit_power_law` (and the truncated fits) when the best
+    By :func:`setol_theory.fit.fit_powerlaw` (and the truncated fits) when the best
     exponent lies on, or was clipped to, a bound of ``alpha_range``.
     """
 
@@ -171,4 +172,20 @@ class SkippedPathWarning(SetolWarning, UserWarning):
     Emitted
     -------
     While :mod:`setol_theory.distributed` searches a directory tree for checkpoints.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# cli
+# --------------------------------------------------------------------------------------------
+
+
+class CLIError(SetolError):
+    """An error to report as one line with a non-zero exit code.
+
+    Raised
+    ------
+    By the ``setol`` command-line interface (:mod:`setol_theory.cli`) for bad options or
+    inputs; ``setol_theory.cli.main`` prints its message as one line and returns exit
+    status 1.
     """

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import CLIError
+
 #: Exit codes
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -27,10 +29,6 @@ _TABLE_COLUMNS = [
     ("num_traps", "traps", 5, ".0f"),
     ("warning", "warning", 13, "s"),
 ]
-
-
-class CLIError(Exception):
-    """An error to report as one line with a non-zero exit code."""
 
 
 def _fmt(value: Any, spec: str, width: int) -> str:

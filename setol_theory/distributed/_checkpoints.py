@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import SkippedPathWarning
+
 #: File suffixes taken as checkpoints when a directory or glob is searched.
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".npz", ".npy")
 
@@ -76,11 +78,6 @@ def _natural_key(text: str) -> tuple[Any, ...]:
 
 def _is_model_dir(d: Path) -> bool:
     return any((d / f).is_file() for f in _INDEX_FILES)
-
-
-class SkippedPathWarning(UserWarning):
-    """A path under a searched directory that cannot be read (a broken symbolic link, a
-    directory without read permission, a symbolic-link loop) was skipped."""
 
 
 def _scan(p: Path, _seen: set[str] | None = None) -> list[Path]:

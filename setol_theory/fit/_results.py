@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import PowerLawBoundWarning as PowerLawBoundWarning  # re-exported
+
 #: Default exponent window. HTSR exponents range from below 2 to above 6; the lower bound 1
 #: is the normalisability limit of an untruncated power law (the closed-form MLE is always
 #: above 1). ``powerlaw``'s default ``[0, 3]`` would clamp typical HTSR layers.
@@ -15,14 +17,6 @@ DEFAULT_ALPHA_RANGE: tuple[float, float] = (1.0, 20.0)
 
 #: Default minimum number of points in the tail (avoids 2-3 point "fingers" winning the scan).
 DEFAULT_MIN_TAIL: int = 10
-
-
-class PowerLawBoundWarning(UserWarning):
-    """The ``alpha_range`` constraint changed the outcome of a power-law fit.
-
-    Emitted together with ``bound_hit=True`` in the result. Filter it with
-    ``warnings.simplefilter("ignore", PowerLawBoundWarning)`` in batch analyses.
-    """
 
 
 # ======================================================================================

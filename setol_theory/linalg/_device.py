@@ -6,14 +6,7 @@ import importlib.util
 import sys
 from typing import Any
 
-
-class DeviceError(ValueError):
-    """The requested device cannot be used (no torch, no CUDA device, bad device index)."""
-
-
-class DeviceFallbackWarning(UserWarning):
-    """``device="auto"`` found no CUDA device and falls back to the CPU."""
-
+from ..errors import DeviceError, DeviceFallbackWarning
 
 # --------------------------------------------------------------------------------------------
 # Backend choice

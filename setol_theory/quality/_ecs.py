@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..errors import ECSError
 from ..fit import PowerLawBoundWarning, fit_powerlaw
 from ..htsr import detx_lambda_min, erg_residual
 from ..htsr._detx import _as_spectrum
@@ -27,10 +28,6 @@ DEFAULT_MIN_ECS = 5
 
 
 _ECS_RULES = ("xmin", "detx")
-
-
-class ECSError(ValueError):
-    """The effective correlation space cannot be selected (the message says why)."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..errors import NotApplicable, QualityError
 from ..rmt import (
     EmpiricalSpectrum,
     FreeCauchy,
@@ -27,14 +28,6 @@ Array = NDArray[np.float64]
 # ======================================================================================
 # Layer generating functions G(lambda) = int_{lambda_min}^{lambda} Re R  and  Q^2
 # ======================================================================================
-class QualityError(ValueError):
-    """A layer quality cannot be computed (divergent integral, ``Q^2 <= 0``, bad input)."""
-
-
-class NotApplicable(QualityError):
-    """The spectral model does not apply to this layer (e.g. Levy-Wigner with alpha > 2)."""
-
-
 def _positive(values: ArrayLike, name: str) -> Array:
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
