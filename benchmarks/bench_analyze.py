@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from setol_theory.htsr import analyze
-from setol_theory.spectra import correlation_eigenvalues, default_model_path, iter_layers
+from setol_theory.io import default_model_path, iter_layers
+from setol_theory.linalg import correlation_eigenvalues
+from setol_theory.pipeline import analyze
 
 
 def bare_eigenvalues(source, min_evals: int) -> int:

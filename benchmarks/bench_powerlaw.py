@@ -1,4 +1,4 @@
-"""Benchmark: setol_theory.powerlaw.fit_powerlaw vs the reference powerlaw.Fit (2.0.0).
+"""Benchmark: setol_theory.fit._powerlaw.fit_powerlaw vs the reference powerlaw.Fit (2.0.0).
 
 Run ``python benchmarks/bench_powerlaw.py`` (``--help`` for options). For each sample size
 both fits run on the same sample in the same process with matching settings
@@ -24,11 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from setol_theory.powerlaw import (  # noqa: E402
-    PowerLawBoundWarning,
-    fit_powerlaw,
-    fit_truncated_powerlaw,
-)
+from setol_theory.fit import PowerLawBoundWarning, fit_powerlaw, fit_truncated_powerlaw
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:

@@ -51,9 +51,9 @@ from pathlib import Path
 
 import numpy as np
 
-from setol_theory.backend import batched_eigenvalues, resolve_backend
-from setol_theory.htsr import analyze
-from setol_theory.spectra import default_model_path, iter_layers, read_safetensors
+from setol_theory.io import default_model_path, iter_layers, read_safetensors
+from setol_theory.linalg import batched_eigenvalues, resolve_backend
+from setol_theory.pipeline import analyze
 
 MIN_EVALS = 10
 MIN_TAIL = 10
@@ -153,8 +153,9 @@ def ww_available() -> str | None:
 _MEM_CODE = r"""
 import json, resource, sys
 import numpy as np
-from setol_theory.backend import resolve_backend
-from setol_theory.htsr import analyze, permute_entries
+from setol_theory.linalg import resolve_backend
+from setol_theory.htsr import permute_entries
+from setol_theory.pipeline import analyze
 
 def status(field):
     with open("/proc/self/status") as fh:

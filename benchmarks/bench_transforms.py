@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from setol_theory import densities as dens
-from setol_theory.verify import real_branch_domain
+from setol_theory import rmt as dens
+from setol_theory.rmt import real_branch_domain
 
 
 def best(fn, repeat):

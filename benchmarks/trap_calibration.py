@@ -4,7 +4,7 @@ False positives: Gaussian (or Student-t, uniform) ``N x M`` matrices have no tra
 fraction flagged estimates the test's size (nominal 1%, the Tracy-Widom 0.99 margin). A
 shuffled i.i.d. matrix is another i.i.d. matrix, so the shuffle is skipped here and the
 thresholds are applied to the matrix itself. Power: one planted entry of size ``w`` in a
-784 x 300 Gaussian layer, through :func:`setol_theory.htsr.correlation_traps`.
+784 x 300 Gaussian layer, through :func:`setol_theory.htsr._traps.correlation_traps`.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/trap_calibration.py --reps 1000
     (about 5 minutes on one core; docs/htsr.md quotes --reps 1000 and 2000 for the squares)
@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from setol_theory.htsr import correlation_traps, entry_variance, fit_mp_bulk, trap_threshold
+from setol_theory.fit import fit_mp_bulk
+from setol_theory.htsr import correlation_traps, entry_variance, trap_threshold
 
 SHAPES = [(784, 300), (300, 100), (1536, 384), (500, 500), (2000, 200), (150, 150),
           (200, 200)]

@@ -15,9 +15,9 @@ MODULES = (
     "semicircle_r",              # Wigner: G, R = sigma^2 w
     "imp_r_transform",           # inverse MP: R from G of the inverse matrix, branch point
     "moment_cumulant",           # moments <-> free cumulants to order 6 (functional eq., NC)
-    "multiplicative_wishart_r",  # Rtable MW row: origin (rank-one free Poisson), integrals
+    "multiplicative_wishart_r",  # paper Table 8, MW row: origin (rank-one free Poisson), integrals
     "integrated_r",              # int R for every model of the quality table
-    "tpl_cumulants",             # truncated power law: moments, kappa_1,2 (A7), G for alpha=2
+    "tpl_cumulants",             # truncated power law: moments, kappa_1,2 (App. A.7), G for alpha=2
 )
 
 __all__ = ["MODULES", "derive_all"]

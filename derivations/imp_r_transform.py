@@ -1,7 +1,8 @@
 r"""Inverse Marchenko-Pastur (IMP): R-transform derived from the MP law of the inverse matrix.
 
-Paper: ``sections/550_matgen_r_transforms.tex``, ``sections/Rtable.tex`` (citing Bun's thesis),
-``appendix/A8_IMP.tex``; spec ``theory.md`` §2.4 and §6.2.
+Paper: arXiv:2507.17912 Sec. 5.4.5 (Inverse Marchenko-Pastur Model of Ideal Learning), Table 8
+(citing Bun's thesis, [Bun2016] in docs/references.md), App. A.8 (The Inverse-MP (IMP) Model);
+docs/spectral_models.md ("The inverse Marchenko-Pastur branch cut").
 
 Setting: ``X`` is MP with ``sigma^2 = 1`` and ratio ``q = M/N < 1`` (``Q = 1/q``);
 ``Y = (1 - q) X^{-1}`` (normalised to mean 1).
@@ -25,12 +26,14 @@ Derivation route:
 6. Antiderivative: with ``s = sqrt(kappa(kappa - 2z))``, ``z = (kappa^2 - s^2)/(2 kappa)``,
    ``R dz = -2 s/(kappa + s) ds``, so ``int R dz = 2 kappa ln(kappa + s) - 2 s`` (+ const),
    real and branch-free for ``z <= kappa/2``; beyond the cut its real part continues as
-   ``kappa ln(2 kappa z)`` (continuous at ``kappa/2``, derivative ``kappa/z``). The spec's form
-   ``kappa ln z - [2 s + kappa ln((kappa - s)/(kappa + s))]`` differs by the constant
+   ``kappa ln(2 kappa z)`` (continuous at ``kappa/2``, derivative ``kappa/z``). An alternative
+   antiderivative ``kappa ln z - [2 s + kappa ln((kappa - s)/(kappa + s))]`` differs by the constant
    ``kappa ln(2 kappa)`` on ``0 < z < kappa/2`` (checked).
 7. The real R-branch is only reached up to ``w_max = G_Y(x_+) = s (s - 1)/(s + 1)``,
    ``s = sqrt(2 kappa + 1)``; ``w_max / (kappa/2) = 4 s/(s + 1)^2 < 1``: the physical branch
-   ends before the branch point (spec §6.2).
+   ends before the branch point, although the paper integrates ``R`` over eigenvalues
+   (arXiv:2507.17912 Eq. (132); docs/quality.md, "Decisions and paper inconsistencies met
+   here").
 """
 
 from __future__ import annotations
@@ -178,11 +181,11 @@ def derive() -> Derivation:
     F = 2 * kappa * sp.log(kappa + s_z) - 2 * s_z
     chk.zero(sp.diff(F, z) - R_target.subs(w, z), "d/dz [2 kappa ln(kappa+s) - 2 s] = R(z)")
     F_spec = kappa * sp.log(z) - (2 * s_z + kappa * sp.log((kappa - s_z) / (kappa + s_z)))
-    chk.zero(sp.diff(F_spec, z) - R_target.subs(w, z), "spec §2.4 antiderivative: d/dz = R")
+    chk.zero(sp.diff(F_spec, z) - R_target.subs(w, z), "other closed-form antiderivative: d/dz = R")
     chk.zero_numeric(F_spec - F + kappa * sp.log(2 * kappa),
                      [{kappa: sp.Rational(3, 2), z: sp.Rational(1, 2)},
                       {kappa: 2, z: sp.Rational(9, 10)}],
-                     "spec antiderivative = ours - kappa ln(2 kappa) on (0, kappa/2)")
+                     "other antiderivative = ours - kappa ln(2 kappa) on (0, kappa/2)")
     R_int0 = 2 * kappa * sp.log((kappa + s_z) / (2 * kappa)) - 2 * s_z + 2 * kappa
     chk.zero(sp.expand_log(F - F.subs(z, 0) - R_int0, force=True), "int_0^z R = F(z) - F(0)")
     chk.zero(sp.series(R_int0, z, 0, 3).removeO() - (z + z**2 / (4 * kappa)),
@@ -217,7 +220,8 @@ def derive() -> Derivation:
     return Derivation(
         name="imp_r_transform",
         title="Inverse Marchenko-Pastur: G, R, branch point, integrated R",
-        source="sections/550, sections/Rtable.tex, appendix/A8_IMP.tex; spec theory.md §2.4, §6.2",
+        source=("arXiv:2507.17912 Sec. 5.4.5, Table 8, App. A.8 (IMP), Eq. (132); "
+                "docs/spectral_models.md; docs/quality.md"),
         symbols={"z": z, "w": w, "q": q, "Q": Q, "kappa": kappa, "x": xr, "G": GY,
                  "lambda": lam, "lambda_min": lmin},
         results={

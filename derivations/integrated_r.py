@@ -1,31 +1,34 @@
 r"""Integrated R-transforms ("layer generating functions") behind the SETOL quality table.
 
-Paper: ``sections/540_matgen_hciz.tex`` (``G(lambda) = int_{lambda_min}^{lambda} R``),
-``sections/550_matgen_r_transforms.tex``, ``sections/Gtable.tex``,
-``sections/560_matgen_computatonal_rmt.tex``; spec ``theory.md`` §2.1-2.9 and §4.2, §6.
+Paper: arXiv:2507.17912 Sec. 5.3 (``G(lambda) = int_{lambda_min}^{lambda} R``, Eq. (132)),
+Sec. 5.4 (Modeling the R-Transform), Table 9 (log Q per model, Sec. 5.4.8), Sec. 5.5
+(Computational Random Matrix Analysis), Apps. A.7-A.8; docs/spectral_models.md,
+docs/quality.md ("G and Q² for each spectral model", "Decisions and paper inconsistencies
+met here").
 
 For every model the layer function ``G(x; l) = int_l^x Re R(t) dt`` (``l`` = lower limit,
 ``lambda_min`` of the ECS, or 0) is obtained by sympy integration of the model's R-transform
-and checked by differentiation; the quality-table forms (§4.2) follow by summing over the ECS
-eigenvalues. Models:
+and checked by differentiation; the quality-table forms (the paper's Table 9) follow by summing
+over the ECS eigenvalues. Models:
 
 * discrete / bulk+spikes: one atom ``delta_a`` has ``G = 1/(z - a)``, so ``B = a + 1/w`` and
   ``R = a`` (derived); the paper sums atom R-transforms to the constant ``c = sum lambda_i``
-  (text) or uses ``c = mean lambda_i`` (Rtable); ``G = c (x - l)`` and, with ``l -> 0`` and
-  ``c = sum lambda_i``, ``Q^2 = (sum lambda_i)^2`` i.e. ``Q = sum lambda_i`` (spec §2.2, §6.5);
+  (text) or uses ``c = mean lambda_i`` (Table 8); ``G = c (x - l)`` and, with ``l -> 0`` and
+  ``c = sum lambda_i``, ``Q^2 = (sum lambda_i)^2`` i.e. ``Q = sum lambda_i`` (Sec. 5.4.3 vs
+  Table 8; docs/quality.md);
 * free Cauchy: ``G(z) = int Cauchy(a, gamma)(x)/(z - x) dx = 1/(z - a + i gamma)`` for
   ``Im z > 0`` (residue at ``a - i gamma``), so ``R = a - i gamma`` (the paper's ``a + i gamma``
   has the other sign of the imaginary part, immaterial since only ``Re R`` is used);
   ``Re G = a (x - l)``;
 * Levy-Wigner: ``R = a + b t^{alpha - 2}`` (``alpha > 1``):
   ``G = a (x - l) + b (x^{alpha-1} - l^{alpha-1})/(alpha - 1)``; the paper's
-  ``b lambda^{alpha-2}/(alpha - 2)`` is not an antiderivative (spec §6.4, checked);
+  ``b lambda^{alpha-2}/(alpha - 2)`` is not an antiderivative (Sec. 5.4.7; checked);
 * IMP: piecewise ``Re R`` (``R`` on ``t <= kappa/2``, ``kappa/t`` beyond), closed form from
   :mod:`derivations.imp_r_transform`, cross-checked against sympy's own antiderivative;
 * Marchenko-Pastur and semicircle: from their R-transforms;
 * truncated power law / empirical: the cumulant series (generic, and with the TPL alpha = 2
   cumulants of :mod:`derivations.tpl_cumulants`) ``R = sum_k kappa_k t^{k-1}`` integrates
-  to ``sum_k kappa_k x^k / k`` (the paper's ``G(lambda)`` series of sections/560, argument
+  to ``sum_k kappa_k x^k / k`` (the paper's ``G(lambda)`` series of Sec. 5.5, Eq. (163), argument
   ``lambda / M_ECS``, lower limit 0);
 * multiplicative Wishart: both readings, from :mod:`derivations.multiplicative_wishart_r`.
 """
@@ -78,12 +81,12 @@ def derive() -> Derivation:
     c_text = sum(lam)
     c_table = sum(lam) / N_EIG
     G_bs_text = layer(c_text + 0 * t, "bulk+spikes (text)")
-    G_bs_table = layer(c_table + 0 * t, "bulk+spikes (Rtable)")
+    G_bs_table = layer(c_table + 0 * t, "bulk+spikes (Table 8)")
     q2_text = sum(G_bs_text.subs({x: li, lo: 0}) for li in lam)
     chk.zero(q2_text - sum(lam) ** 2, "bulk+spikes (text), l -> 0: Q^2 = (sum lambda)^2")
-    chk.zero(sp.sqrt(q2_text) - sum(lam), "bulk+spikes: Q = sum_ECS lambda (Gtable 'log Q')")
+    chk.zero(sp.sqrt(q2_text) - sum(lam), "bulk+spikes: Q = sum_ECS lambda (Table 9 'log Q')")
     q2_table = sum(G_bs_table.subs({x: li, lo: 0}) for li in lam)
-    chk.zero(q2_table - sum(lam) ** 2 / N_EIG, "bulk+spikes (Rtable): Q^2 = (sum lambda)^2/M")
+    chk.zero(q2_table - sum(lam) ** 2 / N_EIG, "bulk+spikes (Table 8): Q^2 = (sum lambda)^2/M")
     res.update({"R_atom": a, "G_bulk_spikes_text": G_bs_text, "G_bulk_spikes_table": G_bs_table,
                 "Q2_bulk_spikes_text": q2_text, "Q2_bulk_spikes_table": q2_table})
 
@@ -119,7 +122,8 @@ def derive() -> Derivation:
     paper_resid = sp.simplify(sp.diff(G_lw_paper, x) - b * x ** (alpha - 2))
     chk.true(paper_resid != 0 and sp.simplify(paper_resid.subs({alpha: sp.Rational(3, 2),
                                                                  b: 1, x: 2})) != 0,
-             "Levy-Wigner: paper's b lambda^{alpha-2}/(alpha-2) is NOT an antiderivative (§6.4)")
+             "Levy-Wigner: paper's b lambda^{alpha-2}/(alpha-2) is NOT an antiderivative "
+             "(Sec. 5.4.7)")
     q2_lw_paper = sum(li ** (alpha - 1) for li in lam) / N_EIG
     res.update({"R_levy": R_lw, "G_levy": G_lw_closed, "G_levy_paper": G_lw_paper,
                 "Q2_levy_paper": q2_lw_paper,
@@ -160,7 +164,7 @@ def derive() -> Derivation:
         {li: lam_min for li in lam[1:]}) - dominant, force=True),
         "IMP: Q^2 with one eigenvalue above lambda_min = (alpha/2) ln(lambda_max/lambda_min)")
     chk.zero(sp.expand_log(gtable_imp / dominant, force=True) - 4,
-             "IMP: Gtable 2 alpha[...] is 4x the text's (alpha/2) ln(...) (spec §4.2, §6.3)")
+             "IMP: Table 9 2 alpha[...] is 4x the text's (alpha/2) ln(...) (Sec. 5.4.5)")
     res.update({"R_imp": R_imp, "A_imp": A, "G_imp": G_imp, "G_imp_paper": G_imp_paper,
                 "Q2_imp": q2_imp, "Q2_imp_alpha": q2_imp_alpha, "Gtable_imp_logq": gtable_imp,
                 "imp_dominant_term": dominant})
@@ -179,7 +183,7 @@ def derive() -> Derivation:
     G_sc = layer(s_sig**2 * t, "semicircle")
     res.update({"G_mp": G_mp_closed, "G_semicircle": G_sc})
 
-    # -- cumulant series (TPL / empirical, sections/560) ---------------------------------------
+    # -- cumulant series (TPL / empirical, paper Sec. 5.5) ------------------------------------
     kap = sp.symbols(f"kappa1:{K_SERIES + 1}")
     R_series = sum(kap[j] * t**j for j in range(K_SERIES))
     G_series = layer(R_series, "cumulant series")
@@ -215,7 +219,8 @@ def derive() -> Derivation:
     return Derivation(
         name="integrated_r",
         title="Integrated R-transforms G(x; l) = int_l^x Re R and the quality-table forms",
-        source="sections/540, 550, 560, Gtable.tex; spec theory.md §2.1-2.9, §4.2, §6",
+        source=("arXiv:2507.17912 Sec. 5.3-5.5, Table 9, Apps. A.7-A.8; "
+                "docs/spectral_models.md; docs/quality.md"),
         symbols={"x": x, "l": lo, "t": t, "z": z, "w": w, "a": a, "b": b, "gamma": gamma,
                  "alpha": alpha, "alpha_HTSR": alpha_h, "kappa": kappa, "c": c, "sigma": sigma,
                  "lambda": lam, "lambda_min": lam_min, "lambda_max": lam_max, "M_ECS": M,

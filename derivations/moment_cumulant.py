@@ -1,7 +1,8 @@
 r"""Moment <-> free-cumulant relations up to order 6.
 
-Paper: ``sections/560_matgen_computatonal_rmt.tex`` lists ``kappa_1 .. kappa_5`` in terms of the
-moments; spec ``theory.md`` §2.9 (normalised moments, ``m_0 = 1``).
+Paper: arXiv:2507.17912 Sec. 5.5 (Computational Random Matrix Analysis), Eq. (162), lists
+``kappa_1 .. kappa_5`` in terms of the moments; here with normalised moments, ``m_0 = 1``
+(docs/quality.md, "Decisions and paper inconsistencies met here").
 
 Derivation route (Nica & Speicher, *Lectures on the Combinatorics of Free Probability*, 2006,
 Lect. 11 and 16; Potters & Bouchaud 2020, ch. 2):
@@ -78,7 +79,7 @@ def _coeff(p, n: int) -> sp.Expr:
 
 
 def paper_cumulants(m: list[sp.Symbol]) -> list[sp.Expr]:
-    """``kappa_1 .. kappa_5`` as printed in sections/560 (spec §2.9); ``m[k-1] = m_k``."""
+    """``kappa_1 .. kappa_5`` as printed in arXiv:2507.17912 Eq. (162); ``m[k-1] = m_k``."""
     m1, m2, m3, m4, m5 = m[:5]
     return [
         m1,
@@ -132,7 +133,7 @@ def derive() -> Derivation:
     for n in range(ORDER):
         chk.zero(sp.expand(k_of_m[k[n]].subs(m_of_k)) - k[n], f"round trip kappa_{n + 1}")
     for n, expr in enumerate(paper_cumulants(m), start=1):
-        chk.zero(k_of_m[k[n - 1]] - expr, f"kappa_{n} equals the paper's (sections/560) formula")
+        chk.zero(k_of_m[k[n - 1]] - expr, f"kappa_{n} equals the paper's (Eq. (162)) formula")
     kappa6 = (m[5] - 6 * m[0] * m[4] - 6 * m[1] * m[3] - 3 * m[2] ** 2 + 21 * m[0] ** 2 * m[3]
               + 42 * m[0] * m[1] * m[2] + 7 * m[1] ** 3 - 56 * m[0] ** 3 * m[2]
               - 84 * m[0] ** 2 * m[1] ** 2 + 126 * m[0] ** 4 * m[1] - 42 * m[0] ** 6)
@@ -149,7 +150,7 @@ def derive() -> Derivation:
     GB = sum(mm[j] * invB_pows[j] for j in range(ORDER + 1)).as_expr()
     chk.zero(GB - w, "G(R(w) + 1/w) = w + O(w^8)")
 
-    # sanity values from spec §2.9 tests (d): Bernoulli{0,1}, p = 1/2: m_k = 1/2
+    # sanity values: Bernoulli{0,1}, p = 1/2: m_k = 1/2
     bern = {mi: sp.Rational(1, 2) for mi in m}
     bern_k = [k_of_m[k[n]].subs(bern) for n in range(ORDER)]
     chk.true(bern_k[:5] == [sp.Rational(1, 2), sp.Rational(1, 4), 0, sp.Rational(-1, 16), 0],
@@ -158,7 +159,8 @@ def derive() -> Derivation:
     return Derivation(
         name="moment_cumulant",
         title="Moment - free cumulant relations to order 6",
-        source="sections/560 (orders 1-5); Nica & Speicher 2006 Lect. 11; spec theory.md §2.9",
+        source=("arXiv:2507.17912 Sec. 5.5, Eq. (162) (orders 1-5); "
+                "Nica & Speicher 2006 Lect. 11 [NS2006]"),
         symbols={"z": z, "w": w, "m": tuple(m), "kappa": tuple(k)},
         results={
             "functional_equation": functional,

@@ -1,8 +1,9 @@
 r"""Marchenko-Pastur law: Stieltjes transform, Blue function, R-transform, free cumulants.
 
-Setting (spec §2.3, paper ``sections/210_htsr_setup.tex``): ``W`` is ``N x M`` with i.i.d.
+Setting (Marchenko & Pastur 1967; arXiv:2507.17912 Sec. 2.1): ``W`` is ``N x M`` with i.i.d.
 entries of mean 0 and variance ``sigma^2``, ``X = W^T W / N`` (``M x M``), ``c = M / N``.
-Positive sign convention ``G(z) = \int rho(x) / (z - x) dx``, ``G ~ 1/z`` (spec §2.1).
+Positive sign convention ``G(z) = \int rho(x) / (z - x) dx``, ``G ~ 1/z`` (docs/spectral_models.md;
+arXiv:2507.17912 Sec. 5.4.1).
 
 Derivation route (textbook: Potters & Bouchaud, *A First Course in Random Matrix Theory*,
 2020, ch. 4; Bai & Silverstein 2010, ch. 3):
@@ -137,7 +138,8 @@ def derive() -> Derivation:
     return Derivation(
         name="mp_stieltjes_and_r",
         title="Marchenko-Pastur: G, Blue function, R-transform, free cumulants",
-        source="spec theory.md §2.3; Potters & Bouchaud 2020 ch. 4; Bai & Silverstein 2010 ch. 3",
+        source=("Marchenko & Pastur 1967; Potters & Bouchaud 2020 ch. 4; "
+                "Bai & Silverstein 2010 ch. 3; docs/spectral_models.md"),
         symbols={"z": z, "w": w, "t": t, "c": c, "sigma": sigma, "x": xr, "G": G},
         results={
             "cavity": cavity,

@@ -1,7 +1,7 @@
 r"""Multiplicative-Wishart (MW) R-transform: where it comes from, its integral, series and poles.
 
-Paper: ``sections/Rtable.tex`` row "Multiplicative-Wishart" (two real nonzero parameters
-``epsilon, phi``, citing Pennington & Worah / Pennington & Bahri), spec ``theory.md`` §2.7:
+Paper: arXiv:2507.17912 Table 8, row "Multiplicative-Wishart", and Sec. 5.4.6 (two real
+nonzero parameters ``epsilon, phi``, citing Pennington & Worah / Pennington & Bahri):
 
     R_paper(z) = epsilon phi z^2 / (2 - epsilon phi^2 z^2).
 
@@ -20,16 +20,17 @@ The paper gives no derivation. What this module derives:
 
        R(w) = epsilon phi w / (2 - epsilon phi^2 w^2),
 
-   i.e. the paper's expression divided by ``w``. So **the Rtable row equals ``w R(w)``**: it is
+   i.e. the paper's expression divided by ``w``. So **the Table 8 row equals ``w R(w)``**: it is
    written in the Nica-Speicher convention ``calR(w) = sum_n kappa_n w^n`` while every other row
-   of the table (and the spec) uses ``R(w) = sum_n kappa_n w^{n-1}`` (``B = R + 1/w``).
+   of the table (and docs/spectral_models.md) uses ``R(w) = sum_n kappa_n w^{n-1}``
+   (``B = R + 1/w``).
 2. *Why the paper's form cannot be an R-transform in the table's convention.* Taken literally,
    ``R_paper`` has ``kappa_1 = kappa_2 = 0`` and ``kappa_3 = epsilon phi / 2 != 0``. Then
    ``m_2 = kappa_2 + kappa_1^2 = 0`` forces the measure to be ``delta_0``, whose ``m_3 = 0``,
    while the moment-cumulant relation gives ``m_3 = kappa_3 != 0`` - a contradiction (checked).
    The derived ``R`` has ``kappa_{2k} = (epsilon/2)^k phi^{2k-1}`` and zero odd cumulants: a
    symmetric (centred, Hessian-like) spectrum with variance ``epsilon phi / 2`` (``epsilon > 0``).
-3. *Integrals* (spec §2.7), by sympy integration and checked by differentiation, for
+3. *Integrals*, by sympy integration and checked by differentiation, for
    ``epsilon > 0`` and ``|z| < sqrt(2/epsilon)/phi`` (the poles of both forms):
    ``int_0^z R_paper = -z/phi + (1/phi^2) sqrt(2/epsilon) artanh(z phi sqrt(epsilon/2))`` and
    ``int_0^z R = -(1/(2 phi)) ln(1 - epsilon phi^2 z^2 / 2)``.
@@ -79,13 +80,13 @@ def derive() -> Derivation:
     R_derived = R_of([(delta, sp.Rational(1, 2)), (-delta, sp.Rational(1, 2))])
     R_closed = eps * phi * w / (2 - eps * phi**2 * w**2)
     chk.zero(R_derived - R_closed, "d = +-sqrt(eps/2): R(w) = eps phi w/(2 - eps phi^2 w^2)")
-    chk.zero(R_paper.subs(z, w) - w * R_closed, "Rtable form = w R(w) (Nica-Speicher calR)")
+    chk.zero(R_paper.subs(z, w) - w * R_closed, "Table 8 form = w R(w) (Nica-Speicher calR)")
 
     # step 2: cumulants of both readings
     k_paper = series_coeffs(R_paper, z, K_MAX)   # coefficient of z^{n-1} -> kappa_n
     k_derived = series_coeffs(R_closed, w, K_MAX)
     chk.true(k_paper[0] == 0 and k_paper[1] == 0 and sp.simplify(k_paper[2] - eps * phi / 2) == 0,
-             "literal Rtable form: kappa_1 = kappa_2 = 0, kappa_3 = eps phi/2")
+             "literal Table 8 form: kappa_1 = kappa_2 = 0, kappa_3 = eps phi/2")
     m1 = k_paper[0]
     m2 = k_paper[1] + k_paper[0] ** 2
     m3 = k_paper[2] + 3 * k_paper[0] * k_paper[1] + k_paper[0] ** 3
@@ -109,7 +110,7 @@ def derive() -> Derivation:
     chk.zero(I_paper.subs(zr, 0), "int_0^0 R_paper = 0")
     pts = [{eps: sp.Rational(1, 2), phi: sp.Rational(3, 2), zr: sp.Rational(1, 2)},
            {eps: 2, phi: sp.Rational(1, 3), zr: -1}]
-    chk.zero_numeric(I_paper_sympy - I_paper, pts, "sympy integral of R_paper = closed form (spec)")
+    chk.zero_numeric(I_paper_sympy - I_paper, pts, "sympy integral of R_paper = closed form")
     I_derived_sympy = sp.integrate(R_closed.subs(w, t), (t, 0, zr))
     I_derived = -sp.log(1 - eps * phi**2 * zr**2 / 2) / (2 * phi)
     chk.zero(sp.diff(I_derived, zr) - R_closed.subs(w, zr), "d/dz int R = R")
@@ -118,7 +119,7 @@ def derive() -> Derivation:
     return Derivation(
         name="multiplicative_wishart_r",
         title="Multiplicative-Wishart R-transform: origin, convention, integrals",
-        source="sections/Rtable.tex; spec theory.md §2.7; Nica & Speicher 2006 Lect. 12",
+        source="arXiv:2507.17912 Table 8, Sec. 5.4.6; Nica & Speicher 2006 Lect. 12 [NS2006]",
         symbols={"z": zr, "w": w, "epsilon": eps, "phi": phi},
         results={
             "R_paper": R_paper.subs(z, w),
@@ -131,7 +132,7 @@ def derive() -> Derivation:
             "R_integrated": I_derived,
         },
         checks=tuple(chk.passed),
-        notes=("The Rtable entry is w R(w) (Nica-Speicher convention); literally read as R it has "
+        notes=("The Table 8 entry is w R(w) (Nica-Speicher convention); literally read as R it has "
                "kappa_2 = 0 and kappa_3 != 0, which no probability measure has."),
     )
 

@@ -1,7 +1,8 @@
 r"""Wigner semicircle: Stieltjes transform, Blue function and R-transform.
 
 Setting *(standard)*: ``H`` symmetric ``N x N``, off-diagonal entries i.i.d. with variance
-``sigma^2 / N``. Positive sign convention ``G(z) = \int rho(x)/(z - x) dx`` (spec §2.1).
+``sigma^2 / N``. Positive sign convention ``G(z) = \int rho(x)/(z - x) dx``
+(docs/spectral_models.md).
 
 Derivation route (Potters & Bouchaud 2020, ch. 2-3): the cavity step gives
 ``G = 1 / (z - H_11 - sum_{jk} H_1j H_1k G^{(1)}_{jk}) -> 1 / (z - sigma^2 G)``; clearing
@@ -83,7 +84,7 @@ def derive() -> Derivation:
     return Derivation(
         name="semicircle_r",
         title="Wigner semicircle: G, Blue function, R-transform",
-        source="standard; Potters & Bouchaud 2020 ch. 2-3; spec theory.md §2.1",
+        source="standard; Potters & Bouchaud 2020 ch. 2-3; docs/spectral_models.md",
         symbols={"z": z, "w": w, "t": t, "sigma": sigma, "x": xr, "G": G},
         results={
             "cavity": cavity,

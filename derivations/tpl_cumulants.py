@@ -1,7 +1,7 @@
 r"""Truncated power law (TPL): normalisation, moments, free cumulants, Stieltjes transform.
 
-Paper: ``appendix/A7_RTransform.tex``; spec ``theory.md`` §2.8 (and §6.8 for the typo in A7's
-displayed ``G`` for ``alpha = 2``).
+Paper: arXiv:2507.17912 App. A.7 (Existence of the Free R-Transform for Power-Law Spectra;
+App. A.7.6 has a typo in the displayed ``G`` for ``alpha = 2``).
 
 Density ``rho(x) = C x^{-alpha}`` on ``[a, b] = [lambda_min, lambda_max]``.
 
@@ -11,18 +11,18 @@ Derivation route:
    (general ``alpha``: ``m_k = C (b^{k+1-alpha} - a^{k+1-alpha})/(k+1-alpha)``; the logarithmic
    case ``k + 1 = alpha`` is the other branch of sympy's Piecewise).
 2. Free cumulants from the moments with the relations of :mod:`derivations.moment_cumulant`;
-   ``kappa_1, kappa_2`` for ``alpha = 2, 3, 4`` are compared with the closed forms of A7.
+   ``kappa_1, kappa_2`` for ``alpha = 2, 3, 4`` are compared with the closed forms of App. A.7.8.
 3. ``G(z) = C int_a^b x^{-alpha}/(z - x) dx`` for integer ``alpha`` by partial fractions, the
    simple-pole term integrated with the principal logarithm (valid for ``z`` off ``[a, b]``):
    for ``alpha = 2``, ``G = C [ (1/z)(1/a - 1/b) + (1/z^2)(ln(b/a) + ln((z - a)/(z - b))) ]``.
-   A7's displayed formula has unbalanced parentheses and a stray ``lambda``; this is the
-   corrected form of spec §2.8. Checked against 30-digit quadrature of the density at points
+   App. A.7.6's displayed formula has unbalanced parentheses and a stray ``lambda``; this is
+   the corrected form. Checked against 30-digit quadrature of the density at points
    left of, right of and off the support, and through its large-``z`` expansion
    ``G = sum_k m_k / z^{k+1}``.
 4. Bare (untruncated) tails ``rho = (alpha - 1) a^{alpha - 1} x^{-alpha}`` on ``[a, oo)``: the
    substitution ``x = a/y`` maps ``G`` to ``(alpha - 1) int_0^1 y^{alpha - 1}/(z y - a) dy``, a
-   rational integral; the results are A7's ``G_2, G_3, G_4``. Their finite moments give A7's
-   "R_3 = 2a" and "R_4 = 3a/2 + 3 a^2 w/4" as the analytic leading terms only.
+   rational integral; the results are App. A.7.3's ``G_2, G_3, G_4``. Their finite moments give
+   App. A.7.5's "R_3 = 2a" and "R_4 = 3a/2 + 3 a^2 w/4" as the analytic leading terms only.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _cumulants_from_moments(moments: list[sp.Expr], a: sp.Symbol, b: sp.Symbol) 
 
 
 def a7_closed_forms(a: sp.Symbol, b: sp.Symbol) -> dict[int, tuple[sp.Expr, sp.Expr]]:
-    """``(kappa_1, kappa_2)`` for alpha = 2, 3, 4 as printed in appendix/A7 (spec §2.8)."""
+    """``(kappa_1, kappa_2)`` for alpha = 2, 3, 4 as printed in arXiv:2507.17912 App. A.7.8."""
     C2 = a * b / (b - a)
     k1_2 = C2 * sp.log(b / a)
     C3 = 2 * a**2 * b**2 / (b**2 - a**2)
@@ -115,10 +115,10 @@ def derive() -> Derivation:
             chk.zero_numeric(mj - target, num_pts, f"alpha={al}: m_{j} = general formula")
         kappas = _cumulants_from_moments(moments[:K_CUMULANTS], a, b)
         k1_a7, k2_a7 = a7[al]
-        chk.zero_numeric(kappas[0] - k1_a7, num_pts, f"alpha={al}: kappa_1 = A7 closed form")
-        chk.zero_numeric(kappas[1] - k2_a7, num_pts, f"alpha={al}: kappa_2 = A7 closed form")
+        chk.zero_numeric(kappas[0] - k1_a7, num_pts, f"alpha={al}: kappa_1 = A.7.8 closed form")
+        chk.zero_numeric(kappas[1] - k2_a7, num_pts, f"alpha={al}: kappa_2 = A.7.8 closed form")
         chk.zero(sp.expand_log(sp.simplify(kappas[0] - k1_a7), force=True),
-                 f"alpha={al}: kappa_1 = A7 (symbolic)")
+                 f"alpha={al}: kappa_1 = App. A.7.8 (symbolic)")
 
         # step 3: Stieltjes transform by partial fractions
         G = sp.simplify(C) * integrate_rational(x ** (-al) / (z - x), x, a, b)
@@ -138,13 +138,13 @@ def derive() -> Derivation:
         by_alpha[al] = {"C": C, "moments": tuple(moments), "free_cumulants": tuple(kappas),
                         "G": G, "R_series": R_series}
 
-    # corrected alpha = 2 closed form (spec §2.8)
+    # corrected alpha = 2 closed form (App. A.7.6 misprints it)
     C2 = a * b / (b - a)
     G2_closed = C2 * ((1 / z) * (1 / a - 1 / b)
                       + (sp.log(b / a) + sp.log((z - a) / (z - b))) / z**2)
     chk.zero_numeric(by_alpha[2]["G"] - G2_closed,
                      [{a: 1, b: 10, z: zv} for zv in (-3, 11, 2 + 3 * sp.I, 5 - sp.I)],
-                     "alpha=2: derived G = corrected closed form of spec §2.8")
+                     "alpha=2: derived G = corrected closed form of App. A.7.6")
     chk.zero(sp.simplify(C2 * (1 / a - 1 / b)) - 1, "alpha=2: leading term of G is exactly 1/z")
 
     # step 4: bare tails on [a, oo) via x = a/y
@@ -163,14 +163,14 @@ def derive() -> Derivation:
         Gb = integrate_rational(integrand_y, y, 0, 1)
         chk.zero_numeric(Gb - a7_bare[al],
                          [{a: 1, z: -2}, {a: 2, z: 1 + sp.I}, {a: sp.Rational(1, 2), z: -sp.I}],
-                         f"bare alpha={al}: G equals appendix A7")
+                         f"bare alpha={al}: G equals App. A.7.3")
         bare[al] = a7_bare[al]
-    # bare-tail finite moments and A7's leading R terms
+    # bare-tail finite moments and App. A.7.5's leading R terms
     bare_m = {al: [(al - 1) * a**j / (al - j - 1) for j in range(1, al - 1)] for al in ALPHAS}
-    chk.zero(bare_m[3][0] - 2 * a, "bare alpha=3: kappa_1 = 2a (A7 'R_3 = 2a' leading term)")
+    chk.zero(bare_m[3][0] - 2 * a, "bare alpha=3: kappa_1 = 2a (A.7.5 'R_3 = 2a' leading term)")
     chk.zero(bare_m[4][0] - 3 * a / 2, "bare alpha=4: kappa_1 = 3a/2")
     chk.zero(bare_m[4][1] - bare_m[4][0] ** 2 - 3 * a**2 / 4,
-             "bare alpha=4: kappa_2 = 3a^2/4 (A7 'R_4 = 3a/2 + 3a^2 w/4' leading terms)")
+             "bare alpha=4: kappa_2 = 3a^2/4 (App. A.7.5 'R_4 = 3a/2 + 3a^2 w/4' leading terms)")
     # bare alpha=3: G - (1/z + m1/z^2) = 2 a^2 ln(1 - z/a)/z^3 is not analytic at z = oo
     chk.true(sp.series(bare[3].subs(z, 1 / u), u, 0, 4).has(sp.log),
              "bare alpha=3: expansion at infinity has a log term (no analytic R beyond kappa_1)")
@@ -188,7 +188,8 @@ def derive() -> Derivation:
     return Derivation(
         name="tpl_cumulants",
         title="Truncated power law: moments, free cumulants, Stieltjes transform",
-        source="appendix/A7_RTransform.tex; spec theory.md §2.8, §6.8",
+        source=("arXiv:2507.17912 App. A.7 (truncated power law), "
+                "App. A.7.6 (misprinted G for alpha = 2)"),
         symbols={"a": a, "b": b, "z": z, "w": w, "t": t, "alpha": alpha, "k": k},
         results=results,
         checks=tuple(chk.passed),

@@ -2,24 +2,87 @@
 
 from __future__ import annotations
 
+import json
 import math
+import numbers
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+__all__ = ["json_default", "nan_to_none", "real_number", "write_json"]
 
-def nan_to_none(obj: Any) -> Any:
+
+def real_number(x: Any, name: str) -> float:
+    """``x`` as a Python float, checked to be a real number.
+
+    Accepts any :class:`numbers.Real` (Python and numpy ints and floats) and 0-d real numpy
+    arrays; NaN and infinities pass (the caller checks the range it needs).
+
+    Raises
+    ------
+    TypeError
+        For booleans, strings, complex numbers, sequences and anything else that is not a
+        real number: ``"{name} must be a real number, got {x!r} of type {type}"``.
+    """
+    if isinstance(x, bool | np.bool_) or not isinstance(x, numbers.Real):
+        if isinstance(x, np.ndarray) and x.ndim == 0 and x.dtype.kind in "iuf":
+            return float(x.item())
+        raise TypeError(f"{name} must be a real number, got {x!r} of type {type(x).__name__}")
+    return float(x)
+
+
+def nan_to_none(obj: Any, *, inf_strings: bool = False) -> Any:
     """``obj`` with every non-finite float (NaN, +-Inf) replaced by ``None``, for JSON.
 
     Dicts, lists and tuples are walked recursively (tuples become lists); numpy scalars
-    become Python scalars. Anything else is returned unchanged.
+    become Python scalars. Anything else is returned unchanged. With ``inf_strings=True``
+    only NaN becomes ``None`` and +-Inf become the strings ``"inf"`` / ``"-inf"``.
     """
     if isinstance(obj, float) and not math.isfinite(obj):
+        if inf_strings and not math.isnan(obj):
+            return "inf" if obj > 0 else "-inf"
         return None
     if isinstance(obj, dict):
-        return {k: nan_to_none(v) for k, v in obj.items()}
+        return {k: nan_to_none(v, inf_strings=inf_strings) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [nan_to_none(v) for v in obj]
+        return [nan_to_none(v, inf_strings=inf_strings) for v in obj]
     if isinstance(obj, np.generic):
-        return nan_to_none(obj.item())
+        return nan_to_none(obj.item(), inf_strings=inf_strings)
     return obj
+
+
+def json_default(o: Any) -> Any:
+    """``default=`` for :func:`json.dump`: numpy arrays become lists and numpy scalars Python
+    scalars; anything else raises ``TypeError`` (``"not JSON serialisable: {type}"``)."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.integer | np.floating | np.bool_):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _json_default_or_str(o: Any) -> Any:
+    try:
+        return json_default(o)
+    except TypeError:
+        return str(o)
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *,
+               default: Callable[[Any], Any] = _json_default_or_str) -> None:
+    """Write ``obj`` as JSON (``indent=1``) to ``path``, atomically.
+
+    The parent directory is created; the text goes to ``path + ".tmp"`` first and then
+    replaces ``path``, so a reader never sees a half-written file. ``default`` converts
+    what :mod:`json` cannot write (default: numpy arrays and scalars as by
+    :func:`json_default`, anything else as ``str(o)``). Non-finite floats are written as
+    ``NaN`` / ``Infinity``: pass ``nan_to_none(obj)`` for strict JSON.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=default))
+    os.replace(tmp, p)

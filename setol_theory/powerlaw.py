@@ -1,4 +1,4 @@
-"""Deprecated module: its names moved to .
+"""Deprecated module: its names moved to ``setol_theory.fit``.
 
 Importing a name from here still works in setol 0.2 and warns with a
 ``DeprecationWarning``; the module goes in 0.3.
@@ -7,4 +7,15 @@ Importing a name from here still works in setol 0.2 and warns with a
 from setol_theory._deprecated import moved_names
 
 __getattr__, __dir__ = moved_names(__name__, {
+    "DEFAULT_ALPHA_RANGE": "setol_theory.fit",
+    "DEFAULT_MIN_TAIL": "setol_theory.fit",
+    "KSConvention": "setol_theory.fit",
+    "PowerLawBoundWarning": "setol_theory.fit",
+    "PowerLawFit": "setol_theory.fit",
+    "TruncatedPowerLawFit": "setol_theory.fit",
+    "fit_powerlaw": "setol_theory.fit",
+    "fit_truncated_powerlaw": "setol_theory.fit",
+    "powerlaw_ccdf": "setol_theory.fit",
+    "powerlaw_pdf": "setol_theory.fit",
+    "truncated_powerlaw_pdf": "setol_theory.fit",
 })

@@ -1,4 +1,4 @@
-"""Deprecated module: its names moved to .
+"""Deprecated module: its names moved to ``setol_theory.io``, ``setol_theory.linalg``.
 
 Importing a name from here still works in setol 0.2 and warns with a
 ``DeprecationWarning``; the module goes in 0.3.
@@ -7,4 +7,14 @@ Importing a name from here still works in setol 0.2 and warns with a
 from setol_theory._deprecated import moved_names
 
 __getattr__, __dir__ = moved_names(__name__, {
+    "KINDS": "setol_theory.io",
+    "Layer": "setol_theory.io",
+    "correlation_eigenvalues": "setol_theory.linalg",
+    "default_model_path": "setol_theory.io",
+    "finalize_eigenvalues": "setol_theory.linalg",
+    "gram_numpy": "setol_theory.linalg",
+    "iter_layers": "setol_theory.io",
+    "read_safetensors": "setol_theory.io",
+    "validate_matrix": "setol_theory.linalg",
+    "zero_threshold": "setol_theory.linalg",
 })

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from setol_theory._util import json_default
+
 __all__ = [
     "Task",
     "perceptron_tasks",
@@ -235,17 +237,9 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 
 def _append(path: Path, rec: dict[str, Any]) -> None:
     with open(path, "a") as fh:
-        fh.write(json.dumps(rec, default=_json_default) + "\n")
+        fh.write(json.dumps(rec, default=json_default) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.integer, np.floating, np.bool_)):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def run_sweep(tasks: Sequence[Task], out: str | Path | None = None, *,

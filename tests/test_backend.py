@@ -13,29 +13,22 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from setol_theory.backend import (
+from setol_theory.htsr import analyze_matrix, correlation_traps, permute_entries
+from setol_theory.htsr._traps import _blocked_permutation
+from setol_theory.linalg import (
     Backend,
     DeviceError,
     DeviceFallbackWarning,
     Spectrum,
-    agreement_checks,
     batched_eigenvalues,
-    compare_spectra,
+    correlation_eigenvalues,
     cuda_available,
     eigenvalue_error_bound,
     eigenvalues,
-    gpu_checks,
     resolve_backend,
-    rmt_checks,
 )
-from setol_theory.htsr import (
-    _blocked_permutation,
-    analyze,
-    analyze_matrix,
-    correlation_traps,
-    permute_entries,
-)
-from setol_theory.spectra import correlation_eigenvalues
+from setol_theory.pipeline import analyze
+from setol_theory.verify import agreement_checks, compare_spectra, gpu_checks, rmt_checks
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +71,9 @@ def _bound(ref, N, M, precision="float64"):
 
 # ---------------------------------------------------------------------------- imports
 def test_import_does_not_import_torch():
-    code = ("import sys, setol_theory, setol_theory.backend, setol_theory.htsr, "
-            "setol_theory.scale\n"
-            "from setol_theory.backend import resolve_backend, batched_eigenvalues\n"
+    code = ("import sys, setol_theory, setol_theory.linalg, setol_theory.htsr, "
+            "setol_theory.distributed\n"
+            "from setol_theory.linalg import resolve_backend, batched_eigenvalues\n"
             "import numpy as np\n"
             "resolve_backend('numpy'); batched_eigenvalues([np.eye(3) + 1])\n"
             "assert 'torch' not in sys.modules\n"
@@ -191,7 +184,8 @@ def test_torch_path_takes_non_native_byte_order(torch):
 
 def test_batching_groups_by_eigenvalue_count(torch, monkeypatch):
     """Layers with the same M share one batched eigvalsh call (whatever their N)."""
-    import setol_theory.backend as be
+
+    from setol_theory.linalg import _backend as be
 
     calls = []
     real = be._device_eigvalsh
@@ -238,7 +232,7 @@ def test_layer_too_large_for_device_memory_falls_back_and_is_recorded(torch):
 def test_out_of_memory_in_the_eigensolver(torch, monkeypatch):
     """A CUDA OOM (simulated) in a batch: retried one layer at a time; a layer that still
     does not fit is solved on the CPU and the fallback recorded."""
-    import setol_theory.backend as be
+    from setol_theory.linalg import _backend as be
 
     real = be._device_eigvalsh
 

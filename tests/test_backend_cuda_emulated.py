@@ -18,17 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-import setol_theory.backend as be
-from setol_theory.backend import (
+from setol_theory import linalg as be_linalg
+from setol_theory.linalg import (
     Backend,
     DeviceError,
     Spectrum,
     batched_eigenvalues,
+    correlation_eigenvalues,
     cuda_available,
     eigenvalue_error_bound,
     resolve_backend,
 )
-from setol_theory.spectra import correlation_eigenvalues
+from setol_theory.linalg import _backend as be_backend
 
 torch = pytest.importorskip("torch")
 
@@ -113,7 +114,7 @@ def test_auto_picks_the_current_cuda_device(fake_cuda, recwarn):
     b = resolve_backend("auto")
     assert (b.kind, b.device, b.label, b.is_cuda, b.note) == (
         "torch", "cuda:0", "torch:cuda:0", True, "")
-    assert not [w for w in recwarn if issubclass(w.category, be.DeviceFallbackWarning)]
+    assert not [w for w in recwarn if issubclass(w.category, be_linalg.DeviceFallbackWarning)]
     assert resolve_backend("cuda").device == "cuda:0"
     fake_cuda.current = 1  # "cuda" and "auto" follow torch.cuda.current_device()
     assert resolve_backend("auto").device == "cuda:1"
@@ -149,7 +150,7 @@ def test_budget_is_free_plus_cached_and_sends_an_oversize_layer_to_the_cpu(fake_
         assert r.fallback == ""
     r = res[2]
     assert r.device == "numpy" and "computed on the CPU" in r.fallback
-    assert f"{be._human(avail)} available" in r.fallback and "needs ~2.1 MiB" in r.fallback
+    assert f"{be_backend._human(avail)} available" in r.fallback and "needs ~2.1 MiB" in r.fallback
     np.testing.assert_array_equal(r.evals, correlation_eigenvalues(big))
     assert fake_cuda.calls["mem_get_info"] and set(fake_cuda.calls["mem_get_info"]) == {"cpu"}
     assert len(fake_cuda.calls["memory_reserved"]) == len(fake_cuda.calls["mem_get_info"])
@@ -157,17 +158,17 @@ def test_budget_is_free_plus_cached_and_sends_an_oversize_layer_to_the_cpu(fake_
     # without the cached bytes the medium layer falls back too
     fake_cuda.reserved = fake_cuda.allocated = 0
     r_med = batched_eigenvalues([medium], b)[0]
-    assert r_med.device == "numpy" and f"{be._human(0.9 * 500_000)} available" in r_med.fallback
+    assert r_med.device == "numpy" and f"{be_backend._human(0.9 * 500_000)} available" in r_med.fallback
     # allocated > reserved (cannot happen, but is clamped): no negative cache
     fake_cuda.free, fake_cuda.allocated = 1_000_000, 5_000_000
-    assert be._TorchEngine(b, "N", False, None)._available() == pytest.approx(900_000)
+    assert be_backend._TorchEngine(b, "N", False, None)._available() == pytest.approx(900_000)
 
 
 def test_batch_limit_follows_the_free_device_memory(fake_cuda, monkeypatch):
     """On CUDA a batch is flushed at min(1 GiB, available / 4) bytes of Gram matrices."""
     calls = []
-    real = be._device_eigvalsh
-    monkeypatch.setattr(be, "_device_eigvalsh",
+    real = be_backend._device_eigvalsh
+    monkeypatch.setattr(be_backend, "_device_eigvalsh",
                         lambda s: calls.append(s.shape[0]) or real(s))
     rng = np.random.default_rng(1)
     mats = [rng.standard_normal((300, 100)) for _ in range(12)]  # Gram: 80 000 bytes each
@@ -197,7 +198,7 @@ def test_oom_in_the_eigensolver_empties_the_cache_and_falls_back(fake_cuda, monk
     def always_oom(stack):
         raise torch.OutOfMemoryError("CUDA out of memory (emulated)")
 
-    monkeypatch.setattr(be, "_device_eigvalsh", always_oom)
+    monkeypatch.setattr(be_backend, "_device_eigvalsh", always_oom)
     rng = np.random.default_rng(2)
     mats = [rng.standard_normal((300, 100)), rng.standard_normal((100, 250)),
             rng.standard_t(3, (400, 100))]
@@ -212,7 +213,7 @@ def test_oom_in_the_eigensolver_empties_the_cache_and_falls_back(fake_cuda, monk
 def test_oom_retry_runs_after_the_failed_stack_is_released(fake_cuda, monkeypatch):
     """The one-by-one retry must not run while the failed batch is still referenced (by a
     local or by the exception's traceback): empty_cache could not free it."""
-    real = be._device_eigvalsh
+    real = be_backend._device_eigvalsh
     refs = []
 
     def batch_oom(stack):
@@ -228,7 +229,7 @@ def test_oom_retry_runs_after_the_failed_stack_is_released(fake_cuda, monkeypatc
         assert refs[0]() is None, "empty_cache called while the failed stack is alive"
 
     fake_cuda.on_empty_cache = check_released
-    monkeypatch.setattr(be, "_device_eigvalsh", batch_oom)
+    monkeypatch.setattr(be_backend, "_device_eigvalsh", batch_oom)
     rng = np.random.default_rng(3)
     mats = [rng.standard_normal((200, 80)) for _ in range(3)]
     res = batched_eigenvalues(mats, EmulatedCuda(), batch_bytes=1 << 30)
@@ -253,7 +254,7 @@ def test_oom_while_moving_the_layer(fake_cuda, monkeypatch):
         assert refs[-1]() is None, "empty_cache called while the failed tensor is alive"
 
     fake_cuda.on_empty_cache = check_released
-    monkeypatch.setattr(be._TorchEngine, "_prepare", prepare_oom)
+    monkeypatch.setattr(be_backend._TorchEngine, "_prepare", prepare_oom)
     W = np.random.default_rng(4).standard_normal((250, 90))
     r = batched_eigenvalues([W], EmulatedCuda())[0]
     assert r.device == "numpy" and "while moving the layer" in r.fallback
@@ -271,7 +272,7 @@ def test_runtime_error_oom_from_cuda_libraries_also_falls_back(fake_cuda, monkey
     def lib_oom(stack):
         raise RuntimeError(message)
 
-    monkeypatch.setattr(be, "_device_eigvalsh", lib_oom)
+    monkeypatch.setattr(be_backend, "_device_eigvalsh", lib_oom)
     W = np.random.default_rng(5).standard_normal((200, 60))
     r = batched_eigenvalues([W], EmulatedCuda())[0]
     _assert_matches_numpy(W, r, "numpy")
@@ -282,7 +283,7 @@ def test_other_device_errors_are_not_swallowed(fake_cuda, monkeypatch):
     def broken(stack):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    monkeypatch.setattr(be, "_device_eigvalsh", broken)
+    monkeypatch.setattr(be_backend, "_device_eigvalsh", broken)
     with pytest.raises(RuntimeError, match="illegal memory access"):
         batched_eigenvalues([np.random.default_rng(6).standard_normal((50, 20))],
                             EmulatedCuda())
@@ -302,7 +303,7 @@ def test_float32_oom_fallback_keeps_the_float32_zero_threshold(fake_cuda, monkey
     def always_oom(stack):
         raise torch.OutOfMemoryError("CUDA out of memory (emulated)")
 
-    monkeypatch.setattr(be, "_device_eigvalsh", always_oom)
+    monkeypatch.setattr(be_backend, "_device_eigvalsh", always_oom)
     fb = batched_eigenvalues([W], b)[0]
     assert "out of memory" in fb.fallback and fb.device == "numpy/float32"
     assert fb.evals.dtype == np.float64
@@ -310,7 +311,7 @@ def test_float32_oom_fallback_keeps_the_float32_zero_threshold(fake_cuda, monkey
     ref = correlation_eigenvalues(W)
     assert np.max(np.abs(fb.evals - ref)) <= _bound(ref, 400, 150, "float32")
     # the svd path after an OOM: float64 singular values of the float32 layer
-    monkeypatch.setattr(be, "_device_svdvals", always_oom)
+    monkeypatch.setattr(be_backend, "_device_svdvals", always_oom)
     sv = batched_eigenvalues([W], b, method="svd")[0]
     assert sv.device == "numpy" and sv.evals.dtype == np.float64
     assert np.max(np.abs(sv.evals - ref)) <= _bound(ref, 400, 150, "float32")
@@ -321,7 +322,7 @@ def test_torch_cpu_never_touches_the_cuda_allocator(fake_cuda, monkeypatch):
     def always_oom(stack):
         raise torch.OutOfMemoryError("CUDA out of memory (emulated)")
 
-    monkeypatch.setattr(be, "_device_eigvalsh", always_oom)
+    monkeypatch.setattr(be_backend, "_device_eigvalsh", always_oom)
     W = np.random.default_rng(8).standard_normal((100, 40))
     r = batched_eigenvalues([W], "torch-cpu")[0]
     assert r.device == "numpy"
@@ -330,7 +331,7 @@ def test_torch_cpu_never_touches_the_cuda_allocator(fake_cuda, monkeypatch):
 
 # ---------------------------------------------------------------------------- end to end
 def test_analyze_on_emulated_cuda_records_the_memory_fallback(fake_cuda):
-    from setol_theory.htsr import analyze
+    from setol_theory.pipeline import analyze
 
     rng = np.random.default_rng(9)
     model = {"small.weight": rng.standard_normal((120, 40)),
@@ -348,7 +349,7 @@ def test_analyze_on_emulated_cuda_records_the_memory_fallback(fake_cuda):
 
 def test_gpu_checks_small_on_emulated_cuda(fake_cuda):
     """The verify --gpu path with the CUDA memory queries live: every check passes."""
-    from setol_theory.backend import gpu_checks
+    from setol_theory.verify import gpu_checks
 
     rows = gpu_checks(EmulatedCuda(), large=False, model=False)
     assert rows and all(r.passed for r in rows), [r for r in rows if not r.passed]

@@ -160,7 +160,7 @@ def test_bad_output_paths_one_line(tmp_path, small_model, capsys, argv, opt):
 
 
 def test_oserror_is_one_line_naming_the_path(monkeypatch, capsys):
-    from setol_theory import cli
+    from setol_theory.cli import _main as cli
 
     def boom(args):
         raise IsADirectoryError(21, "Is a directory", "/some/where")
@@ -174,7 +174,7 @@ def test_oserror_is_one_line_naming_the_path(monkeypatch, capsys):
     (["--layers", "["], "invalid regular expression"),
     (["--max-evals", "3"], "--max-evals (3) must be >= --min-evals (10)"),
     (["--kinds", "bogus"], "unknown layer kind"),
-    (["--seed", "-1"], "--seed must be >= 0"),
+    (["--seed", "-1"], "--seed must be an integer >= 0"),
 ])
 def test_analyze_many_bad_options_write_nothing(tmp_path, small_model, capsys, extra, match):
     out = tmp_path / "o.jsonl"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from setol_theory.densities import MarchenkoPastur
+from setol_theory.rmt import MarchenkoPastur
 
 
 @pytest.mark.parametrize("q", [0.05, 0.25, 0.5, 0.9])
@@ -66,8 +66,8 @@ import math  # noqa: E402
 from fractions import Fraction  # noqa: E402
 from math import comb  # noqa: E402
 
-from setol_theory import free  # noqa: E402
-from setol_theory.densities import (  # noqa: E402
+from setol_theory import rmt as free  # noqa: E402
+from setol_theory.rmt import (  # noqa: E402
     EmpiricalSpectrum,
     FreeCauchy,
     InverseMarchenkoPastur,

@@ -382,7 +382,7 @@ def test_integrated_r_results():
 def test_library_marchenko_pastur():
     d = D("mp_stieltjes_and_r")
     z, w, t, c, sigma = (d.symbols[k] for k in ("z", "w", "t", "c", "sigma"))
-    MP = lib("densities", "MarchenkoPastur")
+    MP = lib("rmt", "MarchenkoPastur")
     r = rng()
     for _ in range(3):
         cv, s2 = r.uniform(0.05, 0.95), r.uniform(0.3, 2.5)
@@ -413,7 +413,7 @@ def test_library_marchenko_pastur():
 def test_library_wigner():
     d = D("semicircle_r")
     z, w, t, sigma = (d.symbols[k] for k in ("z", "w", "t", "sigma"))
-    Wigner = lib("densities", "Wigner")
+    Wigner = lib("rmt", "Wigner")
     r = rng()
     for _ in range(3):
         s2 = r.uniform(0.2, 3.0)
@@ -440,7 +440,7 @@ def test_library_wigner():
 def test_library_inverse_marchenko_pastur():
     d = D("imp_r_transform")
     z, w, kappa, Q = (d.symbols[k] for k in ("z", "w", "kappa", "Q"))
-    IMP = lib("densities", "InverseMarchenkoPastur")
+    IMP = lib("rmt", "InverseMarchenkoPastur")
     r = rng()
     for _ in range(3):
         kv = r.uniform(0.2, 4.0)
@@ -489,7 +489,7 @@ def test_library_inverse_marchenko_pastur():
 def test_library_free_cauchy():
     d = D("integrated_r")
     a, gamma, z, x, lo = (d.symbols[k] for k in ("a", "gamma", "z", "x", "l"))
-    FC = lib("densities", "FreeCauchy")
+    FC = lib("rmt", "FreeCauchy")
     r = rng()
     for _ in range(3):
         av, gv = r.uniform(-2, 2), r.uniform(0.1, 2)
@@ -512,7 +512,7 @@ def test_library_levy():
     d = D("integrated_r")
     a, b, alpha, x, lo = (d.symbols[k] for k in ("a", "b", "alpha", "x", "l"))
     t = d.symbols["t"]
-    LW = lib("densities", "LevyPowerLaw")
+    LW = lib("rmt", "LevyPowerLaw")
     r = rng()
     for _ in range(3):
         av, bv, alv = r.uniform(-1, 2), r.uniform(0.1, 2), r.uniform(1.1, 1.95)
@@ -524,7 +524,7 @@ def test_library_levy():
         xv, lv = r.uniform(0.5, 10), r.uniform(0.01, 0.5)
         assert_lib_close(model.integrated_r(xv, lower=lv),
                          mp_eval(d["G_levy"], {**sub, x: xv, lo: lv}), what="G_LW")
-    q2 = getattr(import_module("setol_theory.densities"), "q2_levy_paper", None)
+    q2 = getattr(import_module("setol_theory.rmt"), "q2_levy_paper", None)
     if q2 is not None:
         lam_max = d.symbols["lambda_max"]
         ev = [3.0, 1.5, 1.2]
@@ -536,7 +536,7 @@ def test_library_levy():
 def test_library_multiplicative_wishart():
     d = D("multiplicative_wishart_r")
     w, eps, phi, z = (d.symbols[k] for k in ("w", "epsilon", "phi", "z"))
-    MW = lib("densities", "MultiplicativeWishart")
+    MW = lib("rmt", "MultiplicativeWishart")
     r = rng()
     for _ in range(3):
         ev, pv = r.uniform(0.1, 2), r.uniform(0.3, 2)
@@ -561,7 +561,7 @@ def test_library_truncated_power_law():
     d = D("tpl_cumulants")
     a, b, z, w = (d.symbols[k] for k in ("a", "b", "z", "w"))
     alpha_s, k_s = d.symbols["alpha"], d.symbols["k"]
-    TPL = lib("densities", "TruncatedPowerLaw")
+    TPL = lib("rmt", "TruncatedPowerLaw")
     mc = D("moment_cumulant")
     r = rng()
     for al in (2, 3, 4):
@@ -608,7 +608,7 @@ def test_library_truncated_power_law():
 def test_library_bare_power_law():
     d = D("tpl_cumulants")
     a, z = d.symbols["a"], d.symbols["z"]
-    bare = lib("densities", "bare_power_law_stieltjes")
+    bare = lib("rmt", "bare_power_law_stieltjes")
     r = rng()
     for al in (2, 3, 4):
         av = r.uniform(0.3, 2)
@@ -620,7 +620,7 @@ def test_library_bare_power_law():
 def test_library_empirical_spectrum():
     mc = D("moment_cumulant")
     ir = D("integrated_r")
-    ES = lib("densities", "EmpiricalSpectrum")
+    ES = lib("rmt", "EmpiricalSpectrum")
     gen = np.random.default_rng(SEED)
     ev = gen.uniform(0.2, 3.0, size=25)
     model = ES(ev)
@@ -644,8 +644,8 @@ def test_library_empirical_spectrum():
 
 def test_library_moment_cumulant_exact():
     mc = D("moment_cumulant")
-    to_k = lib("free", "moments_to_free_cumulants")
-    to_m = lib("free", "free_cumulants_to_moments")
+    to_k = lib("rmt", "moments_to_free_cumulants")
+    to_m = lib("rmt", "free_cumulants_to_moments")
     m, k = mc.symbols["m"], mc.symbols["kappa"]
     # symbolic input: the library's recursion must reproduce the derived polynomials exactly
     got = to_k(list(m))

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from setol_theory import free
-from setol_theory.densities import (
+from setol_theory import rmt as free
+from setol_theory.rmt import (
     FreeCauchy,
     InverseMarchenkoPastur,
     MarchenkoPastur,

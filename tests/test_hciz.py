@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from scipy import integrate, optimize, special
 from scipy.linalg import expm
 
-from setol_theory import hciz as H
+from setol_theory import rmt as H
 
 MC_SIGMAS = 4.0  # spec section 7: Haar MC agrees within 4 standard errors
 

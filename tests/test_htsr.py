@@ -5,18 +5,16 @@ import math
 import numpy as np
 import pytest
 
+from setol_theory.fit import fit_mp_bulk, tracy_widom_scale
 from setol_theory.htsr import (
-    LayerError,
-    analyze,
     analyze_matrix,
     correlation_traps,
     entry_variance,
     esd_metrics,
-    fit_mp_bulk,
-    tracy_widom_scale,
     trap_threshold,
     warning_label,
 )
+from setol_theory.pipeline import LayerError, analyze
 
 
 def _gaussian(N, M, sigma2=1.0, seed=0):
@@ -216,7 +214,7 @@ def test_size_filtered_layers_are_listed_not_dropped():
 
 
 def test_detx_columns_match_quality_module():
-    from setol_theory.quality import detx_lambda_min
+    from setol_theory.htsr import detx_lambda_min
 
     W = _pareto_layer(600, 300, 1.5, seed=2)
     m, ev = analyze_matrix(W, traps=False)

@@ -33,21 +33,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
-from setol_theory.powerlaw import (
+from setol_theory.fit import (
     DEFAULT_ALPHA_RANGE,
     PowerLawBoundWarning,
     PowerLawFit,
     TruncatedPowerLawFit,
-    _alphas_truncated,
-    _scan_table,
-    _tpl_logz,
-    _truncated_alpha_brentq,
     fit_powerlaw,
     fit_truncated_powerlaw,
     powerlaw_ccdf,
     powerlaw_pdf,
     truncated_powerlaw_pdf,
 )
+from setol_theory.fit._ks import _alphas_truncated
+from setol_theory.fit._powerlaw import _scan_table, _truncated_alpha_brentq
+from setol_theory.fit._truncated import _tpl_logz
 
 REF_RANGES = {"alpha": [1, 20]}
 

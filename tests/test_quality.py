@@ -7,21 +7,18 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize
 
-from setol_theory import free
-from setol_theory.densities import (
-    EmpiricalSpectrum,
-    InverseMarchenkoPastur,
-    LevyPowerLaw,
-    MarchenkoPastur,
-    TruncatedPowerLaw,
+from setol_theory import rmt as free
+from setol_theory.htsr import (
+    detx_lambda_min,
+    erg_metrics,
+    erg_residual,
+    rescale_frobenius_M,
+    tracelog_partial_sums,
 )
 from setol_theory.quality import (
     ECS,
     ECSError,
     QualityError,
-    detx_lambda_min,
-    erg_metrics,
-    erg_residual,
     fit_free_cauchy,
     g_bulk_spikes,
     g_empirical,
@@ -39,15 +36,20 @@ from setol_theory.quality import (
     q2_empirical,
     q2_free_cauchy,
     q2_imp,
-    q2_levy_paper,
     q2_levy_wigner,
     q2_tpl,
     quality_curve,
-    rescale_frobenius_M,
     select_ecs,
     st_linear_quality_table,
     synthetic_spectrum,
-    tracelog_partial_sums,
+)
+from setol_theory.rmt import (
+    EmpiricalSpectrum,
+    InverseMarchenkoPastur,
+    LevyPowerLaw,
+    MarchenkoPastur,
+    TruncatedPowerLaw,
+    q2_levy_paper,
 )
 
 SPEC = np.array([4.0, 2.0, 1.0, 0.5, 0.25, 0.1])  # theory.md 4.4 test spectrum
@@ -525,7 +527,7 @@ def test_select_ecs_leaves_exact_zeros_out_of_detx_like_analyze():
     """A Gaussian 2000 x 500 layer with 100 dead columns: the detX edge and ERG residual equal
     those of the 2000 x 400 layer without them (and analyze's), with a note."""
     from setol_theory.htsr import analyze_matrix
-    from setol_theory.spectra import correlation_eigenvalues
+    from setol_theory.linalg import correlation_eigenvalues
 
     W = np.random.default_rng(3).normal(size=(2000, 500))
     W[:, 400:] = 0.0

@@ -8,7 +8,7 @@ import pytest
 from conftest import write_safetensors
 
 from setol_theory.cli import main
-from setol_theory.htsr import analyze
+from setol_theory.pipeline import analyze
 from setol_theory.quality import MODELS, layer_quality
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -81,7 +81,7 @@ def test_json_model_quality_and_correlations(small_run):
         assert d["complete"] == (len(vals) == len(ok))
     c = data["correlations"]["erg_residual_at_xmin_vs_alpha"]
     assert c["n"] == 3 and -1 <= c["pearson"] <= 1
-    assert data["models"]["imp"]["source"].startswith("sections/550")
+    assert data["models"]["imp"]["source"].startswith("arXiv:2507.17912 Sec. 5.4.5")
 
 
 def test_plots_written(small_run):
@@ -144,11 +144,11 @@ def test_curve_mode(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,needle", [
     (["--ecs", "bogus"], "--ecs must be xmin, detx or a positive number"),
-    (["--ecs", "-1"], "--ecs VALUE must be a positive"),
-    (["--ecs", "nan"], "--ecs VALUE must be a positive"),
+    (["--ecs", "-1"], "--ecs as a number must be a positive"),
+    (["--ecs", "nan"], "--ecs as a number must be a positive"),
     (["--models", "bs,nope"], "unknown model(s) nope"),
-    (["--min-ecs", "0"], "--min-ecs must be >= 1"),
-    (["--K", "0"], "--K must be >= 1"),
+    (["--min-ecs", "0"], "--min-ecs must be an integer >= 1"),
+    (["--K", "0"], "--K must be an integer >= 1"),
 ])
 def test_bad_options(small_model, capsys, argv, needle):
     assert main(["quality", str(small_model), *argv, "--quiet"]) == 1

@@ -12,14 +12,14 @@ import pytest
 from conftest import write_safetensors
 
 from setol_theory.cli import main
-from setol_theory.htsr import analyze
-from setol_theory.scale import (
+from setol_theory.distributed import (
     ManyAnalysis,
     analyze_many,
     analyze_on_cluster,
     find_checkpoints,
     read_table,
 )
+from setol_theory.pipeline import analyze
 
 pytest.importorskip("distributed")
 
@@ -242,7 +242,7 @@ def _dup_pt(path):
 def test_dask_failed_tasks_and_duplicate_names(client, tmp_path):
     """A task that raises on a worker is a failure with its message (not a crash), and
     layers with the same flattened name are told apart by their position."""
-    from setol_theory.backend import DeviceError
+    from setol_theory.linalg import DeviceError
 
     root = tmp_path / "m"
     root.mkdir()
@@ -279,19 +279,19 @@ def test_duplicate_layer_names_serial(tmp_path):
 
 def test_layer_task_reads_only_its_tensor(tmp_path, monkeypatch):
     """The task of layer k loads one tensor, not the k before it (quadratic otherwise)."""
-    from setol_theory import scale, spectra
+    from setol_theory.distributed import _tasks as scale_distributed
+    from setol_theory.options import AnalysisOptions
+    from setol_theory.io import _safetensors as spectra
 
     if not hasattr(spectra, "_SafetensorsFile"):
         pytest.skip("safetensors reader internals changed")
     f = _two_layers(tmp_path / "c.safetensors", 1, n=6, shape=(40, 20))
-    opts = scale._options(layers=None, kinds=None, conv="slices", min_evals=10,
-                          max_evals=None, normalization="N", traps=False, seed=0,
-                          fit_kwargs=None, method="auto", device="numpy", trap_shuffle="auto")
+    opts = AnalysisOptions(min_evals=10, traps=False)
     loads = []
     orig = spectra._SafetensorsFile.load
     monkeypatch.setattr(spectra._SafetensorsFile, "load",
                         lambda self, name: loads.append(name) or orig(self, name))
-    rec, _ = scale.analyze_one_layer(str(f), "l5.weight", opts)
+    rec, _ = scale_distributed.analyze_one_layer(str(f), "l5.weight", opts)
     assert rec["name"] == "l5.weight" and loads == ["l5.weight"]
 
 
@@ -345,9 +345,10 @@ def test_results_file_locked_and_bad_lines_named(tmp_path):
 
 @pytest.mark.parametrize("bad, match", [
     ({"layers": "["}, "invalid regular expression"),
-    ({"max_evals": 3}, "min_evals <= max_evals"),
+    ({"max_evals": 3}, r"max_evals \(3\) must be >= min_evals \(10\)"),
     ({"kinds": ["bogus"]}, "unknown layer kind"),
     ({"seed": -1}, "seed must be"),
+    ({"min_tail": 1}, "min_tail must be an integer >= 2"),
     ({"fit_kwargs": {"min_tial": 5}}, "unknown option"),
 ])
 def test_bad_options_refused_before_the_results_file(tmp_path, bad, match):
@@ -363,7 +364,6 @@ def test_bad_options_refused_before_the_results_file(tmp_path, bad, match):
 
 
 def test_unreadable_file_recorded_not_retried(tmp_path, monkeypatch):
-    from setol_theory import scale
 
     root = tmp_path / "ckpt-5"
     root.mkdir()
@@ -375,9 +375,11 @@ def test_unreadable_file_recorded_not_retried(tmp_path, monkeypatch):
     assert not res.failed and res.computed == 2
     assert [u["checkpoint"] for u in res.unreadable] == ["training_args.bin"]
     assert "training_args.bin" in res.unreadable[0]["error"]
+    from setol_theory.distributed import _many as scale_distributed
+
     listed = []
-    orig = scale.list_layers
-    monkeypatch.setattr(scale, "list_layers", lambda p, *a: listed.append(p) or orig(p, *a))
+    orig = scale_distributed.list_layers
+    monkeypatch.setattr(scale_distributed, "list_layers", lambda p, *a: listed.append(p) or orig(p, *a))
     again = analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out)
     assert [u["checkpoint"] for u in again.unreadable] == ["training_args.bin"]
     assert not again.failed and str(junk) not in listed
@@ -388,7 +390,7 @@ def test_unreadable_file_recorded_not_retried(tmp_path, monkeypatch):
 
 
 def test_find_checkpoints_odd_names_and_broken_links(tmp_path):
-    from setol_theory.scale import SkippedPathWarning
+    from setol_theory.distributed import SkippedPathWarning
 
     for d in ("²", "b", "run_10", "run_9"):
         (tmp_path / d).mkdir()
@@ -404,18 +406,18 @@ def test_find_checkpoints_odd_names_and_broken_links(tmp_path):
 
 
 def test_checkpoint_changed_mid_run_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    from setol_theory import scale
-    from setol_theory.scale import CheckpointChanged
+    from setol_theory.distributed import CheckpointChanged
+    from setol_theory.distributed import _many as scale_distributed
 
     f = _two_layers(tmp_path / "c.safetensors", 0)
-    orig = scale.list_layers
+    orig = scale_distributed.list_layers
 
     def listing_then_rewrite(path, *a):
         out = orig(path, *a)
         write_safetensors(f, {"renamed.weight": np.ones((30, 20), np.float32)})
         return out
 
-    monkeypatch.setattr(scale, "list_layers", listing_then_rewrite)
+    monkeypatch.setattr(scale_distributed, "list_layers", listing_then_rewrite)
     with pytest.raises(CheckpointChanged, match="changed while it was being analysed"):
         analyze_on_cluster(f, "serial", min_evals=10, traps=False)
     _two_layers(f, 0)

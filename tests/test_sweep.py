@@ -1,4 +1,4 @@
-"""Tests for ``simulations.sweep`` and ``setol simulate`` (``simulations.cli_simulate``).
+"""Tests for ``simulations.sweep`` and ``setol simulate`` (``setol_theory.cli._simulate``).
 
 Incremental saving and resuming, local processes and a Dask ``LocalCluster`` giving the same
 records as an in-process run (seeded tasks are deterministic), clear errors before any work
@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pytest
 
+from setol_theory.cli._simulate import parse_grid, parse_sizes, register
 from simulations import sweep as SW
-from simulations.cli_simulate import parse_grid, parse_sizes, register
 
 TINY = dict(n_samples=2, n_sweeps=20, n_burn=5)
 
@@ -262,7 +262,7 @@ def test_setol_main_reports_simulate_errors_in_one_line(capsys):
 
 def test_theory_failure_is_one_line_error(tmp_path, capsys, monkeypatch):
     from setol_theory import statmech
-    from simulations import cli_simulate
+    from setol_theory.cli import _simulate as cli_simulate
 
     def boom(*a, **k):
         raise OverflowError("math range error")

@@ -5,8 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from setol_theory import densities as dens
+from setol_theory import rmt as dens
 from setol_theory import verify as V
+from setol_theory.verify import _models as verify_models
 
 
 def test_verify_small_run_passes_and_reports_every_kind_of_check(tmp_path):
@@ -37,7 +38,7 @@ def test_verify_detects_a_wrong_stieltjes_transform(monkeypatch):
             s = dataclasses.replace(s, model=BrokenMP(s.model.q, s.model.sigma2))
         return s
 
-    monkeypatch.setattr(V, "model_spec", spec)
+    monkeypatch.setattr(verify_models, "model_spec", spec)
     rep = V.verify(["mp"], n=256, seeds=2)
     failed = {c.check for c in rep.checks if not c.passed}
     assert not rep.ok

@@ -9,18 +9,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..options import AnalysisOptions, add_arguments
 from ._common import (
     EXIT_OK,
     CLIError,
-    _check_common_options,
     _check_outputs,
-    _device_name,
     _ensure_parent,
     _fmt,
     _os_message,
     _resolve_device,
     _resolve_source,
     format_table,
+    options_from_args,
 )
 
 
@@ -29,22 +29,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from ..pipeline import LayerError, analyze, metric_names
 
     source = _resolve_source(args.path)
-    if args.min_evals < 1:
-        raise CLIError(f"--min-evals must be >= 1, got {args.min_evals}")
-    if args.min_tail < 2:
-        raise CLIError(f"--min-tail must be >= 2, got {args.min_tail}")
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
-    _check_common_options(args)
+    opts = options_from_args(AnalysisOptions, args)
     _check_outputs(args, files=("json", "csv"), dirs=("plot",))
-    options: dict[str, Any] = {
-        "layers": args.layers, "kinds": args.kinds, "conv": args.conv,
-        "min_evals": args.min_evals, "max_evals": args.max_evals,
-        "normalization": args.normalization, "traps": not args.no_traps, "seed": args.seed,
-        "trap_scale": args.trap_scale, "fit_kwargs": {"min_tail": args.min_tail},
-        "on_error": "record" if args.keep_going else "raise",
-        "keep_evals": bool(args.plot), "progress": not args.quiet,
-    }
+    run = {"on_error": "record" if args.keep_going else "raise",
+           "keep_evals": bool(args.plot), "progress": not args.quiet}
     if not args.quiet:
         print(f"setol analyze: {source}", file=sys.stderr)
     try:
@@ -52,13 +42,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             from ..distributed import analyze_on_cluster
 
             # the device is resolved on each worker (a worker may have the GPU the client lacks)
-            if args.precision != "float64":
+            if opts.precision != "float64":
                 raise CLIError("--precision float32 is not available with --scheduler")
-            result = analyze_on_cluster(source, args.scheduler, n_workers=args.workers,
-                                        device=_device_name(args), **options)
+            result = analyze_on_cluster(source, args.scheduler, opts, n_workers=args.workers,
+                                        **run)
         else:
-            backend = _resolve_device(args, "analyze")
-            result = analyze(source, device=backend, **options)
+            backend = _resolve_device(opts, "analyze")
+            result = analyze(source, opts, backend=backend, **run)
     except LayerError as exc:
         raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
     except CheckpointChanged as exc:  # names the file
@@ -72,7 +62,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(
             f"\n{s['num_analysed']} of {s['num_layers']} layers analysed; "
             f"mean alpha = {s['mean_alpha']:.3f}, mean alpha_hat = {s['mean_alpha_hat']:.3f}, "
-            f"mean log_norm = {s['mean_log_norm']:.3f}  (normalization={args.normalization})"
+            f"mean log_norm = {s['mean_log_norm']:.3f}  (normalization={opts.normalization})"
         )
         fallbacks = [m for m in result.layers if m.eig_fallback]
         for m in fallbacks:
@@ -129,27 +119,7 @@ def _add_analyze_many(sub: Any) -> None:
                         "tcp://host:8786, or 'serial' (this process, no Dask)")
     m.add_argument("--workers", type=int, default=None, metavar="N",
                    help="with --scheduler local: worker processes (default: CPU count, <= 8)")
-    m.add_argument("--layers", action="append", metavar="REGEX",
-                   help="only layers whose name matches REGEX (repeatable)")
-    m.add_argument("--kinds", action="append", metavar="KIND",
-                   help="only layers of this kind (repeatable; as for 'analyze')")
-    m.add_argument("--conv", choices=["slices", "reshape"], default="slices",
-                   help="conv kernels: one matrix per kernel position, or (out, in*k) reshape")
-    m.add_argument("--min-evals", type=int, default=10, metavar="K",
-                   help="do not analyse matrices with fewer than K eigenvalues (default 10)")
-    m.add_argument("--max-evals", type=int, default=None, metavar="K",
-                   help="do not analyse matrices with more than K eigenvalues")
-    m.add_argument("--normalization", choices=["N", "none"], default="N",
-                   help="ESD of W^T W / N (default) or W^T W (WeightWatcher scale)")
-    m.add_argument("--min-tail", type=int, default=10,
-                   help="smallest power-law tail the xmin scan may choose (default 10)")
-    m.add_argument("--no-traps", action="store_true", help="skip the correlation-trap test")
-    m.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
-    m.add_argument("--trap-scale", choices=["variance", "fit"], default="variance",
-                   help="MP scale of the shuffled layer in the trap test: its exact entry "
-                        "variance (default) or a fit to the shuffled ESD (WeightWatcher)")
-    m.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
-                   help="eigenvalues with torch on this device on each worker (default numpy)")
+    add_arguments(m, AnalysisOptions, exclude=("precision",))
     m.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
     m.set_defaults(func=cmd_analyze_many)
 
@@ -160,11 +130,9 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
 
     from ..distributed import SkippedPathWarning, analyze_many
 
-    for opt, val, lo in (("--min-evals", args.min_evals, 1), ("--min-tail", args.min_tail, 2),
-                         ("--workers", args.workers, 1)):
-        if val is not None and val < lo:
-            raise CLIError(f"{opt} must be >= {lo}, got {val}")
-    _check_common_options(args)
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    opts = options_from_args(AnalysisOptions, args)
     _check_outputs(args, files=("out", "csv"))
     if not args.quiet:
         print(f"setol analyze-many: {', '.join(args.sources)} -> {args.out} "
@@ -174,13 +142,8 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
             warnings.simplefilter("always", SkippedPathWarning)
             try:
                 res = analyze_many(
-                    args.sources, out=args.out, scheduler=args.scheduler,
+                    args.sources, opts, out=args.out, scheduler=args.scheduler,
                     n_workers=args.workers, resume=not args.restart, progress=not args.quiet,
-                    layers=args.layers, kinds=args.kinds, conv=args.conv,
-                    min_evals=args.min_evals, max_evals=args.max_evals,
-                    normalization=args.normalization, traps=not args.no_traps, seed=args.seed,
-                    fit_kwargs={"min_tail": args.min_tail}, device=_device_name(args),
-                    trap_scale=args.trap_scale,
                 )
             finally:
                 for w in caught:

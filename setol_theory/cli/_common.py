@@ -69,12 +69,23 @@ def _resolve_source(path: str | None) -> Path:
     return p
 
 
-def _device_name(args: argparse.Namespace) -> str:
-    """The backend device name for ``--device`` (``cpu`` means torch on the CPU, as before)."""
-    return {None: "numpy", "cpu": "torch-cpu"}.get(args.device, args.device)
+def options_from_args(cls: type[Any], args: argparse.Namespace, **fixed: Any) -> Any:
+    """The options object of the parsed flags; a bad value is a one-line :class:`CLIError`
+    naming the flag. ``--device cpu`` keeps its 0.1 meaning (torch on the CPU) with a
+    warning."""
+    from ..options import OptionError, from_args
+
+    if getattr(args, "device", None) == "cpu":
+        print("setol: warning: --device cpu is deprecated and means torch on the CPU: use "
+              "--device torch-cpu (or numpy, the default)", file=sys.stderr)
+        args.device = "torch-cpu"
+    try:
+        return from_args(cls, args, **fixed)
+    except OptionError as exc:
+        raise CLIError(str(exc)) from None
 
 
-def _resolve_device(args: argparse.Namespace, command: str) -> Any:
+def _resolve_device(opts: Any, command: str) -> Any:
     """Resolve ``--device``/``--precision``: a clear error for cuda without CUDA, a warning
     line on stderr when ``auto`` falls back to the CPU."""
     import warnings
@@ -84,10 +95,10 @@ def _resolve_device(args: argparse.Namespace, command: str) -> Any:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DeviceFallbackWarning)
         try:
-            backend = resolve_backend(_device_name(args), precision=args.precision)
+            backend = resolve_backend(opts.device, precision=opts.precision)
         except DeviceError as exc:
             msg = str(exc).split(": ", 1)[-1]
-            raise CLIError(f"--device {args.device}: {msg}") from exc
+            raise CLIError(f"--device {opts.device}: {msg}") from exc
     for w in caught:
         if issubclass(w.category, DeviceFallbackWarning):
             print(f"setol {command}: warning: {w.message}", file=sys.stderr)
@@ -96,15 +107,6 @@ def _resolve_device(args: argparse.Namespace, command: str) -> Any:
 
 def _ensure_parent(path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _check_common_options(args: argparse.Namespace) -> None:
-    """Options of analyze / analyze-many that would otherwise fail in every layer."""
-    if args.seed < 0:
-        raise CLIError(f"--seed must be >= 0, got {args.seed}")
-    if args.max_evals is not None and args.max_evals < args.min_evals:
-        raise CLIError(f"--max-evals ({args.max_evals}) must be >= --min-evals "
-                       f"({args.min_evals})")
 
 
 def _check_outputs(args: argparse.Namespace, files: Sequence[str] = (),

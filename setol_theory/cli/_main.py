@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..options import AnalysisOptions, QualityOptions, add_arguments
 from ._analyze import _add_analyze_many, cmd_analyze
 from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message
 from ._mlp3 import register as register_mlp3
@@ -40,39 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     a.add_argument("path", nargs="?", help="model file or directory (default: all-MiniLM-L6-v2)")
-    a.add_argument("--layers", action="append", metavar="REGEX",
-                   help="only layers whose name matches REGEX (repeatable)")
-    a.add_argument("--kinds", action="append", metavar="KIND",
-                   help="only layers of this kind: linear, conv1d, conv2d, embedding, "
-                        "attn_in_proj, matrix (repeatable)")
-    a.add_argument("--conv", choices=["slices", "reshape"], default="slices",
-                   help="conv kernels: one matrix per kernel position, or (out, in*k) reshape")
-    a.add_argument("--min-evals", type=int, default=10, metavar="K",
-                   help="do not analyse matrices with fewer than K eigenvalues (default 10; "
-                        "they are listed as filtered)")
-    a.add_argument("--max-evals", type=int, default=None, metavar="K",
-                   help="do not analyse matrices with more than K eigenvalues")
-    a.add_argument("--normalization", choices=["N", "none"], default="N",
-                   help="ESD of W^T W / N (theory, default) or W^T W (WeightWatcher scale)")
-    a.add_argument("--min-tail", type=int, default=10,
-                   help="smallest power-law tail the xmin scan may choose (default 10)")
-    a.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None,
-                   help="compute eigenvalues with torch on this device (default: numpy); "
-                        "auto: the GPU if there is one, else numpy with a warning")
-    a.add_argument("--precision", choices=["float64", "float32"], default="float64",
-                   help="precision of the Gram matrix and eigensolver (default float64; "
-                        "float32 is a fast path for the tail metrics, see docs/scale.md)")
+    add_arguments(a, AnalysisOptions)
     a.add_argument("--scheduler", metavar="ADDRESS",
                    help="one task per layer on a Dask cluster: 'local' (a LocalCluster) or a "
                         "scheduler address such as tcp://host:8786 (the workers must see PATH)")
     a.add_argument("--workers", type=int, default=None, metavar="N",
                    help="with --scheduler local: number of worker processes")
-    a.add_argument("--no-traps", action="store_true",
-                   help="skip the correlation-trap test (halves the eigenvalue work)")
-    a.add_argument("--seed", type=int, default=0, help="seed of the correlation-trap shuffles")
-    a.add_argument("--trap-scale", choices=["variance", "fit"], default="variance",
-                   help="MP scale of the shuffled layer in the trap test: its exact entry "
-                        "variance (default) or a fit to the shuffled ESD (WeightWatcher)")
     a.add_argument("--keep-going", action="store_true",
                    help="record layers that cannot be analysed (with the reason) and go on")
     a.add_argument("--json", metavar="FILE", help="write the per-layer records as JSON")
@@ -122,30 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     q.add_argument("path", nargs="?", help="model file or directory (default: all-MiniLM-L6-v2)")
-    q.add_argument("--ecs", default="detx", metavar="xmin|detx|VALUE",
-                   help="ECS lower edge: power-law xmin, TraceLog/detX condition (default), "
-                        "or a positive lambda_min on the X = W^T W / N scale")
-    q.add_argument("--detx-rule", choices=["first_below", "closest"], default="first_below",
-                   help="detX index rule: first k with sum ln lambda < 0 (reference tool, "
-                        "default) or the k closest to 0 after the peak")
-    q.add_argument("--scale", choices=["frobenius_M", "N"], default="frobenius_M",
-                   help="eigenvalue scale of the G functions: sum(lambda) = M (default; the "
-                        "TraceLog scale) or X = W^T W / N")
-    q.add_argument("--models", metavar="LIST",
-                   help="comma-separated spectral models (default: all): "
-                        "bs,fc,lw,lw_paper,imp,imp_gtable,tpl,emp,emp_inv")
-    q.add_argument("--K", type=int, default=5,
-                   help="free cumulants in the 'emp' series (default 5, sections/560)")
-    q.add_argument("--min-ecs", type=int, default=5, metavar="K",
-                   help="smallest accepted ECS (default 5 eigenvalues)")
-    q.add_argument("--layers", action="append", metavar="REGEX",
-                   help="only layers whose name matches REGEX (repeatable)")
-    q.add_argument("--kinds", action="append", metavar="KIND",
-                   help="only layers of this kind (repeatable; as for 'analyze')")
-    q.add_argument("--min-evals", type=int, default=10, metavar="K",
-                   help="do not analyse matrices with fewer than K eigenvalues (default 10)")
-    q.add_argument("--min-tail", type=int, default=10,
-                   help="smallest power-law tail the xmin scan may choose (default 10)")
+    add_arguments(q, QualityOptions)
+    add_arguments(q, AnalysisOptions, only=("layers", "kinds", "min_evals", "min_tail"))
     q.add_argument("--keep-going", action="store_true",
                    help="record layers that cannot be read or analysed and go on")
     q.add_argument("--curve", metavar="FAMILY", choices=["imp", "tpl", "student_t"],

@@ -9,43 +9,31 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, CLIError, _check_outputs, _ensure_parent, _fmt, _resolve_source
+from ..options import AnalysisOptions, QualityOptions
+from ._common import (
+    EXIT_OK,
+    CLIError,
+    _check_outputs,
+    _ensure_parent,
+    _fmt,
+    _resolve_source,
+    options_from_args,
+)
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
     """``setol quality``: per-layer SETOL quality of a model, or a model-derived curve."""
     import numpy as np
 
-    from ..pipeline import quality_report
-    from ..quality import DEFAULT_MODELS, MODELS, quality_curve
+    from ..quality import quality_curve
 
-    # ---- options
-    ecs: str | float
-    if args.ecs in ("xmin", "detx"):
-        ecs = args.ecs
-    else:
-        try:
-            ecs = float(args.ecs)
-        except ValueError:
-            raise CLIError(f"--ecs must be xmin, detx or a positive number, got {args.ecs!r}"
-                           ) from None
-        if not (math.isfinite(ecs) and ecs > 0):
-            raise CLIError(f"--ecs VALUE must be a positive finite lambda_min, got {args.ecs!r}")
-    models: tuple[str, ...] = DEFAULT_MODELS
-    if args.models is not None:
-        models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-        bad = [m for m in models if m not in MODELS]
-        if bad or not models:
-            raise CLIError(f"--models: unknown model(s) {', '.join(bad) or '(none given)'}; "
-                           f"choose from {','.join(MODELS)}")
-    for opt, val, lo in (("--K", args.K, 1), ("--min-ecs", args.min_ecs, 1),
-                         ("--min-evals", args.min_evals, 1), ("--min-tail", args.min_tail, 2),
-                         ("--curve-M", args.curve_M, 10)):
-        if val < lo:
-            raise CLIError(f"{opt} must be >= {lo}, got {val}")
-    scale = "input" if args.scale == "N" else "frobenius_M"
-    common = {"models": models, "scale": scale, "detx_rule": args.detx_rule,
-              "min_ecs": args.min_ecs, "K": args.K}
+    # ---- options: one QualityOptions, and the analysis options the quality needs
+    qopts = options_from_args(QualityOptions, args)
+    if args.curve_M < 10:
+        raise CLIError(f"--curve-M must be >= 10, got {args.curve_M}")
+    ecs, models = qopts.ecs, qopts.models
+    common = {"models": models, "scale": qopts.scale, "detx_rule": qopts.detx_rule,
+              "min_ecs": qopts.min_ecs, "K": qopts.K}
     widths = {m: max(6, len(m)) for m in models}
 
     def qcell(mq: Any, m: str) -> str:
@@ -108,7 +96,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
             ca = curve.critical_alpha()
             print("\nDelta lambda_min changes sign at fitted alpha = "
                   + (f"{ca:.3f} (theory: 2)" if ca is not None else "- (no crossing in range)")
-                  + f"; log10 Q on the {args.scale} scale")
+                  + f"; log10 Q on the {qopts.scale} scale")
         if args.json:
             write_json({"curve": curve.to_dict(), "settings": {**common, "models": list(models),
                         "ecs": ecs, "family": args.curve, "M": args.curve_M, "seed": args.seed}})
@@ -126,14 +114,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
     source = _resolve_source(args.path)
     if not args.quiet:
         print(f"setol quality: {source}", file=sys.stderr)
+    aopts = options_from_args(AnalysisOptions, args, normalization="N", traps=False)
     try:
-        result = analyze(
-            source, layers=args.layers, kinds=args.kinds, min_evals=args.min_evals,
-            normalization="N", traps=False, fit_kwargs={"min_tail": args.min_tail},
-            on_error="record" if args.keep_going else "raise", keep_evals=True,
-            progress=not args.quiet,
-        )
-        report = quality_report(result, ecs=ecs, **common)
+        result = analyze(source, aopts, quality=qopts, keep_evals=bool(args.plot),
+                         on_error="record" if args.keep_going else "raise",
+                         progress=not args.quiet)
+        report = result.quality
     except LayerError as exc:
         raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
@@ -156,7 +142,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
             line = " ".join(_fmt(v, s, w) for v, (_, w, s) in zip(vals, cols, strict=True))
             print(line + " " + " ".join(qcell(r.quality.models.get(m), m) for m in models))
         print(f"\nECS rule {ecs!r}; log10 Q per model (Q^2 = sum_ECS G(lambda_i), "
-              f"{args.scale} scale); ERG = sum of ln lambda over the power-law tail "
+              f"{qopts.scale} scale); ERG = sum of ln lambda over the power-law tail "
               "(sum(lambda) = M scale, 0 at the Ideal point); dl_min = xmin - lambda_min^detX "
               "(X = W^T W / N scale)")
         mq = report.model_quality()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .._util import nan_to_none, write_json
 
 # --------------------------------------------------------------------------------------------
 # argument parsing helpers
@@ -257,7 +258,7 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
                "output": args.output, "loads": loads, "T": temps, "N": sizes,
                "chains": chains, "sweeps": sweeps, "burn_in": burn, "rows": rows,
                "transitions": {str(T): _tr(th.get("transition")) for T, th in theory.items()}}
-    _write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", nan_to_none(summary, inf_strings=True))
     if not args.quiet:
         print(_perceptron_table(rows))
     if not args.no_plot:
@@ -313,43 +314,13 @@ def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
             w.writerow({k: r.get(k, "") for k in keys})
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    def default(o: Any) -> Any:
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, (np.integer, np.floating, np.bool_)):
-            return o.item()
-        return str(o)
-
-    def clean(o: Any) -> Any:
-        if isinstance(o, float) and not math.isfinite(o):
-            return None if math.isnan(o) else ("inf" if o > 0 else "-inf")
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        return o
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        json.dump(clean(obj), fh, indent=1, default=default)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_perceptron(rows: list[dict[str, Any]], prior: str, output: str, path: Path) -> None:
     """Left: eps_g(alpha) with error bars over the analytic curves; right (several N): eps_g
     against 1/N with the weighted 1/N fits and the RS value at 1/N = 0."""
     from .. import statmech as sm
+    from ..report import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     multi = any(not math.isfinite(r["N"]) for r in rows)
     fig, axes = plt.subplots(1, 2 if multi else 1, figsize=(11.5 if multi else 6.4, 4.6),
                              squeeze=False)
@@ -429,8 +400,9 @@ def _plot_perceptron(rows: list[dict[str, Any]], prior: str, output: str, path: 
 def cmd_simulate_theory(args: argparse.Namespace) -> int:
     """Draw the analytic curves of statmech spec 1.5 (items 1-5) into one figure."""
     from .. import statmech as sm
+    from ..report import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(2, 2, figsize=(11, 8.5))
     # (a) T = 0
     a = np.geomspace(0.1, 100.0, 60)
@@ -560,11 +532,11 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
                      "resolved_sizes": [int(r["N"]) for r, o in zip(per_n, ok, strict=True)
                                         if o]})
     _write_table(out / "table.csv", rows)
-    _write_json(out / "summary.json", {
+    write_json(out / "summary.json", nan_to_none({
         "command": "simulate matrix", "law": args.law, "q": args.q, "sigma2": args.sigma2,
         "lambdas": lambdas, "n_beta": nbetas, "N": sizes, "chains": chains, "sweeps": sweeps,
         "rows": rows, "convergence": fits,
-        "assumptions": list(ASSUMPTIONS)})
+        "assumptions": list(ASSUMPTIONS)}, inf_strings=True))
     if not args.quiet:
         print(f"{'n_beta':>7} {'N':>6} {'Q2 (MC)':>11} {'+-':>8} {'Q2_inf':>10} "
               f"{'Q2_N-Q2_inf':>12} {'Q2_paper':>10} {'eq':>3}")
@@ -588,7 +560,9 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
 
 def _plot_matrix(rows: list[dict[str, Any]], fits: list[dict[str, Any]], path: Path,
                  law: str) -> None:
-    plt = _pyplot()
+    from ..report import pyplot
+
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ci, f in enumerate(fits):

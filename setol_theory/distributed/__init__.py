@@ -1,4 +1,6 @@
-"""Many checkpoints at once: checkpoint discovery, per-layer tasks on serial or Dask executors, the resumable JSON-lines table."""
+"""Many checkpoints at once: checkpoint discovery, per-layer tasks on serial or Dask executors, the
+resumable JSON-lines table.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +13,6 @@ from ._checkpoints import (
 from ._many import (
     analyze_many,
     analyze_on_cluster,
-)
-from ._options import (
-    LayerOptions,
 )
 from ._table import (
     KEYS,
@@ -31,7 +30,6 @@ __all__ = [
     "Checkpoint",
     "CheckpointChanged",
     "KEYS",
-    "LayerOptions",
     "ManyAnalysis",
     "SkippedPathWarning",
     "UnreadableCheckpoint",

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LayerError
 from ..htsr import LayerMetrics
-from ..pipeline import ModelAnalysis
+from ..options import AnalysisOptions
+from ..pipeline import ModelAnalysis, resolve_options
 from ._checkpoints import Checkpoint, find_checkpoints
 from ._executors import _executor, _file_id, _task_key
-from ._options import _options, _validate
 from ._table import ManyAnalysis, _row, _row_key, _sort_rows, _Writer
 from ._tasks import (
     CheckpointChanged,
@@ -26,27 +27,26 @@ from ._tasks import (
 )
 
 
+def _worker_options(options: AnalysisOptions | None, changes: dict[str, Any]
+                    ) -> AnalysisOptions:
+    """The options of every task, checked here, where the run starts (not in every task)."""
+    opts, backend = resolve_options(options, **changes)
+    if backend is not None:
+        raise ValueError("the device is resolved on each worker: give device='cuda' (or "
+                         "'auto', 'torch-cpu', 'numpy'), not a resolved Backend")
+    return opts
+
+
 def analyze_many(
     sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    options: AnalysisOptions | None = None,
     *,
     out: str | os.PathLike[str] | None = None,
     scheduler: Any = "local",
     n_workers: int | None = None,
     resume: bool = True,
     progress: bool = False,
-    layers: str | Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    conv: str = "slices",
-    min_evals: int = 2,
-    max_evals: int | None = None,
-    normalization: str = "N",
-    traps: bool = True,
-    seed: int | None = 0,
-    fit_kwargs: dict[str, Any] | None = None,
-    method: str = "auto",
-    device: str = "numpy",
-    trap_shuffle: str = "auto",
-    trap_scale: str = "variance",
+    **changes: Any,
 ) -> ManyAnalysis:
     """HTSR analysis of many checkpoints, one task per layer, streamed into one table.
 
@@ -67,11 +67,11 @@ def analyze_many(
         (``"tcp://host:8786"``), a ``Client``, or ``"serial"`` (this process, no Dask).
     progress : bool
         tqdm progress bar over the layer tasks (stderr).
-    layers, kinds, conv, min_evals, max_evals, normalization, traps, seed, fit_kwargs, \
-method, device, trap_shuffle, trap_scale
-        As in :func:`setol_theory.htsr.analyze` (``device`` is resolved on each worker:
-        ``"auto"`` uses a worker's GPU where it has one). Layers that cannot be analysed are
-        recorded with their reason (``on_error="record"``). Checked before anything runs.
+    options : AnalysisOptions, optional
+        As in :func:`setol_theory.analyze`; ``**changes`` override its fields (``device`` is
+        resolved on each worker: ``"auto"`` uses a worker's GPU where it has one). Layers
+        that cannot be analysed are recorded with their reason (``on_error="record"``).
+        Checked before anything runs.
 
     Returns
     -------
@@ -88,11 +88,7 @@ method, device, trap_shuffle, trap_scale
         Bad options; ``out`` written with other settings, not a results file, or in use by
         another run.
     """
-    opts = _options(layers=layers, kinds=kinds, conv=conv, min_evals=min_evals,
-                    max_evals=max_evals, normalization=normalization, traps=traps, seed=seed,
-                    fit_kwargs=fit_kwargs, method=method, device=device,
-                    trap_shuffle=trap_shuffle, trap_scale=trap_scale)
-    _validate(opts)
+    opts = _worker_options(options, changes)
     ckpts = find_checkpoints(sources)
     settings = opts.to_dict()
     writer = _Writer(Path(out) if out is not None else None, settings, resume)
@@ -201,42 +197,24 @@ def _metrics(record: dict[str, Any]) -> LayerMetrics:
 def analyze_on_cluster(
     source: str | os.PathLike[str],
     scheduler: Any = "local",
+    options: AnalysisOptions | None = None,
     *,
     n_workers: int | None = None,
-    layers: str | Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    conv: str = "slices",
-    min_evals: int = 2,
-    max_evals: int | None = None,
-    normalization: str = "N",
-    traps: bool = True,
-    seed: int | None = 0,
-    fit_kwargs: dict[str, Any] | None = None,
-    method: str = "auto",
-    device: str = "numpy",
-    trap_shuffle: str = "auto",
-    trap_scale: str = "variance",
     on_error: str = "raise",
     keep_evals: bool = False,
     progress: bool = False,
+    **changes: Any,
 ) -> ModelAnalysis:
     """:func:`setol_theory.htsr.analyze` of one model file or directory, one task per layer.
 
     The result equals ``analyze(source, ...)`` with the same options, layer by layer.
-    ``on_error="raise"`` raises :class:`setol_theory.htsr.LayerError` for the first layer
+    ``on_error="raise"`` raises :class:`setol_theory.errors.LayerError` for the first layer
     (in model order) that could not be analysed, after all tasks ran.
     """
-    from ..pipeline import LayerError
-    from ..pipeline._analyze import _describe
-
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     path = str(Path(source).resolve())
-    opts = _options(layers=layers, kinds=kinds, conv=conv, min_evals=min_evals,
-                    max_evals=max_evals, normalization=normalization, traps=traps, seed=seed,
-                    fit_kwargs=fit_kwargs, method=method, device=device,
-                    trap_shuffle=trap_shuffle, trap_scale=trap_scale)
-    _validate(opts)
+    opts = _worker_options(options, changes)
     stamp = _file_stamp(path)
     fid = _file_id(path, stamp)
     with _executor(scheduler, n_workers) as ex:
@@ -281,14 +259,8 @@ def analyze_on_cluster(
         records.append(m)
     if not records:
         raise ValueError(f"no analysable layer found in {path} with the given filters")
-    settings = {
-        "normalization": normalization, "conv": conv, "traps": traps, "seed": seed,
-        "fit": dict(fit_kwargs or {}), "eig": {"method": method}, "layers": layers,
-        "kinds": list(kinds) if kinds else None, "min_evals": min_evals,
-        "max_evals": max_evals, "device": device, "trap_shuffle": trap_shuffle,
-        "trap_scale": trap_scale,
-        "scheduler": scheduler if isinstance(scheduler, str) else (
-            "local" if scheduler is None else "client"),
-    }
-    return ModelAnalysis(records, source=_describe(source), settings=settings, evals=evals)
+    settings = {**opts.to_dict(),
+                "scheduler": scheduler if isinstance(scheduler, str) else (
+                    "local" if scheduler is None else "client")}
+    return ModelAnalysis(records, source=str(source), settings=settings, evals=evals)
 

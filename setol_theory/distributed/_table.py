@@ -44,7 +44,7 @@ class ManyAnalysis:
         and layer (model order). Rows of earlier runs in the results file whose checkpoint
         is no longer found are kept; rows of a checkpoint that changed since are not.
     settings : dict
-        The analysis settings (:meth:`LayerOptions.to_dict`).
+        The analysis settings (:meth:`setol_theory.options.AnalysisOptions.to_dict`).
     checkpoints : list of Checkpoint
     failed : list of dict
         Tasks that raised (keys, ``error``): not in ``records`` and not in the file, so a

@@ -15,9 +15,9 @@ from .._util import nan_to_none as _nan_to_none
 from ..errors import CheckpointChanged, UnreadableCheckpoint
 from ..htsr import LayerMetrics
 from ..io import Layer, iter_layers
+from ..options import AnalysisOptions
 from ..pipeline import analyze_layers
 from ._checkpoints import WEIGHT_SUFFIXES
-from ._options import LayerOptions
 
 
 def _file_stamp(path: str) -> str:
@@ -68,7 +68,7 @@ def _layer_source(path: str) -> Any:
     return path
 
 
-def _iter(path: str, opts: LayerOptions, layers: Sequence[str] | None = None
+def _iter(path: str, opts: AnalysisOptions, layers: Sequence[str] | None = None
           ) -> Iterator[Layer]:
     if layers is None:
         layers = list(opts.layers) if opts.layers else None
@@ -76,24 +76,19 @@ def _iter(path: str, opts: LayerOptions, layers: Sequence[str] | None = None
                        kinds=list(opts.kinds) if opts.kinds else None, conv=opts.conv)
 
 
-def _needs_eigenvalues(layer: Layer, opts: LayerOptions) -> bool:
+def _needs_eigenvalues(layer: Layer, opts: AnalysisOptions) -> bool:
     if layer.W is None:
         return False
     M = min(layer.W.shape)
     return opts.min_evals <= M <= (opts.max_evals if opts.max_evals is not None else M)
 
 
-def _analyze(layers: Iterable[Layer], opts: LayerOptions
+def _analyze(layers: Iterable[Layer], opts: AnalysisOptions
              ) -> Iterator[tuple[LayerMetrics, np.ndarray | None]]:
-    return iter(analyze_layers(
-        layers, min_evals=opts.min_evals, max_evals=opts.max_evals,
-        normalization=opts.normalization, traps=opts.traps, seed=opts.seed,
-        fit_kwargs=dict(opts.fit), method=opts.method, device=opts.device, on_error="record",
-        trap_shuffle=opts.trap_shuffle, trap_scale=opts.trap_scale,
-    ))
+    return ((r.metrics, r.evals) for r in analyze_layers(layers, opts, on_error="record"))
 
 
-def _read_layers(path: str, opts: LayerOptions) -> Iterator[Layer]:
+def _read_layers(path: str, opts: AnalysisOptions) -> Iterator[Layer]:
     """The selected layers of a checkpoint; a file that cannot be read as one raises
     :class:`UnreadableCheckpoint`."""
     try:
@@ -110,7 +105,7 @@ def _read_layers(path: str, opts: LayerOptions) -> Iterator[Layer]:
         yield layer
 
 
-def list_layers(path: str, opts: LayerOptions, stamp: str | None = None
+def list_layers(path: str, opts: AnalysisOptions, stamp: str | None = None
                 ) -> list[tuple[str, dict[str, Any] | None]]:
     """``(layer name, record)`` of every selected layer of a checkpoint, in model order.
 
@@ -136,7 +131,7 @@ def list_layers(path: str, opts: LayerOptions, stamp: str | None = None
     return out
 
 
-def analyze_one_layer(path: str, name: str, opts: LayerOptions, keep_evals: bool = False,
+def analyze_one_layer(path: str, name: str, opts: AnalysisOptions, keep_evals: bool = False,
                       occurrence: int = 0, stamp: str | None = None
                       ) -> tuple[dict[str, Any], list[float] | None]:
     """The record of one layer (and its eigenvalues if asked). Runs on a worker.

@@ -1,4 +1,6 @@
-"""Fits of an ESD: the power-law tail (Clauset-Shalizi-Newman), the truncated power law and the Marchenko-Pastur bulk."""
+"""Fits of an ESD: the power-law tail (Clauset-Shalizi-Newman), the truncated power law and the
+Marchenko-Pastur bulk.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 import warnings
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._util import real_number
 from ._ks import KSConvention, _alphas_truncated, _kfun, _ks_one, _ks_scan, _vfun
 from ._results import DEFAULT_ALPHA_RANGE, DEFAULT_MIN_TAIL, PowerLawBoundWarning, PowerLawFit
 
@@ -44,9 +44,7 @@ def _as_sample(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
 
 
 def _as_real(v: Any, name: str) -> float:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    f = float(v)
+    f = real_number(v, name)
     if math.isnan(f):
         raise ValueError(f"{name} is NaN")
     return f

@@ -1,7 +1,10 @@
-"""HTSR metrics of one layer's ESD: alpha, alpha_hat, norms, stable rank, MP bulk and spikes, correlation traps, the TraceLog/detX condition and the ERG residual."""
+"""HTSR metrics of one layer's ESD: alpha, alpha_hat, norms, stable rank, MP bulk and spikes,
+correlation traps, the TraceLog/detX condition and the ERG residual.
+"""
 
 from __future__ import annotations
 
+from .._deprecated import moved_names
 from ._detx import (
     DetXResult,
     ERGResult,
@@ -17,6 +20,7 @@ from ._metrics import (
     LayerMetrics,
     analyze_matrix,
     esd_metrics,
+    layer_detx,
     warning_label,
 )
 from ._traps import (
@@ -25,9 +29,13 @@ from ._traps import (
     TRAP_SCALES,
     TrapResult,
     correlation_traps,
+    count_traps,
     entry_moments,
     entry_variance,
+    n_permutations_for,
     permute_entries,
+    shuffled_layer,
+    trap_null_model,
     trap_threshold,
 )
 
@@ -43,15 +51,35 @@ __all__ = [
     "TrapResult",
     "analyze_matrix",
     "correlation_traps",
+    "count_traps",
+    "n_permutations_for",
+    "shuffled_layer",
+    "trap_null_model",
     "detx_lambda_min",
     "entry_moments",
     "entry_variance",
     "erg_metrics",
     "erg_residual",
     "esd_metrics",
+    "layer_detx",
     "permute_entries",
     "rescale_frobenius_M",
     "tracelog_partial_sums",
     "trap_threshold",
     "warning_label",
 ]
+
+
+# Names that moved out of this package in 0.2 (docs/architecture.md).
+__getattr__, __dir__ = moved_names(__name__, {
+    "LayerError": "setol_theory.pipeline",
+    "MPFit": "setol_theory.fit",
+    "ModelAnalysis": "setol_theory.pipeline",
+    "SUMMARY_METRICS": "setol_theory.pipeline",
+    "TW1_Q99": "setol_theory.fit",
+    "analyze": "setol_theory.pipeline",
+    "analyze_layers": "setol_theory.pipeline",
+    "fit_mp_bulk": "setol_theory.fit",
+    "metric_names": "setol_theory.pipeline",
+    "tracy_widom_scale": "setol_theory.fit",
+})

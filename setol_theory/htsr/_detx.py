@@ -41,7 +41,8 @@ def rescale_frobenius_M(evals: ArrayLike) -> tuple[Array, float]:
     """Rescale a spectrum so that ``sum(lambda) = M`` (``||W||_F^2 = M``).
 
     Returns ``(rescaled, factor)`` with ``rescaled = factor * evals``
-    (shared/spec/theory.md section 1.1, the ``"frobenius_M"`` decision; sections/620).
+    (the ``"frobenius_M"`` scale, our choice: docs/quality.md, "ECS selection and the ERG
+    quantities"; arXiv:2507.17912 Sec. 6.2).
     """
     x = _as_spectrum(evals)
     total = float(x.sum())
@@ -105,10 +106,10 @@ def detx_lambda_min(
 
     With the eigenvalues sorted descending and ``S_k = sum_{i<=k} ln lambda_(i)``:
 
-    * ``rule="first_below"`` (the paper's reference tool, shared/spec/empirical.md 2.1):
+    * ``rule="first_below"`` (the paper's reference tool, WeightWatcher [WW]; docs/htsr.md):
       the first ``k`` with ``S_k < 0`` (product of the ``k`` largest drops below 1);
       ``lambda_min = lambda_(k)``.
-    * ``rule="closest"`` (shared/spec/theory.md 1.2): ``k = argmin_{k >= k_1} |S_k|`` with
+    * ``rule="closest"`` (docs/quality.md): ``k = argmin_{k >= k_1} |S_k|`` with
       ``k_1`` the number of eigenvalues above 1 (searching after the peak of ``S_k``,
       which excludes the trivial ``k = 0``).
 
@@ -167,7 +168,7 @@ def detx_lambda_min(
 
 def erg_residual(evals: ArrayLike, lambda_cut: float, *, normalization: str = "frobenius_M"
                  ) -> float:
-    """``sum_{lambda_i >= lambda_cut} ln lambda_i = ln det X_ECS`` (theory.md 4.4).
+    """``sum_{lambda_i >= lambda_cut} ln lambda_i = ln det X_ECS`` (arXiv:2507.17912 Eq. (126)).
 
     ``lambda_cut`` is on the input scale; with ``"frobenius_M"`` both the eigenvalues and the
     cut are rescaled so that ``sum(lambda) = M`` before the logs are taken.
@@ -185,9 +186,9 @@ def erg_residual(evals: ArrayLike, lambda_cut: float, *, normalization: str = "f
 
 @dataclass(frozen=True)
 class ERGResult:
-    """ERG / TraceLog metrics of a layer (theory.md 4.4 names).
+    """ERG / TraceLog metrics of a layer (names as in docs/quality.md).
 
-    ``erg_gap = lambda_min^PL - lambda_min^{|detX|=1}`` (sections/630's Delta lambda_min:
+    ``erg_gap = lambda_min^PL - lambda_min^{|detX|=1}`` (arXiv:2507.17912 Eq. (164), Sec. 6.3:
     positive when the power-law tail is the smaller set, -> 0+ as alpha -> 2).
     """
 

@@ -1,4 +1,5 @@
-"""Per-layer HTSR metrics of one ESD: :class:`LayerMetrics`, :func:`esd_metrics`, :func:`analyze_matrix`.
+"""Per-layer HTSR metrics of one ESD: :class:`LayerMetrics`, :func:`esd_metrics`,
+:func:`analyze_matrix`.
 
 Conventions (docs/glossary.md, docs/htsr.md): ``W`` is ``N x M`` with ``N >= M`` after
 transposing; the ESD is the ``M`` eigenvalues of ``X = W^T W / N`` (``normalization="N"``) or
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 
 from ..fit import MPFit, PowerLawBoundWarning, PowerLawFit, fit_mp_bulk, fit_powerlaw
 from ..linalg import correlation_eigenvalues, zero_threshold
-from ._detx import detx_lambda_min
+from ._detx import DetXResult, detx_lambda_min
 from ._traps import correlation_traps
 
 Array = NDArray[np.float64]
@@ -25,7 +26,7 @@ Array = NDArray[np.float64]
 _NAN = float("nan")
 
 
-#: Alpha thresholds of the HTSR phenomenology (shared/spec/htsr.md, sections/210).
+#: Alpha thresholds of the HTSR phenomenology (arXiv:2507.17912 Sec. 2.1, Table 1; docs/htsr.md).
 ALPHA_OVERFIT = 2.0
 
 
@@ -44,11 +45,11 @@ class LayerMetrics:
     Every layer that was selected appears, analysed (``status == "ok"``) or not, with
     ``reason``: ``"skipped"`` (cannot be analysed: NaN/Inf, all zeros, integer dtype...) or
     ``"filtered"`` (outside the ``min_evals``/``max_evals`` limits).  Metric names follow
-    ``shared/spec/htsr.md``; eigenvalue-scale quantities use ``normalization``.
+    docs/htsr.md and docs/glossary.md; eigenvalue-scale quantities use ``normalization``.
     ``detx_lambda_min`` is the TraceLog/detX ECS edge (:func:`setol_theory.quality.
     detx_lambda_min`, rule ``first_below``, applied after rescaling to ``sum(lambda) = M``
     and reported on the ``normalization`` scale); ``delta_lambda_min = xmin -
-    detx_lambda_min`` (sections/630). ``num_zero_evals`` eigenvalues are exactly zero
+    detx_lambda_min`` (arXiv:2507.17912 Eq. (164)). ``num_zero_evals`` eigenvalues are zero
     (below ``M eps lambda_max``); the MP fit and detX use the others. ``num_traps``,
     ``lambda_max_rand`` and ``threshold_rand`` are :class:`TrapResult`'s (NaN when the
     trap test was off).
@@ -104,7 +105,8 @@ def warning_label(alpha: float, fit_ok: bool) -> str:
     """HTSR verdict from alpha: ``"under-trained"`` (alpha > 6), ``"over-trained"`` (alpha < 2).
 
     A failed fit gives ``"no-fit"``; a layer in between gives ``""``.
-    (WeightWatcher's labels; thresholds from sections/210 and shared/spec/htsr.md.)
+    (WeightWatcher's labels; thresholds from arXiv:2507.17912 Sec. 2.1, Table 1, and
+    docs/htsr.md, "Warnings".)
     """
     if not fit_ok or not np.isfinite(alpha):
         return "no-fit"
@@ -120,6 +122,20 @@ def _positive_evals(evals: Array) -> Array:
     return evals[evals > zero_threshold(evals)]
 
 
+def layer_detx(evals: Array) -> DetXResult:
+    """The TraceLog/detX edge of a layer's ESD, as the pipeline computes it once per layer.
+
+    Exact zeros (below ``M * eps * lambda_max``) are left out: they are not part of the
+    correlations, and ``ln 0`` would end every TraceLog walk (a layer with ``k`` zero columns is
+    an ``N x (M - k)`` layer).  Rule ``first_below`` on the ``sum(lambda) = M_+`` scale
+    (:func:`detx_lambda_min`).  :func:`esd_metrics` and
+    :func:`setol_theory.quality.select_ecs` take the result instead of computing it again.
+    """
+    x = np.sort(np.asarray(evals, dtype=np.float64))
+    pos = _positive_evals(x)
+    return detx_lambda_min(x if pos.size == x.size else pos)
+
+
 def esd_metrics(
     evals: Array,
     N: int,
@@ -129,6 +145,7 @@ def esd_metrics(
     kind: str = "matrix",
     normalization: str = "N",
     fit_kwargs: dict[str, Any] | None = None,
+    detx: DetXResult | None = None,
 ) -> LayerMetrics:
     """Metrics computable from the ESD alone (everything except correlation traps).
 
@@ -139,7 +156,9 @@ def esd_metrics(
     N, M : int
         Layer dimensions, ``N >= M``.
     fit_kwargs : dict, optional
-        Passed to :func:`setol_theory.powerlaw.fit_powerlaw` (``min_tail``, ``xmax``, ``ks``...).
+        Passed to :func:`setol_theory.fit.fit_powerlaw` (``min_tail``, ``xmax``, ``ks``...).
+    detx : DetXResult, optional
+        The layer's detX edge from :func:`layer_detx` (computed here when not given).
     """
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
@@ -157,7 +176,8 @@ def esd_metrics(
     n_zero = int(x.size - pos.size)
     bulk = x if n_zero == 0 else pos
     mp: MPFit | None = fit_mp_bulk(bulk, N, bulk.size) if bulk.size >= 2 else None
-    detx = detx_lambda_min(bulk)  # TraceLog condition on the sum(lambda) = M_+ scale
+    if detx is None:  # TraceLog condition on the sum(lambda) = M_+ scale
+        detx = detx_lambda_min(bulk)
     return LayerMetrics(
         name=name,
         kind=kind,

@@ -154,8 +154,9 @@ def _blocked_permutation(flat, seed, bucket):  # type: ignore[no-untyped-def]
     scattered into their buckets (a sequential read and ``K`` sequential write streams), and
     every bucket is Fisher-Yates shuffled in cache. Given the bucket sizes, the assignment is
     a uniformly random partition and each bucket a uniformly random order, so the result is
-    a uniformly random permutation (Rao, Sankhya 23, 1961; Sandelius, Ann. Math. Statist. 33,
-    1962). The bucket draws are replayed from the seed instead of being stored.
+    a uniformly random permutation (Rao, Sankhya A 23, 1961, [Rao1961]; Sandelius, J. R. Stat.
+    Soc. B 24(2), 472-481, 1962, [San1962]; keys: docs/references.md). The bucket draws are
+    replayed from the seed instead of being stored.
     Random numbers: splitmix64 (Steele, Lea & Flood, OOPSLA 2014) seeded from the caller's
     numpy Generator; bounded integers by Lemire's unbiased rejection (ACM TOMACS 29, 2019).
     """
@@ -222,7 +223,8 @@ def permute_entries(
     return out.reshape(A.shape)
 
 
-def _n_permutations(M: int, n_permutations: int | None) -> int:
+def n_permutations_for(M: int, n_permutations: int | None) -> int:
+    """Number of shuffles of the trap test: 5 below ``M = 100`` eigenvalues, else 1."""
     if n_permutations is None:
         return 5 if M < 100 else 1
     if n_permutations < 1:
@@ -230,7 +232,7 @@ def _n_permutations(M: int, n_permutations: int | None) -> int:
     return n_permutations
 
 
-def _trap_result(spectra: Sequence[Array], N: int, M: int,
+def count_traps(spectra: Sequence[Array], N: int, M: int,
                  sigma2: float | None = None, mean: float = 0.0) -> TrapResult:
     """Count the shuffled-ESD eigenvalues above the MP threshold (``sigma2`` None: fitted)."""
     if sigma2 is None:
@@ -250,7 +252,7 @@ def _trap_result(spectra: Sequence[Array], N: int, M: int,
     )
 
 
-def _trap_null(W: Array, normalization: str, scale: str) -> tuple[float | None, float]:
+def trap_null_model(W: Array, normalization: str, scale: str) -> tuple[float | None, float]:
     """``(sigma2, mean)`` of the shuffled layer's null model: MP scale in the ESD's units
     (None for ``scale="fit"``) and the entry mean removed before the shuffle (0 for "fit")."""
     if scale not in TRAP_SCALES:
@@ -261,7 +263,7 @@ def _trap_null(W: Array, normalization: str, scale: str) -> tuple[float | None, 
     return (var if normalization == "N" else var * max(np.shape(W))), mean
 
 
-def _shuffle(W: Array, rng: np.random.Generator, method: str, mean: float) -> Array:
+def shuffled_layer(W: Array, rng: np.random.Generator, method: str, mean: float) -> Array:
     """:func:`permute_entries` of ``W`` minus ``mean`` (subtracted in the fresh copy)."""
     P = permute_entries(W, rng, method=method)
     if mean != 0.0:
@@ -291,8 +293,8 @@ def correlation_traps(
 
     Shuffling all entries of ``W`` destroys the correlations between rows and columns but
     keeps the entry distribution; a Marchenko-Pastur bulk is expected unless a few very
-    large entries create spikes of their own (sections/650_empirical_corr_trap.tex;
-    shared/spec/empirical.md section 2.4).  The eigenvalues of the shuffled ESD above the
+    large entries create spikes of their own (arXiv:2507.17912 Sec. 3.3.1 and Sec. 6.5,
+    Inducing a Correlation Trap; docs/htsr.md).  The eigenvalues of the shuffled ESD above the
     MP edge plus a Tracy-Widom 0.99 margin (:func:`trap_threshold`) are counted.
 
     The MP law of a shuffled matrix is known exactly: its entries are the entries of ``W``
@@ -331,10 +333,10 @@ def correlation_traps(
     if W.ndim != 2:
         raise ValueError(f"correlation_traps: expected a 2-D matrix, got shape {W.shape}")
     N, M = max(W.shape), min(W.shape)
-    sigma2, mean = _trap_null(W, normalization, scale)
-    n_permutations = _n_permutations(M, n_permutations)
+    sigma2, mean = trap_null_model(W, normalization, scale)
+    n_permutations = n_permutations_for(M, n_permutations)
     rng = np.random.default_rng(rng)
     eig = eig or (lambda A: correlation_eigenvalues(A, normalization=normalization))
-    spectra = [eig(_shuffle(W, rng, shuffle, mean)) for _ in range(n_permutations)]
-    return _trap_result(spectra, N, M, sigma2, mean)
+    spectra = [eig(shuffled_layer(W, rng, shuffle, mean)) for _ in range(n_permutations)]
+    return count_traps(spectra, N, M, sigma2, mean)
 

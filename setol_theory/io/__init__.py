@@ -1,4 +1,6 @@
-"""Model weights in, layer matrices out: readers for safetensors, torch, npz and Hugging-Face directories, and :func:`iter_layers`."""
+"""Model weights in, layer matrices out: readers for safetensors, torch, npz and Hugging-Face
+directories, and :func:`iter_layers`.
+"""
 
 from __future__ import annotations
 

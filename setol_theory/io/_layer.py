@@ -4,14 +4,14 @@ This module is the input edge of the HTSR analysis. It turns model weights from 
 into a stream of 2-D layer matrices (:func:`iter_layers`, one :class:`Layer` at a time) and turns
 one matrix into its empirical spectral density (:func:`correlation_eigenvalues`).
 
-Conventions (docs/spec ``htsr.md``, "Matrix and eigenvalues"; paper section 210_htsr_setup):
+Conventions (docs/htsr.md, "The matrix and its ESD"; arXiv:2507.17912 Sec. 2.1):
 
 * A layer weight ``W`` is ``N x M`` with ``N >= M`` after transposition if needed; the
   correlation matrix is ``X = W^T W / N`` and its ``M`` eigenvalues form the ESD.
   ``normalization="none"`` drops the ``1/N`` (WeightWatcher's scale).
 * :class:`Layer` keeps ``W`` in its stored orientation; only the eigenvalue routine transposes.
 
-Loading untrusted weights safely (``htsr.md``, "Loading untrusted weights safely"):
+Loading untrusted weights safely (docs/htsr.md, "The matrix and its ESD", weight sources):
 
 * ``.pt`` / ``.pth`` / ``.bin`` / ``.ckpt`` are pickles: they are read *only* with
   ``torch.load(path, map_location="cpu", weights_only=True)``; a file that needs arbitrary

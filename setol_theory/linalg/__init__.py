@@ -1,4 +1,6 @@
-"""Eigenvalues of layer correlation matrices on numpy, torch-CPU or CUDA backends, batched, with float32 error bounds."""
+"""Eigenvalues of layer correlation matrices on numpy, torch-CPU or CUDA backends, batched, with
+float32 error bounds.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +15,8 @@ from ._backend import (
     eigenvalues,
     resolve_backend,
 )
-from ._device import (
-    DeviceError,
-    DeviceFallbackWarning,
-    cuda_available,
-)
+from ..errors import DeviceError, DeviceFallbackWarning
+from ._device import cuda_available
 from ._eigen import (
     correlation_eigenvalues,
     finalize_eigenvalues,

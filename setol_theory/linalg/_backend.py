@@ -52,9 +52,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._tensor import _is_tensor, _torch_to_numpy
+from ..errors import DeviceError, DeviceFallbackWarning
 from ._device import (
-    DeviceError,
-    DeviceFallbackWarning,
     _cuda_device,
     _require_torch,
     cuda_available,

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from typing import Any
 
-from ..errors import DeviceError, DeviceFallbackWarning
+from ..errors import DeviceError
 
 # --------------------------------------------------------------------------------------------
 # Backend choice

@@ -1,6 +1,6 @@
 """Eigenvalues of one layer's correlation matrix ``X = W^T W / N`` with numpy or torch.
 
-The ESD convention of the HTSR analysis (docs/htsr.md, "Matrix and eigenvalues"): a layer
+The ESD convention of the HTSR analysis (docs/htsr.md, "The matrix and its ESD"): a layer
 weight ``W`` is ``N x M`` with ``N >= M`` after transposition; its ESD is the ``M``
 eigenvalues of ``X = W^T W / N`` (``normalization="N"``) or of ``W^T W``
 (``normalization="none"``, WeightWatcher's scale).  The Gram matrix is accumulated in blocks
@@ -32,7 +32,7 @@ def zero_threshold(evals: np.ndarray) -> float:
     """Eigenvalues at or below this value are numerically zero: ``M * eps * lambda_max``.
 
     ``eps`` is the float64 machine epsilon and ``M = len(evals)``. This is the relative
-    threshold of ``htsr.md`` ("Zero eigenvalues"); :func:`correlation_eigenvalues` already sets
+    threshold of docs/htsr.md ("The matrix and its ESD"); :func:`correlation_eigenvalues` sets
     eigenvalues at or below it to exactly 0.
     """
     evals = np.asarray(evals, dtype=np.float64)
@@ -54,7 +54,8 @@ def correlation_eigenvalues(
 
     ``W`` (``n x m``) is transposed if needed so that ``N = max(n, m) >= M = min(n, m)``; the
     ``M`` eigenvalues of the ``M x M`` matrix ``W^T W`` are returned, divided by ``N`` under
-    the default normalization (htsr.md, "Matrix and eigenvalues"; sections/210_htsr_setup.tex).
+    the default normalization (docs/htsr.md, "The matrix and its ESD"; arXiv:2507.17912
+    Sec. 2.1).
 
     Parameters
     ----------

@@ -1,15 +1,20 @@
-"""One pipeline from weights to quality: layer -> eigenvalues -> metrics -> ECS -> quality, streaming, each quantity computed once."""
+"""One pipeline from weights to quality: layer -> eigenvalues -> metrics -> ECS -> quality,
+streaming, each quantity computed once.
+"""
 
 from __future__ import annotations
 
 from ._analyze import (
     LayerError,
+    LayerResult,
     analyze,
     analyze_layers,
+    resolve_options,
 )
 from ._quality import (
     QualityRecord,
     QualityReport,
+    layer_record,
     quality_report,
 )
 from ._results import (
@@ -19,6 +24,9 @@ from ._results import (
 )
 
 __all__ = [
+    "LayerResult",
+    "layer_record",
+    "resolve_options",
     "LayerError",
     "ModelAnalysis",
     "QualityRecord",

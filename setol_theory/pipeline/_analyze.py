@@ -1,10 +1,19 @@
-"""The analysis pipeline: weights -> layers -> eigenvalues -> HTSR metrics, streaming."""
+"""The analysis pipeline: weights -> layers -> eigenvalues -> metrics -> ECS -> quality.
+
+One pass over the layers, streaming: each layer is read, its eigenvalues computed (batched
+with torch), its HTSR metrics, detX edge and (when asked) its ECS and quality computed from
+those same eigenvalues, and the eigenvalues dropped unless ``keep_evals``.  Each quantity is
+computed once: the detX edge of :func:`setol_theory.htsr.layer_detx` feeds both the metrics
+(``delta_lambda_min``) and the ECS.  The serial path here, the process pool and the Dask
+tasks of :mod:`setol_theory.distributed` all run :func:`analyze_layers`, so their records are
+the same.
+"""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -12,18 +21,24 @@ from numpy.typing import NDArray
 
 from ..errors import LayerError
 from ..htsr import (
-    SHUFFLES,
-    TRAP_SCALES,
+    DetXResult,
     LayerMetrics,
+    count_traps,
     esd_metrics,
+    layer_detx,
+    n_permutations_for,
+    shuffled_layer,
+    trap_null_model,
 )
-from ..htsr._traps import _n_permutations, _shuffle, _trap_null, _trap_result
 from ..io import Layer, iter_layers
 from ..linalg import Backend, Spectrum, batched_eigenvalues, resolve_backend
+from ..options import AnalysisOptions, OptionError, QualityOptions
+from ._quality import QualityRecord, QualityReport, layer_record
 from ._results import ModelAnalysis
 
 Array = NDArray[np.float64]
 
+__all__ = ["LayerResult", "analyze", "analyze_layers", "resolve_options"]
 
 #: With torch, ``analyze`` hands the eigensolver up to this many layers (or bytes of layers)
 #: at once; the backend batches those of equal size. The layers are views of the model
@@ -31,9 +46,71 @@ Array = NDArray[np.float64]
 #: from batching (LAPACK solves one matrix at a time), so there each layer is done as soon as
 #: it is read, which keeps the progress bar and the memory use per layer.
 _BUFFER_LAYERS = 64
-
-
 _BUFFER_BYTES = 256 * 2**20
+
+_FIELDS = frozenset(f.name for f in fields(AnalysisOptions))
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """What the pipeline yields per layer: the metrics and, for analysed layers, the
+    eigenvalues, the detX edge and (with quality options) the quality record."""
+
+    metrics: LayerMetrics
+    evals: Array | None = None
+    detx: DetXResult | None = None
+    quality: QualityRecord | None = None
+
+
+def resolve_options(options: AnalysisOptions | None = None, /, **changes: Any
+                    ) -> tuple[AnalysisOptions, Backend | None]:
+    """``options`` with ``changes`` applied, and a resolved backend if one was passed.
+
+    ``changes`` are :class:`~setol_theory.options.AnalysisOptions` fields.  The 0.1 keyword
+    arguments still work for one release with a ``DeprecationWarning``: ``fit_kwargs``
+    (only ``min_tail`` is an analysis option), ``eig_kwargs`` (``method``; ``backend`` and
+    ``device``) and ``device=<Backend>`` (now ``backend=``).
+    """
+    if options is None:
+        options = AnalysisOptions()
+    if not isinstance(options, AnalysisOptions):
+        raise TypeError(f"options must be an AnalysisOptions, got {type(options).__name__}")
+    backend = changes.pop("backend", None)
+    if isinstance(changes.get("device"), Backend):
+        backend = changes.pop("device")
+    legacy = {k: changes.pop(k) for k in ("fit_kwargs", "eig_kwargs") if k in changes}
+    for key, value in legacy.items():
+        warnings.warn(f"{key}= is deprecated: give AnalysisOptions fields (min_tail=, method=, "
+                      "device=) instead", DeprecationWarning, stacklevel=3)
+        value = dict(value or {})
+        if key == "fit_kwargs":
+            extra = sorted(set(value) - {"min_tail"})
+            if extra:
+                raise OptionError(f"fit_kwargs: unknown option(s) {', '.join(extra)}; the "
+                                  "analysis takes min_tail (other power-law settings: call "
+                                  "setol_theory.fit.fit_powerlaw on the eigenvalues)")
+            changes.update(value)
+        else:
+            unknown = sorted(set(value) - {"method", "backend", "device"})
+            if unknown:
+                raise OptionError(f"eig_kwargs: unknown option(s) {unknown}")
+            if "method" in value:
+                changes["method"] = value["method"]
+            if "backend" in value or "device" in value:
+                kind, dev = value.get("backend", "numpy"), str(value.get("device", "cpu"))
+                if kind not in ("numpy", "torch"):
+                    raise OptionError(f"backend must be 'numpy' or 'torch', got {kind!r}")
+                if kind == "numpy" and dev != "cpu":
+                    raise OptionError(f"device={dev!r} needs backend='torch'")
+                changes["device"] = "numpy" if kind == "numpy" else (
+                    "torch-cpu" if dev == "cpu" else dev)
+    unknown = sorted(set(changes) - _FIELDS)
+    if unknown:
+        raise TypeError(f"unknown analysis option(s) {', '.join(unknown)}; the options are "
+                        f"{', '.join(sorted(_FIELDS))}")
+    if changes:
+        options = replace(options, **changes)
+    return options, backend
 
 
 def _record_error(layer: Layer, exc: Exception, on_error: str, N: int, M: int) -> LayerMetrics:
@@ -45,79 +122,65 @@ def _record_error(layer: Layer, exc: Exception, on_error: str, N: int, M: int) -
 
 def analyze_layers(
     layers: Iterable[Layer],
+    options: AnalysisOptions | None = None,
     *,
-    min_evals: int = 2,
-    max_evals: int | None = None,
-    normalization: str = "N",
-    traps: bool = True,
-    seed: int | None = 0,
-    fit_kwargs: dict[str, Any] | None = None,
-    method: str = "auto",
-    device: str | Backend | None = None,
+    quality: QualityOptions | None = None,
     on_error: str = "raise",
-    trap_shuffle: str = "auto",
+    backend: Backend | None = None,
     batch_bytes: int | None = None,
-    trap_scale: str = "variance",
-) -> Iterable[tuple[LayerMetrics, Array | None]]:
-    """HTSR metrics of a stream of layers, in order: ``(metrics, evals or None)`` per layer.
+) -> Iterator[LayerResult]:
+    """The pipeline over a stream of layers, in order: one :class:`LayerResult` per layer.
 
-    The engine of :func:`analyze` (which documents the options), also used by
-    :mod:`setol_theory.scale` for one layer per task. With a torch backend up to 64 layers
-    (256 MiB) are read ahead and handed to :func:`setol_theory.backend.batched_eigenvalues`
-    together, so layers with the same number of eigenvalues share one batched eigensolve; the
-    shuffled copies of the correlation-trap test are made one at a time and batched the same
-    way. With numpy each layer is analysed as soon as it is read. Each layer's
-    result depends only on the layer and the options (the trap shuffle of every layer is
-    seeded with ``seed``), so any grouping of layers gives the same records.
+    The engine of :func:`analyze` (which documents the arguments), and of the per-layer tasks
+    of :mod:`setol_theory.distributed`. With a torch backend up to 64 layers (256 MiB) are
+    read ahead and handed to :func:`setol_theory.linalg.batched_eigenvalues` together, so
+    layers with the same number of eigenvalues share one batched eigensolve; the shuffled
+    copies of the correlation-trap test are made one at a time and batched the same way. With
+    numpy each layer is analysed as soon as it is read. Each layer's result depends only on
+    the layer and the options (the trap shuffle of every layer is seeded with ``seed``), so
+    any grouping of layers gives the same records.
     """
+    opts = options if options is not None else AnalysisOptions()
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
-    if normalization not in ("N", "none"):
-        raise ValueError(f"normalization must be 'N' or 'none', got {normalization!r}")
-    if min_evals < 0 or (max_evals is not None and max_evals < min_evals):
-        raise ValueError(f"need 0 <= min_evals <= max_evals, got {min_evals}, {max_evals}")
-    if trap_shuffle not in SHUFFLES:
-        raise ValueError(f"trap_shuffle must be one of {SHUFFLES}, got {trap_shuffle!r}")
-    if trap_scale not in TRAP_SCALES:
-        raise ValueError(f"trap_scale must be one of {TRAP_SCALES}, got {trap_scale!r}")
-    backend = resolve_backend(device)
+    if backend is None:
+        backend = resolve_backend(opts.device, precision=opts.precision)
     max_layers = _BUFFER_LAYERS if backend.kind == "torch" else 1
-    # slots: a finished record, or a buffered layer waiting for its eigenvalues
-    slots: list[tuple[LayerMetrics, Array | None] | Layer] = []
+    # slots: a finished result, or a buffered layer waiting for its eigenvalues
+    slots: list[LayerResult | Layer] = []
     buffered_bytes = 0
 
-    def flush() -> Iterable[tuple[LayerMetrics, Array | None]]:
+    def flush() -> Iterator[LayerResult]:
         todo = [(i, s) for i, s in enumerate(slots) if isinstance(s, Layer)]
         if todo:
-            done = _analyze_buffer([s for _, s in todo], backend, method=method,
-                                   normalization=normalization, traps=traps, seed=seed,
-                                   fit_kwargs=fit_kwargs, on_error=on_error,
-                                   trap_shuffle=trap_shuffle, batch_bytes=batch_bytes,
-                                   trap_scale=trap_scale)
+            done = _analyze_buffer([s for _, s in todo], backend, opts, quality, on_error,
+                                   batch_bytes)
             for (i, _), res in zip(todo, done, strict=True):
                 slots[i] = res
         out = list(slots)
         slots.clear()
-        return out  # type: ignore[return-value]
+        return iter(out)  # type: ignore[arg-type]
 
+    lo, hi = opts.min_evals, opts.max_evals
     for layer in layers:
         if layer.W is not None:
             shape: tuple[int, ...] = tuple(int(s) for s in np.shape(layer.W))
         else:  # a matrix that cannot be analysed (dtype, 1-wide, empty) still has a shape
             shape = tuple(getattr(layer, "matrix_shape", None) or ())
         N, M = (max(shape), min(shape)) if len(shape) == 2 else (0, 0)
-        in_range = min_evals <= M and (max_evals is None or M <= max_evals)
+        in_range = lo <= M and (hi is None or M <= hi)
         if len(shape) == 2 and not in_range:
-            limits = f"[{min_evals}, {max_evals if max_evals is not None else 'inf'}]"
-            slots.append((LayerMetrics(
-                name=layer.name, kind=layer.kind, status="filtered", N=N, M=M,
-                reason=f"{M} eigenvalues, outside min_evals/max_evals {limits}"), None))
+            limits = f"[{lo}, {hi if hi is not None else 'inf'}]"
+            m = LayerMetrics(name=layer.name, kind=layer.kind, status="filtered", N=N, M=M,
+                             reason=f"{M} eigenvalues, outside min_evals/max_evals {limits}")
+            slots.append(_finish(m, None, None, quality))
         elif layer.W is None:
             reason = layer.skip_reason or "not analysable"
             if on_error == "raise":
                 raise LayerError(f"layer {layer.name!r}: {reason}")
-            slots.append((LayerMetrics(name=layer.name, kind=layer.kind, status="skipped",
-                                       reason=reason, N=N, M=M), None))
+            m = LayerMetrics(name=layer.name, kind=layer.kind, status="skipped",
+                             reason=reason, N=N, M=M)
+            slots.append(_finish(m, None, None, quality))
         else:
             slots.append(layer)
             buffered_bytes += int(layer.W.nbytes)
@@ -128,148 +191,138 @@ def analyze_layers(
     yield from flush()
 
 
-def _analyze_buffer(
-    layers: list[Layer], backend: Backend, *, method: str, normalization: str, traps: bool,
-    seed: int | None, fit_kwargs: dict[str, Any] | None, on_error: str, trap_shuffle: str,
-    batch_bytes: int | None, trap_scale: str = "variance",
-) -> list[tuple[LayerMetrics, Array | None]]:
+def _finish(m: LayerMetrics, evals: Array | None, detx: DetXResult | None,
+            quality: QualityOptions | None) -> LayerResult:
+    """The last steps of one layer: ECS and quality from the same eigenvalues and detX."""
+    rec = layer_record(m, evals, quality, detx=detx) if quality is not None else None
+    return LayerResult(m, evals, detx, rec)
+
+
+def _analyze_buffer(layers: list[Layer], backend: Backend, opts: AnalysisOptions,
+                    quality: QualityOptions | None, on_error: str, batch_bytes: int | None,
+                    ) -> list[LayerResult]:
     names = [lay.name for lay in layers]
     spectra = batched_eigenvalues((lay.W for lay in layers), backend,
-                                  normalization=normalization, method=method, names=names,
-                                  batch_bytes=batch_bytes)
-    out: list[tuple[LayerMetrics, Array | None]] = []
+                                  normalization=opts.normalization, method=opts.method,
+                                  names=names, batch_bytes=batch_bytes)
+    out: list[tuple[LayerMetrics, Array | None, DetXResult | None]] = []
     ok: list[int] = []
     for i, (layer, sp) in enumerate(zip(layers, spectra, strict=True)):
         shape = np.shape(layer.W)
         N, M = max(shape), min(shape)
         if isinstance(sp, Exception):
-            out.append((_record_error(layer, sp, on_error, N, M), None))
+            out.append((_record_error(layer, sp, on_error, N, M), None, None))
             continue
         assert isinstance(sp, Spectrum)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
+                detx = layer_detx(sp.evals)
                 m = esd_metrics(sp.evals, N, M, name=layer.name, kind=layer.kind,
-                                normalization=normalization, fit_kwargs=fit_kwargs)
+                                normalization=opts.normalization, fit_kwargs=opts.fit_kwargs,
+                                detx=detx)
         except (ValueError, TypeError) as exc:
-            out.append((_record_error(layer, exc, on_error, N, M), None))
+            out.append((_record_error(layer, exc, on_error, N, M), None, None))
             continue
-        out.append((replace(m, eig_device=sp.device, eig_fallback=sp.fallback), sp.evals))
+        out.append((replace(m, eig_device=sp.device, eig_fallback=sp.fallback), sp.evals,
+                    detx))
         ok.append(i)
-    if not traps or not ok:
-        return out
-    counts = [_n_permutations(min(np.shape(layers[i].W)), None) for i in ok]
-    nulls = {i: _trap_null(layers[i].W, normalization, trap_scale) for i in ok}
+    if opts.traps and ok:
+        _add_traps(layers, out, ok, backend, opts, batch_bytes)
+    return [_finish(m, ev, dx, quality) for m, ev, dx in out]
 
-    def shuffled() -> Iterable[Array]:
+
+def _add_traps(layers: list[Layer], out: list[tuple[LayerMetrics, Array | None, Any]],
+               ok: list[int], backend: Backend, opts: AnalysisOptions,
+               batch_bytes: int | None) -> None:
+    """The correlation-trap test of the analysed layers, shuffled copies batched."""
+    counts = [n_permutations_for(min(np.shape(layers[i].W)), None) for i in ok]
+    nulls = {i: trap_null_model(layers[i].W, opts.normalization, opts.trap_scale) for i in ok}
+
+    def shuffled() -> Iterator[Array]:
         for i, n_perm in zip(ok, counts, strict=True):
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(opts.seed)
             for _ in range(n_perm):
-                yield _shuffle(layers[i].W, rng, trap_shuffle, nulls[i][1])
+                yield shuffled_layer(layers[i].W, rng, opts.trap_shuffle, nulls[i][1])
 
     # the shuffled copies hold the entries of layers already checked (finite, not all zero)
-    tspectra = batched_eigenvalues(shuffled(), backend, normalization=normalization,
-                                   method=method, batch_bytes=batch_bytes, check_values=False)
+    tspectra = batched_eigenvalues(shuffled(), backend, normalization=opts.normalization,
+                                   method=opts.method, batch_bytes=batch_bytes,
+                                   check_values=False)
     pos = 0
     for i, n_perm in zip(ok, counts, strict=True):
         part = tspectra[pos:pos + n_perm]
         pos += n_perm
-        m, ev = out[i]
+        m, ev, dx = out[i]
         if any(isinstance(sp, Exception) for sp in part):  # pragma: no cover - defensive
             continue
-        N, M = m.N, m.M
         sigma2, mean = nulls[i]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            t = _trap_result([sp.evals for sp in part], N, M,  # type: ignore[union-attr]
-                             sigma2, mean)
+            t = count_traps([sp.evals for sp in part], m.N, m.M,  # type: ignore[union-attr]
+                            sigma2, mean)
         out[i] = (replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,
-                          threshold_rand=t.threshold_rand), ev)
-    return out
+                          threshold_rand=t.threshold_rand), ev, dx)
 
 
 def analyze(
     source: Any,
+    options: AnalysisOptions | None = None,
     *,
-    layers: str | Sequence[str] | None = None,
-    kinds: Sequence[str] | None = None,
-    conv: str = "slices",
-    min_evals: int = 2,
-    max_evals: int | None = None,
-    normalization: str = "N",
-    traps: bool = True,
-    seed: int | None = 0,
-    fit_kwargs: dict[str, Any] | None = None,
-    eig_kwargs: dict[str, Any] | None = None,
+    quality: QualityOptions | None = None,
     on_error: str = "raise",
     keep_evals: bool = False,
     progress: bool | Callable[[Iterable[Any]], Iterable[Any]] = False,
-    device: str | Backend | None = None,
-    trap_shuffle: str = "auto",
     batch_bytes: int | None = None,
-    trap_scale: str = "variance",
+    **changes: Any,
 ) -> ModelAnalysis:
-    """HTSR analysis of every selected layer of a model.
+    """HTSR analysis (and, with ``quality``, SETOL quality) of every selected layer of a model.
 
     Parameters
     ----------
     source
-        Anything :func:`setol_theory.spectra.iter_layers` accepts: an array, a dict of
+        Anything :func:`setol_theory.io.iter_layers` accepts: an array, a dict of
         arrays/tensors, a torch ``nn.Module`` or ``state_dict``, or a path to a
         ``.safetensors`` / ``.pt`` / ``.npz`` file or a Hugging-Face-style model directory.
-    layers, kinds, conv
-        Layer selection, passed to ``iter_layers`` (unselected layers are not listed).
-    min_evals, max_evals
-        Size limits on ``M``; layers outside them are listed with ``status="filtered"``.
-    normalization : {"N", "none"}
-        ESD scale (see module docstring).
-    traps : bool
-        Also count correlation traps (one extra eigenvalue computation per layer).
-    seed : int or None
-        Seed of the shuffles of the correlation-trap test.
-    eig_kwargs : dict, optional
-        ``method`` (``"auto"``/``"eigvalsh"``/``"svd"``) and, as before ``device`` existed,
-        ``backend="torch"`` with ``device="cpu"|"cuda"``.
+    options : AnalysisOptions, optional
+        The analysis options (layer selection, ESD scale, device, fit, traps); default
+        ``AnalysisOptions()``.
+    quality : QualityOptions, optional
+        Also select each layer's ECS and compute its quality, from the same eigenvalues and
+        detX edge, as the layers stream by; the result's ``quality`` holds the report.
     on_error : {"raise", "record"}
         ``"raise"``: a layer that cannot be analysed raises :class:`LayerError` naming it.
         ``"record"``: it is recorded with ``status="skipped"`` and its reason.
     keep_evals : bool
-        Keep every layer's eigenvalues in ``ModelAnalysis.evals`` (for plots).
+        Keep every layer's eigenvalues (and detX edge) in the result (for plots, and for
+        :func:`quality_report` later).
     progress : bool or callable
         ``True`` shows a tqdm progress bar on stderr; a callable wraps the layer iterator.
-    device : str or Backend, optional
-        Where the eigenvalues are computed (:func:`setol_theory.backend.resolve_backend`):
-        ``"numpy"`` (default), ``"torch-cpu"``, ``"cuda"``, ``"auto"``. A layer too large
-        for the device memory is computed on the CPU and says so in ``eig_fallback``.
-    trap_shuffle : {"auto", "numpy", "blocked"}
-        Permutation method of the trap test (:func:`permute_entries`; same statistics).
     batch_bytes : int, optional
         Largest stack of Gram matrices per batched eigensolve (backend default).
-    trap_scale : {"variance", "fit"}
-        MP scale of the shuffled layer in the trap test: its exact entry variance (default)
-        or a fit to the shuffled ESD as in WeightWatcher (:func:`correlation_traps`).
+    **changes
+        :class:`AnalysisOptions` fields that override ``options`` (``min_tail=5``); and
+        ``backend=`` a resolved :class:`setol_theory.linalg.Backend`.
 
     Returns
     -------
     ModelAnalysis
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from setol_theory import AnalysisOptions, analyze
+    >>> W = np.random.default_rng(0).standard_t(3, size=(400, 200))
+    >>> res = analyze({"fc": W}, AnalysisOptions(traps=False))
+    >>> res.layers[0].status
+    'ok'
     """
-    eig_kwargs = dict(eig_kwargs or {})
-    unknown = set(eig_kwargs) - {"method", "backend", "device"}
-    if unknown:
-        raise ValueError(f"eig_kwargs: unknown option(s) {sorted(unknown)}")
-    method = eig_kwargs.get("method", "auto")
-    if "backend" in eig_kwargs or "device" in eig_kwargs:
-        if device is not None:
-            raise ValueError("give the device either as device= or in eig_kwargs, not both")
-        kind = eig_kwargs.get("backend", "numpy")
-        dev = str(eig_kwargs.get("device", "cpu"))
-        if kind not in ("numpy", "torch"):
-            raise ValueError(f"backend must be 'numpy' or 'torch', got {kind!r}")
-        if kind == "numpy" and dev != "cpu":
-            raise ValueError(f"device={dev!r} needs backend='torch'")
-        device = "numpy" if kind == "numpy" else ("torch-cpu" if dev == "cpu" else dev)
-    backend = resolve_backend(device)
-    it: Iterable[Any] = iter_layers(source, layers=layers, kinds=kinds, conv=conv)
+    opts, backend = resolve_options(options, **changes)
+    if backend is None:
+        backend = resolve_backend(opts.device, precision=opts.precision)
+    it: Iterable[Any] = iter_layers(source, layers=list(opts.layers) if opts.layers else None,
+                                    kinds=list(opts.kinds) if opts.kinds else None,
+                                    conv=opts.conv)
     if progress is True:
         from tqdm.auto import tqdm
 
@@ -278,35 +331,29 @@ def analyze(
         it = progress(it)
     records: list[LayerMetrics] = []
     kept: dict[str, Array] = {}
-    for m, evals in analyze_layers(
-        it, min_evals=min_evals, max_evals=max_evals, normalization=normalization,
-        traps=traps, seed=seed, fit_kwargs=fit_kwargs, method=method, device=backend,
-        on_error=on_error, trap_shuffle=trap_shuffle, batch_bytes=batch_bytes,
-        trap_scale=trap_scale,
-    ):
-        records.append(m)
-        if keep_evals and evals is not None:
-            kept[m.name] = evals
+    kept_detx: dict[str, DetXResult] = {}
+    qrecs: list[QualityRecord] = []
+    for r in analyze_layers(it, opts, quality=quality, on_error=on_error, backend=backend,
+                            batch_bytes=batch_bytes):
+        records.append(r.metrics)
+        if keep_evals and r.evals is not None:
+            kept[r.metrics.name] = r.evals
+            if r.detx is not None:
+                kept_detx[r.metrics.name] = r.detx
+        if r.quality is not None:
+            qrecs.append(r.quality)
     if not records:
         raise ValueError(f"no analysable layer found in {_describe(source)} with the given filters")
-    settings = {
-        "normalization": normalization,
-        "conv": conv,
-        "traps": traps,
-        "seed": seed,
-        "fit": dict(fit_kwargs or {}),
-        "eig": eig_kwargs,
-        "layers": layers,
-        "kinds": list(kinds) if kinds else None,
-        "min_evals": min_evals,
-        "max_evals": max_evals,
-        "device": backend.label,
-        "trap_shuffle": trap_shuffle,
-        "trap_scale": trap_scale,
-    }
+    settings: dict[str, Any] = {**opts.to_dict(), "device": backend.label}
     if backend.note:
         settings["device_note"] = backend.note
-    return ModelAnalysis(records, source=_describe(source), settings=settings, evals=kept)
+    desc = _describe(source)
+    report = None
+    if quality is not None:
+        report = QualityReport(qrecs, source=desc,
+                               settings={**quality.to_dict(), "htsr": settings})
+    return ModelAnalysis(records, source=desc, settings=settings, evals=kept, detx=kept_detx,
+                         quality=report)
 
 
 def _describe(source: Any) -> str:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .._util import nan_to_none as _nan_to_none
+from ..htsr import DetXResult, LayerMetrics
+from ..options import QualityOptions
 from ..quality import (
-    DEFAULT_MIN_ECS,
     DEFAULT_MODELS,
     MODELS,
     ECSError,
@@ -19,7 +21,9 @@ from ..quality import (
     layer_quality,
     model_quality,
 )
-from ..quality._registry import _check_models
+from ._results import ModelAnalysis
+
+Array = NDArray[np.float64]
 
 
 # ======================================================================================
@@ -139,47 +143,62 @@ class QualityReport:
         })
 
 
-def quality_report(
-    analysis: Any,
-    *,
-    ecs: str | float = "detx",
-    models: Iterable[str] = DEFAULT_MODELS,
-    scale: str = "frobenius_M",
-    detx_rule: str = "first_below",
-    min_ecs: int = DEFAULT_MIN_ECS,
-    K: int = 5,
-) -> QualityReport:
-    """Layer quality of every analysed layer of an HTSR analysis.
+def layer_record(m: LayerMetrics, evals: Array | None, options: QualityOptions,
+                 detx: DetXResult | None = None) -> QualityRecord:
+    """The quality record of one layer from its HTSR metrics and eigenvalues.
 
-    ``analysis`` is a :class:`setol_theory.htsr.ModelAnalysis` made with ``keep_evals=True``
-    (its per-layer ``alpha``/``xmin`` are reused, so both commands report the same fit).
-    Layers whose ECS cannot be selected get ``status="no-ecs"`` and the reason; layers the
-    HTSR analysis did not analyse keep its status and reason.
+    The ECS reuses the layer's power-law fit (``alpha``, ``xmin``) and, when the rules agree,
+    its detX edge (``detx``, from :func:`setol_theory.htsr.layer_detx`), so the quality and
+    the HTSR numbers of a layer come from one computation.  A layer that was not analysed
+    keeps its status and reason; one whose ECS cannot be selected gets ``status="no-ecs"``.
     """
-    names = _check_models(models)
-    if not getattr(analysis, "evals", None) and getattr(analysis, "analysed", None):
-        raise ValueError("quality_report needs the eigenvalues: run analyze(..., "
-                         "keep_evals=True)")
-    recs: list[QualityRecord] = []
-    for m in analysis.layers:
-        base = {"name": m.name, "N": int(m.N), "M": int(m.M)}
-        if not m.ok:
-            recs.append(QualityRecord(status=m.status, reason=m.reason, **base))
-            continue
-        fit_ok = m.fit_status == "ok"
-        htsr = {"alpha": _num(m.alpha), "alpha_hat": _num(m.alpha_hat),
-                "lambda_max": _num(m.lambda_max)}
-        try:
-            lq = layer_quality(analysis.evals[m.name], ecs=ecs, models=names, scale=scale,
-                               alpha=m.alpha if fit_ok else None,
-                               xmin=m.xmin if fit_ok else None, name=m.name,
-                               detx_rule=detx_rule, min_ecs=min_ecs, K=K)
-        except ECSError as exc:
-            recs.append(QualityRecord(status="no-ecs", reason=str(exc), **base, **htsr))
-            continue
-        recs.append(QualityRecord(status="ok", quality=lq, **base, **htsr))
-    settings = {"ecs": ecs, "models": list(names), "scale": scale, "detx_rule": detx_rule,
-                "min_ecs": min_ecs, "K": K,
-                "htsr": dict(getattr(analysis, "settings", {}) or {})}
-    return QualityReport(recs, source=str(getattr(analysis, "source", "")), settings=settings)
+    base = {"name": m.name, "N": int(m.N), "M": int(m.M)}
+    if not m.ok or evals is None:
+        return QualityRecord(status=m.status, reason=m.reason, **base)
+    fit_ok = m.fit_status == "ok"
+    htsr = {"alpha": _num(m.alpha), "alpha_hat": _num(m.alpha_hat),
+            "lambda_max": _num(m.lambda_max)}
+    ecs = options.ecs
+    try:
+        lq = layer_quality(evals, ecs=ecs, models=options.models, scale=options.scale,
+                           alpha=m.alpha if fit_ok else None, xmin=m.xmin if fit_ok else None,
+                           name=m.name, detx_rule=options.detx_rule, min_ecs=options.min_ecs,
+                           K=options.K, detx=detx)
+    except ECSError as exc:
+        return QualityRecord(status="no-ecs", reason=str(exc), **base, **htsr)
+    return QualityRecord(status="ok", quality=lq, **base, **htsr)
 
+
+def quality_report(analysis: ModelAnalysis, options: QualityOptions | None = None,
+                   **changes: Any) -> QualityReport:
+    """SETOL quality of every analysed layer of an HTSR analysis.
+
+    Parameters
+    ----------
+    analysis : ModelAnalysis
+        Made with ``keep_evals=True`` (its per-layer ``alpha``/``xmin`` and detX edges are
+        reused, so both commands report the same fit).  To compute the quality while the
+        layers stream by, without keeping the eigenvalues, pass ``quality=`` to
+        :func:`setol_theory.analyze` instead.
+    options : QualityOptions, optional
+        ECS rule, scale, models (default ``QualityOptions()``).
+    **changes
+        :class:`QualityOptions` fields overriding ``options`` (``ecs="xmin"``).
+
+    Returns
+    -------
+    QualityReport
+        Layers whose ECS cannot be selected get ``status="no-ecs"`` and the reason; layers the
+        HTSR analysis did not analyse keep its status and reason.
+    """
+    opts = options if options is not None else QualityOptions()
+    if changes:
+        opts = replace(opts, **changes)
+    if not analysis.evals and analysis.analysed:
+        raise ValueError("quality_report needs the eigenvalues: run analyze(..., "
+                         "keep_evals=True), or analyze(..., quality=QualityOptions())")
+    detx = getattr(analysis, "detx", None) or {}
+    recs = [layer_record(m, analysis.evals.get(m.name), opts, detx=detx.get(m.name))
+            for m in analysis.layers]
+    settings = {**opts.to_dict(), "htsr": dict(analysis.settings or {})}
+    return QualityReport(recs, source=str(analysis.source), settings=settings)

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._util import nan_to_none as _nan_to_none
-from ..htsr import LayerMetrics
+from ..htsr import DetXResult, LayerMetrics
 
 Array = NDArray[np.float64]
 
@@ -38,12 +38,18 @@ class ModelAnalysis:
         The options used (normalization, fit settings, seed...), recorded in every export.
     evals : dict
         ``name -> eigenvalues`` of the analysed layers (kept only when asked for).
+    detx : dict
+        ``name -> DetXResult``: each kept layer's detX edge (with ``evals``).
+    quality : QualityReport or None
+        The layers' SETOL quality, when :func:`analyze` was given quality options.
     """
 
     layers: list[LayerMetrics]
     source: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     evals: dict[str, Array] = field(default_factory=dict)
+    detx: dict[str, DetXResult] = field(default_factory=dict)
+    quality: Any = None
 
     @property
     def analysed(self) -> list[LayerMetrics]:

@@ -1,4 +1,6 @@
-"""SETOL layer quality: the effective correlation space (ECS), the spectral models' generating functions as a registry, layer quality, tables and curves."""
+"""SETOL layer quality: the effective correlation space (ECS), the spectral models' generating
+functions as a registry, layer quality, tables and curves.
+"""
 
 from __future__ import annotations
 
@@ -93,7 +95,19 @@ __all__ = [
     "synthetic_spectrum",
 ]
 
-# Names that moved out of this package in 0.2 (docs/architecture.md).
+
+
+# Names that moved out of this package in 0.2 (old path -> new home; setol_theory/_deprecated.py).
 __getattr__, __dir__ = moved_names(__name__, {
+    "DetXResult": "setol_theory.htsr",
+    "ERGResult": "setol_theory.htsr",
+    "QualityRecord": "setol_theory.pipeline",
+    "QualityReport": "setol_theory.pipeline",
+    "detx_lambda_min": "setol_theory.htsr",
+    "erg_metrics": "setol_theory.htsr",
+    "erg_residual": "setol_theory.htsr",
     "q2_levy_paper": "setol_theory.rmt",
+    "quality_report": "setol_theory.pipeline",
+    "rescale_frobenius_M": "setol_theory.htsr",
+    "tracelog_partial_sums": "setol_theory.htsr",
 })

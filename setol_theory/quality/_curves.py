@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._util import nan_to_none
 from ..rmt import InverseMarchenkoPastur, TruncatedPowerLaw
 from ._ecs import DEFAULT_MIN_ECS, ECSError
 from ._models import QualityError
@@ -19,12 +20,12 @@ Array = NDArray[np.float64]
 
 
 # ======================================================================================
-# The intensive quantities of quality_table.tex
+# The intensive quantities of the paper's Table 5 (arXiv:2507.17912 Sec. 4.2.6)
 # ======================================================================================
 @dataclass(frozen=True)
 class QualityTable:
     """Effective potential, self-overlap, free energy, quality generating function and model
-    quality (sections/quality_table.tex; shared/spec/statmech.md 2.2).
+    quality (arXiv:2507.17912 Table 5, Sec. 4.2.6; docs/quality.md, "The quality table").
 
     Attributes
     ----------
@@ -60,9 +61,9 @@ def st_linear_quality_table(load_t: float) -> QualityTable:
     """The quality table of the linear teacher-student perceptron (spherical prior, annealed
     approximation, high temperature), where every entry is defined.
 
-    ``load_t = alpha beta`` (load times inverse temperature, statmech.md 1.3). With the
-    spherical entropy ``s(R) = ln(1 - R^2)/2`` and ``eps(R) = 1 - R`` (SST92; sections/432
-    eq. LinearPerceptronError), the saddle point ``R/(1 - R^2) = load_t`` gives
+    ``load_t = alpha beta`` (load times inverse temperature, SST92 sec. III). With the
+    spherical entropy ``s(R) = ln(1 - R^2)/2`` and ``eps(R) = 1 - R`` (SST92; arXiv:2507.17912
+    Eq. (90), Sec. 4.3.2), the saddle point ``R/(1 - R^2) = load_t`` gives
     ``R* = (sqrt(1 + 4 load_t^2) - 1)/(2 load_t)`` and
 
     * ``F-bar = min_R [eps(R) - s(R)/load_t] = eps(R*) - s(R*)/load_t`` (per example),
@@ -70,7 +71,7 @@ def st_linear_quality_table(load_t: float) -> QualityTable:
     * ``Q-bar = <eta> = R*``, ``eps = 1 - R*`` (``~ 1/(2 load_t)`` at large load).
 
     ``d(load_t F-bar)/d load_t = eps`` (envelope theorem): the training / generalisation error
-    follows from the free energy (statmech.md 2.2).
+    follows from the free energy (arXiv:2507.17912 Table 5).
     """
     a = float(load_t)
     if not (math.isfinite(a) and a > 0):
@@ -81,12 +82,12 @@ def st_linear_quality_table(load_t: float) -> QualityTable:
     F = eps - s / a
     kinds = {
         "epsilon": "model choice: eps(R) = 1 - R, linear perceptron with Gaussian inputs "
-                   "(SST92; sections/432), at the saddle point R*",
-        "eta": "definition: eta = 1 - eps (quality_table.tex)",
+                   "(SST92; arXiv:2507.17912 Sec. 4.3.2), at the saddle point R*",
+        "eta": "definition: eta = 1 - eps (arXiv:2507.17912 Table 5)",
         "free_energy": "definition: beta F = -ln Z, F-bar = F/n; evaluated in the annealed "
                        "approximation at high T with the spherical entropy s(R) = ln(1-R^2)/2 "
                        "(model choice) by the saddle point",
-        "gamma_q": "definition: Gamma_Q-bar = 1 - F-bar (quality_table.tex)",
+        "gamma_q": "definition: Gamma_Q-bar = 1 - F-bar (arXiv:2507.17912 Table 5)",
         "q_bar": "definition: Q-bar = <eta> (thermal average = saddle point value R*)",
     }
     return QualityTable(epsilon=eps, eta=R, free_energy=F, gamma_q=1.0 - F, q_bar=R,
@@ -103,11 +104,11 @@ def layer_quality_table(q2: float, *, load_t: float = 1.0, log_det: float = 0.0
     TraceLog condition). What is defined and what is a model choice:
 
     * ``Gamma_{Q^2} = load_t Q^2 + log_det/2`` -- the paper's large-N HCIZ result
-      ``n beta sum G`` (sections/540, paper form, theory.md 6.1) plus the Jacobian
-      ``(N/2) ln det A`` of the change of measure (sections/530, statmech.md 2.5), averaged
-      independently (IFA); ``Q^2 = d Gamma_{Q^2} / d load_t`` (definition, sections/540).
+      ``n beta sum G`` (arXiv:2507.17912 Sec. 5.3, paper form; docs/hciz.md) plus the Jacobian
+      ``(N/2) ln det A`` of the change of measure (Sec. 5.2.2-5.2.4, App. A.4), averaged
+      independently (IFA); ``Q^2 = d Gamma_{Q^2} / d load_t`` (definition, Sec. 5.3, Eq. (128)).
     * ``Q-bar = eta = sqrt(Q^2)`` -- model choice ``<Tr R> ~ sqrt(<Tr R^T R>)``
-      (appendix/A3_quality; theory.md 4.5), ``eps = 1 - eta`` (definition with the linear ST
+      (arXiv:2507.17912 App. A.3; docs/quality.md), ``eps = 1 - eta`` (definition with the linear ST
       ``eps(R) = 1 - R``).
     * ``Gamma_Q-bar = eta + s/load_t``, ``F-bar = 1 - Gamma_Q-bar = eps - s/load_t`` with the
       entropy ``s = log_det / 2`` -- the saddle-point form of the ST perceptron
@@ -116,7 +117,7 @@ def layer_quality_table(q2: float, *, load_t: float = 1.0, log_det: float = 0.0
       ``Gamma_Q-bar = Q-bar``: the ERG step makes the free energy equal the effective potential.
 
     ``eps`` and ``eta`` are probabilities only when ``Q-bar <= 1``, which the G functions do
-    not guarantee (the paper reports ``Q^2`` above 100%, sections/640).
+    not guarantee (the paper reports ``Q^2`` above 100%, arXiv:2507.17912 Sec. 6.4).
     """
     v = float(q2)
     if not (math.isfinite(v) and v > 0):
@@ -129,13 +130,13 @@ def layer_quality_table(q2: float, *, load_t: float = 1.0, log_det: float = 0.0
     gam = qb + s / a
     kinds = {
         "epsilon": "definition: eps = 1 - eta (linear ST effective potential eps(R) = 1 - R)",
-        "eta": "model choice: eta = <Tr R> ~ sqrt(Q^2) (appendix/A3_quality)",
+        "eta": "model choice: eta = <Tr R> ~ sqrt(Q^2) (arXiv:2507.17912 App. A.3)",
         "free_energy": "definition: F-bar = 1 - Gamma_Q-bar; Gamma_Q-bar = eta + s/load_t by "
                        "the ST saddle-point form with s = ln det X_ECS / 2 (model choice)",
-        "gamma_q": "definition: Gamma_Q-bar = 1 - F-bar (quality_table.tex)",
+        "gamma_q": "definition: Gamma_Q-bar = 1 - F-bar (arXiv:2507.17912 Table 5)",
         "q_bar": "definition: Q-bar = <eta>",
-        "gamma_q2": "paper result: Gamma_{Q^2} = n beta sum_ECS G (sections/540, large N) "
-                    "+ ln det A_ECS / 2 (sections/530 Jacobian, IFA)",
+        "gamma_q2": "paper result: Gamma_{Q^2} = n beta sum_ECS G (arXiv:2507.17912 Sec. 5.3, "
+                    "large N) + ln det A_ECS / 2 (Sec. 5.2 Jacobian, IFA)",
     }
     return QualityTable(epsilon=1.0 - qb, eta=qb, free_energy=1.0 - gam, gamma_q=gam,
                         q_bar=qb, kinds=kinds,
@@ -144,7 +145,7 @@ def layer_quality_table(q2: float, *, load_t: float = 1.0, log_det: float = 0.0
 
 
 # ======================================================================================
-# Model-derived quality curves on synthetic spectra (theory.md 4.5)
+# Model-derived quality curves on synthetic spectra (docs/quality.md)
 # ======================================================================================
 CURVE_FAMILIES = ("imp", "tpl", "student_t")
 
@@ -154,7 +155,7 @@ def synthetic_spectrum(family: str, alpha: float, M: int = 384, *, Q: float = 2.
     """A synthetic layer ESD with power-law exponent ``alpha`` (nominal), ``M`` eigenvalues.
 
     * ``"imp"``: inverse Marchenko-Pastur with ``kappa = alpha/2`` (the paper's association,
-      sections/550), at the quantiles ``(i - 1/2)/M`` (deterministic, mean 1).
+      arXiv:2507.17912 Sec. 5.4.5), at the quantiles ``(i - 1/2)/M`` (deterministic, mean 1).
     * ``"tpl"``: truncated power law ``x^{-alpha}`` on ``[1, b]``, ``b = M^{1/(alpha-1)}`` (the
       typical largest of ``M`` Pareto draws; capped at ``alpha ln b <= 500``), at the
       quantiles. A spectrum without bulk.
@@ -194,7 +195,8 @@ def synthetic_spectrum(family: str, alpha: float, M: int = 384, *, Q: float = 2.
 @dataclass(frozen=True)
 class QualityCurve:
     """Layer quality along a family of synthetic spectra -- **model-derived**, not a
-    prediction of the paper (theory.md 4.5).
+    prediction of the paper (docs/quality.md, "Model-derived curves and the alpha = 2 critical
+    point").
 
     Arrays are indexed like ``alpha`` (the family's nominal exponent); ``alpha_fit`` is the
     power-law fit of each synthetic spectrum (what the pipeline uses, and what a real layer
@@ -227,7 +229,8 @@ class QualityCurve:
     def critical_alpha(self) -> float | None:
         """The fitted alpha where ``Delta lambda_min`` changes sign from negative (below) to
         positive (above), by linear interpolation between neighbouring points in ``alpha_fit``
-        order; None without such a crossing. The theory predicts 2 (theory.md 4.3)."""
+        order; None without such a crossing. The theory predicts 2 (arXiv:2507.17912 Sec. 2.1,
+        Table 1; Sec. 5.4)."""
         ok = np.isfinite(self.alpha_fit) & np.isfinite(self.delta_lambda_min)
         a, d = self.alpha_fit[ok], self.rel_delta_lambda_min[ok]
         order = np.argsort(a)
@@ -239,7 +242,7 @@ class QualityCurve:
 
     def to_dict(self) -> dict[str, Any]:
         def lst(v: Array) -> list[float | None]:
-            return [float(x) if np.isfinite(x) else None for x in np.asarray(v, dtype=float)]
+            return nan_to_none(np.asarray(v, dtype=float).tolist())
 
         return {
             "family": self.family, "ecs_rule": self.ecs_rule, "scale": self.scale,
@@ -276,7 +279,7 @@ def quality_curve(
 
     Along the ``"imp"`` family ``Delta lambda_min`` changes sign at a fitted alpha near 2
     (:meth:`QualityCurve.critical_alpha`): the PL tail and the detX ECS coincide there, the
-    paper's Ideal point (sections/630). The ``"tpl"`` family has no bulk, and then
+    paper's Ideal point (arXiv:2507.17912 Sec. 6.3). The ``"tpl"`` family has no bulk, and then
     ``lambda_min^detX > lambda_min`` for every alpha (Jensen: ``mean ln lambda < ln mean
     lambda``), so ``Delta lambda_min < 0`` throughout.
     """

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ECSError
 from ..fit import PowerLawBoundWarning, fit_powerlaw
-from ..htsr import detx_lambda_min, erg_residual
+from ..htsr import DetXResult, detx_lambda_min, erg_residual
 from ..htsr._detx import _as_spectrum
 from ..linalg import zero_threshold
 
@@ -32,7 +32,7 @@ _ECS_RULES = ("xmin", "detx")
 
 @dataclass(frozen=True)
 class ECS:
-    """An effective correlation space (theory.md 1.2) and the TraceLog / ERG quantities.
+    """An effective correlation space (docs/quality.md) and the TraceLog / ERG quantities.
 
     All eigenvalue-valued fields are on the scale of the eigenvalues given to
     :func:`select_ecs` (the input scale); the TraceLog quantities (``erg_*``) are on the
@@ -42,7 +42,8 @@ class ECS:
     ----------
     rule : {"xmin", "detx", "value"}
         How the lower edge was chosen: the power-law ``xmin`` (PowerLaw model-selection rule),
-        the TraceLog / detX condition (TraceLog rule), or a given value (sections/620).
+        the TraceLog / detX condition (TraceLog rule), or a given value (arXiv:2507.17912
+        Sec. 6.2).
     evals : ndarray
         The ``M_ECS`` eigenvalues of the ECS, descending (read-only).
     lambda_min : float
@@ -60,11 +61,11 @@ class ECS:
     detx_crossed : bool
         Whether the detX condition has a solution (``sum ln lambda`` reaches 0).
     delta_lambda_min : float or None
-        ``xmin - lambda_min_detx`` (sections/630 sign; None without a power-law fit).
+        ``xmin - lambda_min_detx`` (sign of arXiv:2507.17912 Eq. (164); None without a fit).
     erg_residual : float
         ``sum_{ECS} ln lambda = ln det X_ECS`` on the ``sum(lambda) = M`` scale.
     erg_residual_at_xmin : float or None
-        The same sum over the power-law tail (``~ 0`` for an Ideal layer, theory.md 4.4).
+        The same sum over the power-law tail (``~ 0`` for an Ideal layer, docs/quality.md).
     scale_factor : float
         ``M / sum(lambda)``: eigenvalue on the ``sum(lambda) = M`` scale = factor x input.
     notes : tuple of str
@@ -134,10 +135,12 @@ def select_ecs(
     fit_kwargs: dict[str, Any] | None = None,
     detx_rule: str = "first_below",
     min_ecs: int = DEFAULT_MIN_ECS,
+    detx: DetXResult | None = None,
 ) -> ECS:
     """Select the effective correlation space (ECS) of a layer ESD.
 
-    Rules (theory.md 1.2; sections/620 model-selection rules):
+    Rules (docs/quality.md, "ECS selection and the ERG quantities"; the model-selection rules
+    of arXiv:2507.17912 Sec. 6.2):
 
     * ``"xmin"``: ``lambda_min^ECS = xmin`` of the Clauset-Shalizi-Newman power-law fit
       (PowerLaw MSR); the ECS is the power-law tail.
@@ -147,7 +150,8 @@ def select_ecs(
     * a number: the given ``lambda_min`` on the input scale.
 
     Whatever the rule, both edges are reported, with ``Delta lambda_min = xmin -
-    lambda_min^{|detX|=1}`` (sections/630; -> 0+ as alpha -> 2) and the ERG residuals.
+    lambda_min^{|detX|=1}`` (arXiv:2507.17912 Eq. (164), Sec. 6.3; -> 0+ as alpha -> 2) and the
+    ERG residuals.
 
     Parameters
     ----------
@@ -161,6 +165,9 @@ def select_ecs(
     detx_rule : {"first_below", "closest"}
     min_ecs : int
         Smallest accepted ``M_ECS``.
+    detx : DetXResult, optional
+        The detX edge of these eigenvalues already computed with ``detx_rule``
+        (:func:`setol_theory.htsr.layer_detx`); used instead of computing it again.
 
     Returns
     -------
@@ -199,7 +206,8 @@ def select_ecs(
     if xpos.size < x.size:
         notes.append(f"{x.size - xpos.size} exact-zero eigenvalue(s) left out of the detX "
                      "condition")
-    detx = detx_lambda_min(xpos, rule=detx_rule)
+    if detx is None or detx.rule != detx_rule:  # else: the pipeline's, computed once
+        detx = detx_lambda_min(xpos, rule=detx_rule)
     desc = np.sort(xpos)[::-1]
     # the detX edge as the input eigenvalue itself (not rescaled and back, which can move it
     # by an ulp and drop it from its own ECS)

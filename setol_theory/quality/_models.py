@@ -151,10 +151,10 @@ _BS_VARIANTS = ("paper_text", "table")
 
 
 def bulk_spikes_constant(ecs_evals: ArrayLike, variant: str = "paper_text") -> float:
-    """The constant ``R`` of the discrete (Bulk+Spikes) model (theory.md 2.2).
+    """The constant ``R`` of the discrete (Bulk+Spikes) model (arXiv:2507.17912 Sec. 5.4.3).
 
-    ``"paper_text"``: ``R = sum_ECS lambda_i`` (sections/550 text, atom R-transforms added);
-    ``"table"``: ``R = (1/M_ECS) sum_ECS lambda_i`` (Rtable).
+    ``"paper_text"``: ``R = sum_ECS lambda_i`` (Sec. 5.4.3 text, atom R-transforms added);
+    ``"table"``: ``R = (1/M_ECS) sum_ECS lambda_i`` (Table 8).
     """
     if variant not in _BS_VARIANTS:
         raise ValueError(f"variant must be one of {_BS_VARIANTS}, got {variant!r}")
@@ -165,7 +165,7 @@ def bulk_spikes_constant(ecs_evals: ArrayLike, variant: str = "paper_text") -> f
 def g_bulk_spikes(lams: ArrayLike, lambda_min: float, c: float, *, exact: bool = False) -> Array:
     """``G_BS(lambda) = c (lambda - lambda_min)`` (``exact=True``) or ``c lambda``
     (``exact=False``, the paper's ``lambda_min ~ 0``) for the constant ``R = c``
-    (sections/550, Rtable; theory.md 2.2)."""
+    (arXiv:2507.17912 Sec. 5.4.3, Tables 8-9)."""
     lam = np.asarray(lams, dtype=np.float64)
     return c * (lam - _lam_min(lambda_min)) if exact else c * lam
 
@@ -174,8 +174,8 @@ def q2_bulk_spikes(ecs_evals: ArrayLike, lambda_min: float | None = None, *,
                    variant: str = "paper_text", exact: bool = False) -> float:
     """Bulk+Spikes layer quality squared ``Q^2 = sum_ECS G_BS(lambda_i)``.
 
-    With the defaults (``variant="paper_text"``, ``exact=False``, theory.md 2.2 Decision)
-    ``Q^2 = (sum_ECS lambda)^2``, i.e. ``Q = sum_ECS lambda_i = Tr X_ECS``, the Gtable
+    With the defaults (``variant="paper_text"``, ``exact=False``, our choice: docs/quality.md)
+    ``Q^2 = (sum_ECS lambda)^2``, i.e. ``Q = sum_ECS lambda_i = Tr X_ECS``, the paper's Table 9
     Bulk+Spikes row ``log Q = log(sum lambda_i)`` (the paper calls this tail norm a
     Frobenius norm; it is the squared Frobenius norm of the projected W).
     ``lambda_min`` defaults to the smallest ECS eigenvalue (used only with ``exact=True``).
@@ -190,7 +190,7 @@ def q2_bulk_spikes(ecs_evals: ArrayLike, lambda_min: float | None = None, *,
 def fit_free_cauchy(ecs_evals: ArrayLike) -> FreeCauchy:
     """The free-Cauchy model of an ECS: ``a = median``, ``gamma = IQR / 2``.
 
-    The paper gives no rule for ``a`` (sections/550 calls it "a shift"). Our choice: the
+    The paper gives no rule for ``a`` (its Sec. 5.4.4 calls it "a shift"). Our choice: the
     quantile estimators of a Cauchy law's location and half-width (for a Cauchy law the
     median is ``a`` and the interquartile range is ``2 gamma``), robust to the heavy tail.
     """
@@ -202,15 +202,15 @@ def fit_free_cauchy(ecs_evals: ArrayLike) -> FreeCauchy:
 
 
 def g_free_cauchy(lams: ArrayLike, lambda_min: float, a: float) -> Array:
-    """``Re G_FC(lambda) = a (lambda - lambda_min)`` for ``R = a + i gamma`` (sections/550,
-    Rtable FC row; theory.md 2.5), via :meth:`FreeCauchy.integrated_r`."""
+    """``Re G_FC(lambda) = a (lambda - lambda_min)`` for ``R = a + i gamma``
+    (arXiv:2507.17912 Sec. 5.4.4, Table 8 free Cauchy row), via :meth:`FreeCauchy.integrated_r`."""
     return FreeCauchy(a, 1.0).integrated_r(np.asarray(lams, dtype=np.float64),
                                            _lam_min(lambda_min))
 
 
 def q2_free_cauchy(ecs_evals: ArrayLike, lambda_min: float | None = None, *,
                    a: float | None = None) -> float:
-    """Free-Cauchy ``Q^2 = a sum_ECS (lambda_i - lambda_min)`` (theory.md 4.2 FC row).
+    """Free-Cauchy ``Q^2 = a sum_ECS (lambda_i - lambda_min)`` (docs/quality.md, ``fc`` row).
 
     ``a`` defaults to the ECS median (:func:`fit_free_cauchy`); ``lambda_min`` to the smallest
     ECS eigenvalue. The paper's heuristic ``Q^2 ~ a lambda_max`` (``lambda_min ~ 0``, one
@@ -226,7 +226,7 @@ def q2_free_cauchy(ecs_evals: ArrayLike, lambda_min: float | None = None, *,
 def levy_wigner_b(alpha: float, m_ecs: int) -> float:
     """The paper's ``b = (alpha - 1)/M_ECS`` (with ``a = 0``): it makes the lower-limit-0 integral
     ``sum_ECS b lambda^{alpha-1}/(alpha-1)`` equal to the Schatten form
-    ``(1/M_ECS) sum lambda^{alpha-1}`` of sections/550 (theory.md 2.6)."""
+    ``(1/M_ECS) sum lambda^{alpha-1}`` of arXiv:2507.17912 Sec. 5.4.7."""
     if not alpha > 1:
         raise NotApplicable(f"Levy-Wigner needs alpha > 1, got {alpha!r}")
     return (float(alpha) - 1.0) / int(m_ecs)
@@ -235,12 +235,12 @@ def levy_wigner_b(alpha: float, m_ecs: int) -> float:
 def g_levy_wigner(lams: ArrayLike, lambda_min: float, alpha: float, *, a: float = 0.0,
                   b: float = 1.0) -> Array:
     """``G_LW(lambda) = a (lambda - lambda_min) + b (lambda^{alpha-1} - lambda_min^{alpha-1})
-    / (alpha - 1)``, the true integral of ``R = a + b z^{alpha-2}`` (Rtable; theory.md 2.6
-    Decision, where the paper writes ``b lambda^{alpha-2}/(alpha-2)``), via
+    / (alpha - 1)``, the true integral of ``R = a + b z^{alpha-2}`` (Table 8; our choice,
+    docs/quality.md, where the paper's Sec. 5.4.7 writes ``b lambda^{alpha-2}/(alpha-2)``), via
     :meth:`LevyPowerLaw.integrated_r`; the model is defined for ``1 < alpha <= 2``."""
     if not 1.0 < alpha <= 2.0:
         raise NotApplicable(f"the Levy-Wigner model is for 1 < alpha <= 2 (alpha = alpha_Levy + "
-                            f"1, Rtable), got alpha = {alpha:.3g}")
+                            f"1, arXiv:2507.17912 Table 8), got alpha = {alpha:.3g}")
     return LevyPowerLaw(a, b, alpha).integrated_r(np.asarray(lams, dtype=np.float64),
                                                    _lam_min(lambda_min))
 
@@ -262,7 +262,7 @@ def q2_levy_wigner(ecs_evals: ArrayLike, lambda_min: float | None, alpha: float,
 # -- inverse Marchenko-Pastur --------------------------------------------------------------
 def imp_kappa(alpha: float) -> float:
     """``kappa = alpha / 2``: the paper's empirical association ``alpha ~ 2 kappa``
-    (sections/550, fig kappa_vs_alpha; theory.md 2.4, 4.3)."""
+    (arXiv:2507.17912 Sec. 5.4.5, Fig. 12(b); docs/quality.md)."""
     if not (math.isfinite(alpha) and alpha > 0):
         raise QualityError(f"IMP needs a positive alpha (kappa = alpha/2), got {alpha!r}")
     return 0.5 * float(alpha)
@@ -272,7 +272,7 @@ _IMP_FORMS = ("integral", "log")
 
 
 def g_imp(lams: ArrayLike, lambda_min: float, kappa: float, *, form: str = "integral") -> Array:
-    """IMP layer function (sections/550, appendix/A8_IMP; theory.md 2.4).
+    """IMP layer function (arXiv:2507.17912 Sec. 5.4.5, App. A.8; docs/spectral_models.md).
 
     ``form="integral"`` (default): ``int_{lambda_min}^{lambda} Re R`` with
     ``R(z) = (kappa - sqrt(kappa(kappa - 2z)))/z`` integrated piecewise across the branch point
@@ -292,9 +292,9 @@ def g_imp(lams: ArrayLike, lambda_min: float, kappa: float, *, form: str = "inte
 def q2_imp(ecs_evals: ArrayLike, lambda_min: float | None = None, *, alpha: float | None = None,
            kappa: float | None = None, form: str = "integral") -> float:
     """IMP ``Q^2 = sum_ECS G_IMP(lambda_i)`` with ``kappa = alpha/2`` (the text derivation of
-    sections/550, theory.md 4.2 Decision) unless ``kappa`` is given.
+    arXiv:2507.17912 Sec. 5.4.5; our choice, docs/quality.md) unless ``kappa`` is given.
 
-    The leading behaviour is ``Q^2 ~ (alpha/2) ln(lambda_max/lambda_min)``; the Gtable row is
+    The leading behaviour is ``Q^2 ~ (alpha/2) ln(lambda_max/lambda_min)``; the Table 9 row is
     :func:`imp_gtable_logq`.
     """
     ev = _positive(ecs_evals, "ecs_evals")
@@ -308,7 +308,8 @@ def q2_imp(ecs_evals: ArrayLike, lambda_min: float | None = None, *, alpha: floa
 
 def imp_gtable_logq(lambda_max: float, lambda_min: float, alpha: float) -> float:
     """The paper's table value ``log10 Q = 2 alpha (log10 lambda_max - log10 lambda_min)``
-    (Gtable IMP row, as printed; it disagrees with the text's ``alpha/2``, theory.md 4.2, 6.3).
+    (arXiv:2507.17912 Table 9, IMP row, as printed; it disagrees with the text's ``alpha/2`` of
+    Sec. 5.4.5, docs/quality.md).
     This is ``log10 Q`` itself, not ``Q^2``."""
     lm = _lam_min(lambda_min)
     if not (math.isfinite(lambda_max) and lambda_max >= lm):
@@ -318,14 +319,14 @@ def imp_gtable_logq(lambda_max: float, lambda_min: float, alpha: float) -> float
 
 # -- truncated power law -------------------------------------------------------------------
 def g_tpl(lams: ArrayLike, lambda_min: float, alpha: float, lambda_max: float) -> Array:
-    """Truncated power-law layer function ``int_{lambda_min}^{lambda} Re R_TPL`` (appendix/A7;
-    theory.md 2.8), ``rho = C x^{-alpha}`` on ``[lambda_min, lambda_max]``, ``R`` by numerical
-    inversion of ``G`` (:class:`TruncatedPowerLaw`), integrated by :func:`integrate_re_r`.
+    """Truncated power-law layer function ``int_{lambda_min}^{lambda} Re R_TPL``
+    (arXiv:2507.17912 App. A.7), ``rho = C x^{-alpha}`` on ``[lambda_min, lambda_max]``, ``R`` by
+    numerical inversion of ``G`` (:class:`TruncatedPowerLaw`), integrated by :func:`integrate_re_r`.
 
     For ``lambda`` of the order of the eigenvalues, ``w = lambda`` lies far beyond the range of
-    ``G`` near 0 (theory.md 6.2): the hard edge pins ``G^{-1}(w)`` at ``lambda_max`` and
-    ``R(w) ~ lambda_max - 1/w``, so ``G ~ lambda_max (lambda - lambda_min) - ln(lambda /
-    lambda_min)``. That is what the paper's prescription gives for this model.
+    ``G`` near 0 (Eq. (132); docs/quality.md): the hard edge pins ``G^{-1}(w)`` at
+    ``lambda_max`` and ``R(w) ~ lambda_max - 1/w``, so ``G ~ lambda_max (lambda - lambda_min) -
+    ln(lambda / lambda_min)``. That is what the paper's prescription gives for this model.
     """
     lm = _lam_min(lambda_min)
     if not lambda_max > lm:
@@ -350,7 +351,7 @@ def q2_tpl(ecs_evals: ArrayLike, lambda_min: float | None, alpha: float, *,
 # -- empirical ESD: computational R-transform (free cumulants) and exact R ---------------------
 def g_series_from_cumulants(kappas: ArrayLike, x: ArrayLike) -> Array:
     """``sum_{k=1}^{K} (kappa_k / k) x^k = int_0^x sum_k kappa_k w^{k-1} dw`` (Horner), the
-    integrated truncated R series (sections/560 eqn G_lambda_series; theory.md 2.9)."""
+    integrated truncated R series (arXiv:2507.17912 Eq. (163), Sec. 5.5)."""
     kap = np.real(np.asarray(kappas, dtype=np.complex128)).ravel()
     xv = np.asarray(x, dtype=np.float64)
     out = np.zeros(xv.shape)
@@ -367,17 +368,18 @@ def g_empirical(lams: ArrayLike, ecs_evals: ArrayLike, *, method: str = "series"
                 exact: bool = False, lambda_min: float | None = None) -> Array:
     """Layer function of the empirical ECS spectrum.
 
-    ``method="series"`` (sections/560, theory.md 2.9): free cumulants ``kappa_1..kappa_K`` of
-    the ECS eigenvalues (``moment_norm="mean"``: normalised moments, the spec's Decision;
+    ``method="series"`` (arXiv:2507.17912 Sec. 5.5): free cumulants ``kappa_1..kappa_K`` of
+    the ECS eigenvalues (``moment_norm="mean"``: normalised moments, our choice;
     ``"sum"``: the paper's ``Tr X^k``; ``standardize=True``: the paper's mean-centred and
     standardised eigenvalues), ``G(lambda) = sum_k (kappa_k/k)(lambda/M_ECS)^k`` (``rescale=False``
     drops the ``1/M_ECS``); lower limit 0 as in the paper, or ``lambda_min`` with
     ``exact=True``. The cumulants come from the (possibly standardised) values, ``G`` is
     evaluated at the ECS eigenvalues as given.
 
-    ``method="inversion"`` (theory.md 2.10): the exact R of the normalised ECS ESD by inversion
+    ``method="inversion"`` (docs/spectral_models.md): the exact R of the normalised ECS ESD by
+    inversion
     of ``G(z) = mean 1/(z - lambda_i)``, integrated from ``lambda_min`` (default: the smallest
-    ECS eigenvalue) as in sections/540. As for the TPL, ``w = lambda`` is beyond the range of
+    ECS eigenvalue) as in Eq. (132). As for the TPL, ``w = lambda`` is beyond the range of
     ``G`` near 0 and ``R(w) ~ lambda_max - 1/w`` there.
     """
     if method not in _EMP_METHODS:
@@ -405,8 +407,8 @@ def g_empirical(lams: ArrayLike, ecs_evals: ArrayLike, *, method: str = "series"
 def q2_empirical(ecs_evals: ArrayLike, lambda_min: float | None = None, *,
                  method: str = "series", K: int = 5, moment_norm: str = "mean",
                  standardize: bool = False, rescale: bool = True, exact: bool = False) -> float:
-    """Empirical ``Q^2 = sum_ECS G(lambda_i)`` (:func:`g_empirical`; sections/560 computational
-    R-transform for ``method="series"``)."""
+    """Empirical ``Q^2 = sum_ECS G(lambda_i)`` (:func:`g_empirical`; the computational
+    R-transform of arXiv:2507.17912 Sec. 5.5 for ``method="series"``)."""
     ev = _positive(ecs_evals, "ecs_evals")
     g = g_empirical(ev, ev, method=method, K=K, moment_norm=moment_norm,
                     standardize=standardize, rescale=rescale, exact=exact,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..htsr import DetXResult
 from ..rmt import EmpiricalSpectrum, q2_levy_paper
 from ._ecs import DEFAULT_MIN_ECS, ECS, select_ecs
 from ._models import (
@@ -111,23 +112,27 @@ def _m_emp_inv(ctx: _Ctx) -> tuple[float, dict[str, Any]]:
 #: The spectral models of the quality table: name -> (description, source, function).
 MODELS: dict[str, tuple[str, str, Callable[[_Ctx], tuple[float, dict[str, Any]]]]] = {
     "bs": ("Bulk+Spikes, R = sum_ECS lambda, lambda_min ~ 0: Q = Tr X_ECS",
-           "sections/550 (text), Gtable BS row; theory.md 2.2", _m_bs),
+           "arXiv:2507.17912 Sec. 5.4.3 (text), Table 9 Bulk+Spikes row; docs/quality.md", _m_bs),
     "fc": ("free Cauchy R = a + i gamma, a = ECS median: Q^2 = a sum (lambda - lambda_min)",
-           "sections/550, Rtable FC row; theory.md 2.5, 4.2", _m_fc),
+           "arXiv:2507.17912 Sec. 5.4.4, Table 8 free Cauchy row; docs/quality.md", _m_fc),
     "lw": ("Levy-Wigner R = b z^(alpha-2), b = (alpha-1)/M_ECS, true integral (1<alpha<=2)",
-           "Rtable LW row; theory.md 2.6 Decision", _m_lw),
+           "arXiv:2507.17912 Sec. 5.4.7, Table 8 Levy row; integral corrected: docs/quality.md",
+           _m_lw),
     "lw_paper": ("Levy-Wigner Schatten form Q^2 = mean_ECS lambda^(alpha-1)",
-                 "sections/550, Gtable LW row; theory.md 2.6", _m_lw_paper),
+                 "arXiv:2507.17912 Sec. 5.4.7, Table 9 Levy-Wigner row", _m_lw_paper),
     "imp": ("inverse MP, kappa = alpha/2, int Re R across the branch point kappa/2",
-            "sections/550, appendix/A8_IMP; theory.md 2.4, 4.2 Decision", _m_imp),
-    "imp_gtable": ("inverse MP, Gtable as printed: log10 Q = 2 alpha log10(lmax/lmin)",
-                   "Gtable IMP row; theory.md 4.2 Decision, 6.3", _m_imp_gtable),
+            "arXiv:2507.17912 Sec. 5.4.5, App. A.8; docs/spectral_models.md; docs/quality.md "
+            "(our choice)", _m_imp),
+    "imp_gtable": ("inverse MP, Table 9 as printed: log10 Q = 2 alpha log10(lmax/lmin)",
+                   "arXiv:2507.17912 Table 9 IMP row (vs Sec. 5.4.5); docs/quality.md",
+                   _m_imp_gtable),
     "tpl": ("truncated power law (alpha, [lambda_min^ECS, lambda_max]), R by inversion",
-            "appendix/A7_RTransform; theory.md 2.8", _m_tpl),
+            "arXiv:2507.17912 App. A.7 (truncated power law); docs/quality.md", _m_tpl),
     "emp": ("computational R-transform: free cumulants k1..kK, G = sum k_k/k (lambda/M)^k",
-            "sections/560 eqn G_lambda_series; theory.md 2.9", _m_emp),
+            "arXiv:2507.17912 Sec. 5.5, Eq. (163); docs/quality.md", _m_emp),
     "emp_inv": ("exact R of the ECS ESD (inversion of G), int_{lambda_min} Re R",
-                "theory.md 2.10, sections/540", _m_emp_inv),
+                "ours: numerical inversion of G (docs/spectral_models.md); "
+                "arXiv:2507.17912 Eq. (132)", _m_emp_inv),
 }
 
 
@@ -232,13 +237,14 @@ def layer_quality(
     detx_rule: str = "first_below",
     min_ecs: int = DEFAULT_MIN_ECS,
     K: int = 5,
+    detx: DetXResult | None = None,
 ) -> LayerQuality:
-    """SETOL layer quality of an ESD (theory.md 4.1 pipeline).
+    """SETOL layer quality of an ESD (docs/quality.md, "From the HCIZ integral to Q²").
 
     1. ECS by ``ecs`` (:func:`select_ecs`; or an :class:`ECS` already selected);
     2. eigenvalues to the quality ``scale``: ``"frobenius_M"`` (default: ``sum(lambda) = M``
-       over the whole layer, the scale of the TraceLog condition; our choice, theory.md 1.1
-       leaves it open) or ``"input"``;
+       over the whole layer, the scale of the TraceLog condition; our choice, docs/quality.md:
+       the paper leaves it open) or ``"input"``;
     3. for each model ``G(lambda_i) = int_{lambda_min^ECS}^{lambda_i} Re R``,
        ``Q^2 = sum_ECS G(lambda_i)``, ``log10 Q`` (see :data:`MODELS` for each model's
        formula, parameter rule and source).
@@ -255,7 +261,8 @@ def layer_quality(
     else:
         # a given alpha alone is for the models; the ECS's own fit is kept for the record
         e = select_ecs(evals, ecs, xmin=xmin, alpha=alpha if xmin is not None else None,
-                       fit_kwargs=fit_kwargs, detx_rule=detx_rule, min_ecs=min_ecs)
+                       fit_kwargs=fit_kwargs, detx_rule=detx_rule, min_ecs=min_ecs,
+                       detx=detx)
     factor = e.scale_factor if scale == "frobenius_M" else 1.0
     a = alpha if alpha is not None else e.alpha
     ctx = _Ctx(ev=e.evals * factor, lambda_min=e.lambda_min * factor,
@@ -267,7 +274,7 @@ def layer_quality(
 def model_quality(layers: Sequence[LayerQuality], models: Iterable[str] | None = None
                   ) -> dict[str, dict[str, Any]]:
     """Model quality ``Q^NN = prod_L Q_L`` per spectral model, as ``log10 Q^NN = sum_L log10
-    Q_L`` (sections/530), over the layers where that model gave a quality.
+    Q_L`` (arXiv:2507.17912 Sec. 5.2), over the layers where that model gave a quality.
 
     Returns ``model -> {"log10_q", "num_layers", "num_missing", "complete"}``; ``complete`` is
     False when some layers had no quality (the product then covers a subset).

@@ -10,6 +10,7 @@ from ._figures import (
     plot_quality_curve,
     plot_quality_vs_alpha,
     plot_verify_model,
+    pyplot,
     safe_filename,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "plot_quality_curve",
     "plot_quality_vs_alpha",
     "plot_verify_model",
+    "pyplot",
     "safe_filename",
 ]

@@ -15,7 +15,13 @@ from ..htsr import LayerMetrics
 from ..rmt import MarchenkoPastur
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot``, imported on first use with a non-interactive backend.
+
+    An interactive backend is replaced by ``Agg`` (figures are saved, never shown); a
+    non-interactive one already chosen by the user (``agg``, ``pdf``, ``svg``, ``cairo``)
+    is kept. Importing :mod:`setol_theory.report` does not import matplotlib.
+    """
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
@@ -52,11 +58,12 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
     Left panel: histogram of the eigenvalues on logarithmic bins (density), the fitted
     tail ``p(x) = (alpha - 1)/xmin (x/xmin)^(-alpha)`` scaled by the tail fraction, and
     ``xmin`` / ``lambda_max`` marked, and, when the trap test ran, the largest eigenvalue
-    of the element-shuffled layer and the trap threshold (spec ``empirical.md`` 2.4).
+    of the element-shuffled layer and the trap threshold (arXiv:2507.17912 Sec. 6.5;
+    docs/htsr.md).
     Right panel: linear histogram with the Marchenko-Pastur density of the bulk fit
     (``sigma2``, ``q = M/N``) and its edge.
     """
-    plt = _pyplot()
+    plt = pyplot()
     x = np.sort(np.asarray(evals, dtype=float))
     pos = x[x > 0]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -110,7 +117,7 @@ def plot_verify_model(model, name: str, samples, convergence, path: str | Path |
     Right: Monte Carlo error of ``G`` (and ``R``) vs. ``n`` on log-log axes with the
     theoretical rate.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     ax = axes[0]
     try:
@@ -183,7 +190,7 @@ def plot_verify_model(model, name: str, samples, convergence, path: str | Path |
 def plot_hciz_convergence(conv: dict, path: str | Path | None = None):
     """``|(1/N) log I_N - limit|`` vs ``N`` (log-log) for the cases of ``verify_hciz``, with
     the ``1/N`` reference; in the edge-sticking phase also the error less its edge-gap term."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, (label, c) in enumerate(conv.items()):
         n = np.asarray(c["sizes"], dtype=float)
@@ -212,12 +219,12 @@ def plot_ecs_esd(evals: NDArray[np.float64], ecs, path: str | Path | None = None
     Left: log-log histogram of the eigenvalues with the PL fit from ``xmin``, the ECS actually
     used shaded. Right: the TraceLog sum ``sum_{lambda_i >= lambda} ln lambda_i`` (on the
     ``sum(lambda) = M`` scale) against the cut ``lambda``; the detX edge is where it drops
-    below 0 (sections/530 eq. detX, sections/630). ``ecs`` is a
+    below 0 (arXiv:2507.17912 Eq. (126), Sec. 6.3). ``ecs`` is a
     :class:`setol_theory.quality.ECS`.
     """
     from ..htsr import tracelog_partial_sums
 
-    plt = _pyplot()
+    plt = pyplot()
     x = np.sort(np.asarray(evals, dtype=float))
     pos = x[x > 0]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -270,7 +277,7 @@ def plot_quality_vs_alpha(alpha: NDArray[np.float64], log10_q: dict, path: str |
     """``log10 Q`` of each layer against its alpha, one panel per spectral model, with the
     model-derived curve (a :class:`setol_theory.quality.QualityCurve`, plotted against the
     fitted alpha of its synthetic spectra) and the alpha = 2 line."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(log10_q)
     ncol = min(3, max(1, len(names)))
     nrow = int(np.ceil(len(names) / ncol))
@@ -301,9 +308,9 @@ def plot_erg_vs_alpha(alpha: NDArray[np.float64], erg: NDArray[np.float64],
                       curve=None, title: str = ""):
     """ERG quantities against alpha across layers: the TraceLog sum of the power-law tail
     (``ln det X_tail``, 0 for an Ideal layer) and ``Delta lambda_min / xmin`` (-> 0 as
-    alpha -> 2, sections/630), with the critical lines alpha = 2 and 0 and the model-derived
-    curve if given. Symmetric-log y axes (the quantities span orders of magnitude)."""
-    plt = _pyplot()
+    alpha -> 2, arXiv:2507.17912 Sec. 6.3), with the critical lines alpha = 2 and 0 and the
+    model-derived curve if given. Symmetric-log y axes (the quantities span orders of magnitude)."""
+    plt = pyplot()
     a = np.asarray(alpha, dtype=float)
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
     for ax, y, lab, key in ((axes[0], erg, "ERG: sum ln lambda over the PL tail",
@@ -332,7 +339,7 @@ def plot_quality_curve(curve, path: str | Path | None = None):
     """A model-derived quality curve (:class:`setol_theory.quality.QualityCurve`): ``log10 Q``
     per model, ``Delta lambda_min / xmin`` with its zero crossing (the critical alpha), ECS and
     tail sizes, all against the fitted alpha; and the fitted against the nominal alpha."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     ax = axes[0, 0]
     for m, y in curve.log10_q.items():

@@ -1,4 +1,6 @@
-"""Random-matrix theory: spectral models (Stieltjes and R-transforms), free probability and HCIZ integrals."""
+"""Random-matrix theory: spectral models (Stieltjes and R-transforms), free probability and HCIZ
+integrals.
+"""
 
 from __future__ import annotations
 

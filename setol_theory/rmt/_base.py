@@ -202,7 +202,7 @@ class _SpectralModel:
         return (x > lo) & (x < hi)
 
     def stieltjes(self, z: ArrayLike, *, side: Side = "upper") -> CArray:
-        """Stieltjes transform ``G(z) = int rho(x)/(z - x) dx`` (theory.md 2.1).
+        """Stieltjes transform ``G(z) = int rho(x)/(z - x) dx`` (docs/spectral_models.md).
 
         Vectorised over complex arrays; correct (physical) sheet everywhere off the support. A
         real ``z`` inside the support is a point of the cut: ``side`` picks the boundary value
@@ -224,7 +224,7 @@ class _SpectralModel:
         return np.zeros(x.shape, dtype=bool)
 
     def r_transform(self, w: ArrayLike, *, side: Side = "upper") -> CArray:
-        """R-transform ``R(w)`` on its principal branch (theory.md 2.1); vectorised.
+        """R-transform ``R(w)`` on its principal branch (docs/spectral_models.md); vectorised.
 
         ``side`` selects the boundary value for a real ``w`` on a branch cut of ``R``.
         """
@@ -246,17 +246,17 @@ class _SpectralModel:
         return self.r_transform(wc, **kw) + 1.0 / wc
 
     def free_cumulants(self, k: int) -> NDArray[Any]:
-        """Free cumulants ``[kappa_1, ..., kappa_k]`` from the moments (theory.md 2.9)."""
+        """Free cumulants ``[kappa_1, ..., kappa_k]`` from the moments ([MH2025] Sec. 5.5)."""
         return moments_to_free_cumulants(self.moments(_pos_int("k", k)))
 
     def r_series(self, w: ArrayLike, K: int = 5) -> CArray:
-        """Truncated cumulant series ``sum_{k<=K} kappa_k w^{k-1}`` (theory.md 2.9)."""
+        """Truncated cumulant series ``sum_{k<=K} kappa_k w^{k-1}`` ([MH2025] Sec. 5.5)."""
         return _poly_r(self.free_cumulants(_pos_int("K", K)), as_upper(w))
 
     def integrated_r(self, x: ArrayLike, lower: ArrayLike = 0.0) -> Array:
-        """``int_lower^x Re R(w) dw``, the paper's layer function ``G(lambda)`` (theory.md 2.1;
-        ``sections/540`` eqn generating_function_A). Adaptive quadrature unless a model has a
-        closed form."""
+        """``int_lower^x Re R(w) dw``, the paper's layer function ``G(lambda)``
+        (arXiv:2507.17912 Eq. (132); docs/spectral_models.md). Adaptive quadrature unless a
+        model has a closed form."""
         return integrated_r(lambda t: self.r_transform(t, side="real"), x, lower)
 
     def inversion_domain(self) -> tuple[float, float]:

@@ -120,7 +120,7 @@ class Wigner(_SpectralModel):
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FreeCauchy(_SpectralModel):
-    r"""Free Cauchy (FC) model, the paper's ``alpha = 2`` R-model (``sections/550``, Rtable).
+    r"""Free Cauchy (FC) model, the paper's ``alpha = 2`` R-model (arXiv:2507.17912 Sec. 5.4.4).
 
     The Cauchy law centred at ``a`` with half-width ``gamma``:
     ``rho(x) = gamma / (pi ((x - a)^2 + gamma^2))``, ``G(z) = 1/(z - a + i gamma)`` for
@@ -128,7 +128,7 @@ class FreeCauchy(_SpectralModel):
     support). Its R-transform is not analytic at 0: ``R(w) = a - i gamma`` for ``Im w < 0``
     (the range of ``G`` on the upper half plane) and ``a + i gamma`` for ``Im w > 0``. On the real
     axis ``side="upper"`` gives the paper's ``a + i gamma``, ``"lower"`` ``a - i gamma``,
-    ``"real"`` ``a`` (theory.md 2.5; Mingo & Speicher 2017, ex. 3.13). No moments exist.
+    ``"real"`` ``a`` (Table 8 of the paper; Mingo & Speicher 2017, ex. 3.13). No moments exist.
 
     Parameters
     ----------
@@ -199,7 +199,7 @@ class FreeCauchy(_SpectralModel):
         return self.a + 1j * s * self.gamma + 0.0 * w
 
     def integrated_r(self, x: ArrayLike, lower: ArrayLike = 0.0) -> Array:
-        """``Re int_lower^x R = a (x - lower)`` (theory.md 2.5, ``G_FC``)."""
+        """``Re int_lower^x R = a (x - lower)`` (the paper's ``G_FC``, Sec. 5.4.4)."""
         return self.a * (np.asarray(x, dtype=np.float64) - np.asarray(lower, dtype=np.float64))
 
 
@@ -208,16 +208,16 @@ class FreeCauchy(_SpectralModel):
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LevyPowerLaw(_SpectralModel):
-    r"""Levy-Wigner / general power-law R-model ``R(z) = a + b z^{alpha - 2}`` (Rtable).
+    r"""Levy-Wigner / general power-law R-model ``R(z) = a + b z^{alpha - 2}`` (Table 8).
 
     ``alpha`` is the HTSR exponent, ``alpha = alpha_l + 1`` with the Levy index ``alpha_l``
-    (``sections/550``, Rtable caption), ``1 < alpha <= 2``; ``alpha = 2`` is the free-Cauchy
+    (arXiv:2507.17912 Table 8 caption), ``1 < alpha <= 2``; ``alpha = 2`` is the free-Cauchy
     case (constant R). ``z^p`` is on its principal branch: cut ``(-inf, 0]``, branch point
     ``z = 0`` where ``R`` diverges for ``alpha < 2``. On the negative axis
     ``z^p = |z|^p e^{pm i pi p}`` on the upper / lower lip, real part ``|z|^p cos(pi p)``.
 
     The paper calls this a formal model; no density, Stieltjes transform or sampler is claimed
-    (theory.md 2.6).
+    (arXiv:2507.17912 Sec. 5.4.7).
 
     Parameters
     ----------
@@ -236,7 +236,7 @@ class LevyPowerLaw(_SpectralModel):
         _param("LevyPowerLaw", "b", self.b)
         _param("LevyPowerLaw", "alpha", self.alpha, 1.0, 2.0, hi_open=False)
 
-    _no_density = "formal R-model (Rtable); no density is claimed (theory.md 2.6)"
+    _no_density = "formal R-model (arXiv:2507.17912 Table 8, Sec. 5.4.7); no density is claimed"
 
     @property
     def alpha_levy(self) -> float:
@@ -267,8 +267,8 @@ class LevyPowerLaw(_SpectralModel):
     def integrated_r(self, x: ArrayLike, lower: ArrayLike = 0.0) -> Array:
         r"""``int_lower^x Re R = a (x - lower) + b [Re x^{alpha-1} - Re lower^{alpha-1}]/(alpha-1)``
 
-        (theory.md 2.6 Decision; the true antiderivative, where the paper writes
-        ``b lambda^{alpha-2}/(alpha-2)``). For negative limits ``Re x^{alpha-1} =
+        (our choice, docs/quality.md: the true antiderivative, where the paper's Sec. 5.4.7
+        writes ``b lambda^{alpha-2}/(alpha-2)``). For negative limits ``Re x^{alpha-1} =
         |x|^{alpha-1} cos(pi (alpha-1))`` (same on both lips).
         """
         xb = np.asarray(x, dtype=np.float64)
@@ -284,7 +284,7 @@ class LevyPowerLaw(_SpectralModel):
 def q2_levy_paper(eigs: ArrayLike, alpha: float) -> float:
     r"""The paper's Levy-Wigner layer quality ``Q^2_LW = (1/M_ECS) sum_i lambda_i^{alpha - 1}``.
 
-    (``sections/550`` final Schatten-type form; theory.md 2.6 and 4.2.) ``alpha`` is the HTSR
+    (arXiv:2507.17912 Sec. 5.4.7, final Schatten-type form; Table 9.) ``alpha`` is the HTSR
     exponent (``> 1``; the LW model itself is meant for ``alpha <= 2``).
     """
     ev = np.asarray(eigs, dtype=np.float64).ravel()
@@ -299,13 +299,13 @@ def q2_levy_paper(eigs: ArrayLike, alpha: float) -> float:
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MultiplicativeWishart(_SpectralModel):
-    r"""Multiplicative-Wishart R-model ``R(z) = eps phi z^2 / (2 - eps phi^2 z^2)`` (Rtable).
+    r"""Multiplicative-Wishart R-model ``R(z) = eps phi z^2 / (2 - eps phi^2 z^2)`` (Table 8).
 
     Poles at ``z = pm sqrt(2/eps)/phi`` (real for ``eps > 0``, imaginary for ``eps < 0``).
     Only ``R``, its cumulant series and its integral exist here. ``R`` is **not** the
     R-transform of any probability measure: ``kappa_1 = kappa_2 = 0`` (variance 0 forces a
     point mass, whose R vanishes) while ``kappa_3 = eps phi / 2 != 0``; so no density is
-    offered (theory.md 2.7).
+    offered (derivations/multiplicative_wishart_r.py; arXiv:2507.17912 Sec. 5.4.6, Table 8).
 
     Parameters
     ----------
@@ -320,7 +320,7 @@ class MultiplicativeWishart(_SpectralModel):
         _param("MultiplicativeWishart", "eps", self.eps, nonzero=True)
         _param("MultiplicativeWishart", "phi", self.phi, nonzero=True)
 
-    _no_density = ("Rtable gives only R; with kappa_2 = 0 != kappa_3 it is not the R-transform "
+    _no_density = ("Table 8 gives only R; with kappa_2 = 0 != kappa_3 it is not the R-transform "
                    "of a probability measure")
 
     @property
@@ -350,9 +350,9 @@ class MultiplicativeWishart(_SpectralModel):
 
     def integrated_r(self, x: ArrayLike, lower: ArrayLike = 0.0) -> Array:
         r"""``int_lower^x R = F(x) - F(lower)``, ``F(z) = -z/phi + artanh(c z)/(phi c)``,
-        ``c = phi sqrt(eps/2)`` (theory.md 2.7; ``arctan(d z)/(phi d)``, ``d = phi sqrt(-eps/2)``
-        for ``eps < 0``). Intervals containing a real pole raise ValueError; beyond the poles
-        ``Re artanh(y) = ln|(1+y)/(1-y)|/2`` is used."""
+        ``c = phi sqrt(eps/2)`` (derivations/multiplicative_wishart_r.py; ``arctan(d z)/(phi d)``,
+        ``d = phi sqrt(-eps/2)`` for ``eps < 0``). Intervals containing a real pole raise
+        ValueError; beyond the poles ``Re artanh(y) = ln|(1+y)/(1-y)|/2`` is used."""
         xb, lb = np.broadcast_arrays(np.asarray(x, dtype=np.float64),
                                      np.asarray(lower, dtype=np.float64))
         phi, eps = self.phi, self.eps

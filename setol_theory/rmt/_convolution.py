@@ -24,7 +24,7 @@ StieltjesFn = Callable[[Any], Any]
 # --------------------------------------------------------------------------------------
 def haar_orthogonal(n: int, rng: np.random.Generator | int | None = None) -> Array:
     """Haar-distributed ``n x n`` orthogonal matrix: QR of a Gaussian matrix with the signs of
-    ``diag(R)`` moved into ``Q`` (F. Mezzadri, Notices AMS 54, 592 (2007); theory.md 3.2 item 6).
+    ``diag(R)`` moved into ``Q`` (F. Mezzadri, Notices AMS 54, 592 (2007), [Mez2007]).
     """
     if int(n) < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -56,7 +56,7 @@ def _subordination(Ga: StieltjesFn, Gb: StieltjesFn, z: CArray, scale: float,
     r"""Subordination function ``omega_1(z)`` of ``mu_a [+] mu_b`` for ``Im z >= 0``.
 
     ``omega_1`` is the fixed point of ``f_z(w) = z + h_b(z + h_a(w))``, ``h = 1/G - id``
-    (Belinschi & Bercovici 2007, thm 4.1), and ``G_{a [+] b}(z) = G_a(omega_1(z))``. A few
+    (Belinschi & Bercovici 2007 [BB2007], thm 4.1), and ``G_{a [+] b}(z) = G_a(omega_1(z))``. A few
     plain iterations (a contraction of the upper half plane) are followed by damped Newton steps
     (derivative by central differences; only the convergence rate depends on it).
     """
@@ -159,7 +159,7 @@ class FreeAdditiveConvolution:
         return out.reshape(zc.shape)
 
     def pdf(self, x: ArrayLike) -> Array:
-        """Density ``-Im G(x + i0) / pi`` (theory.md 2.1, sign fixed there)."""
+        """Density ``-Im G(x + i0) / pi`` (sign convention of docs/spectral_models.md)."""
         xr = np.asarray(x, dtype=np.float64)
         return np.maximum(-np.imag(self.stieltjes(xr)) / np.pi, 0.0)
 

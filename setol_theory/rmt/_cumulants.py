@@ -92,13 +92,13 @@ def _moment_cumulant(seq: ArrayLike | Sequence[Any], to_cumulants: bool) -> NDAr
 def moments_to_free_cumulants(m: ArrayLike | Sequence[Any]) -> NDArray[Any]:
     r"""Free cumulants ``kappa_1..kappa_n`` from moments ``m_1..m_n`` (``m_0 = 1`` implied).
 
-    Solves the moment-cumulant relation (theory.md 2.9; Mingo & Speicher 2017, prop. 2.17 and
+    Solves the moment-cumulant relation (Mingo & Speicher 2017 [MS2017], prop. 2.17 and
     the functional form ``M(z) = 1 + sum_s kappa_s z^s M(z)^s``)
 
     ``m_N = sum_{s=1}^{N} kappa_s [z^{N-s}] M(z)^s,  M(z) = sum_{i>=0} m_i z^i``,
 
     for ``kappa_N`` (the ``s = N`` term is ``kappa_N`` itself), for any order, in ``O(n^3)``
-    operations. It reproduces the paper's ``k1..k5`` (``sections/560``).
+    operations. It reproduces the paper's ``k1..k5`` (arXiv:2507.17912 Sec. 5.5, Eq. (162)).
 
     Parameters
     ----------
@@ -137,10 +137,10 @@ def integrated_r(
     epsrel: float = 1e-12,
     limit: int = 200,
 ) -> Array:
-    r"""``\int_lower^x Re R(w) dw`` by adaptive quadrature (theory.md 2.1, ``G_layer``).
+    r"""``\int_lower^x Re R(w) dw`` by adaptive quadrature (docs/spectral_models.md, ``G_layer``).
 
-    This is the paper's layer "generating function" ``G(lambda)`` (``sections/540``
-    eqn generating_function_A, ``appendix/A64``), not the Stieltjes transform.
+    This is the paper's layer "generating function" ``G(lambda)`` (arXiv:2507.17912 Eq. (132),
+    Sec. 5.3, and App. A.6.4), not the Stieltjes transform.
 
     Parameters
     ----------

@@ -31,17 +31,18 @@ class EmpiricalSpectrum(_SpectralModel):
     r"""An empirical spectral distribution (ESD), e.g. the ECS eigenvalues of a layer.
 
     ``G(z) = (1/M) sum_i 1/(z - lambda_i)`` by direct summation; ``R`` either by numerical
-    inversion of ``G`` (theory.md 2.10; exact R of the normalised ESD) or by the free-cumulant
-    series; free cumulants of any order from the moments (theory.md 2.9, ``sections/560``).
+    inversion of ``G`` (exact R of the normalised ESD; docs/spectral_models.md) or by the
+    free-cumulant series; free cumulants of any order from the moments (arXiv:2507.17912
+    Sec. 5.5, Eqs. (162)-(163)).
 
     Parameters
     ----------
     evals : array_like
         Eigenvalues (finite, at least one).
     moment_norm : {"mean", "sum"}
-        ``"mean"`` (default, the spec's Decision): ``m_k = (1/M) sum lambda_i^k`` (``m_0 = 1``);
-        ``"sum"``: the paper's literal ``m_k = sum lambda_i^k`` (``Tr X^k``), fed to the same
-        cumulant formulas (reproduces ``sections/560``; not a valid moment sequence).
+        ``"mean"`` (default, our choice: docs/quality.md): ``m_k = (1/M) sum lambda_i^k``
+        (``m_0 = 1``); ``"sum"``: the paper's literal ``m_k = sum lambda_i^k`` (``Tr X^k``), fed
+        to the same cumulant formulas (reproduces its Sec. 5.5; not a valid moment sequence).
     standardize : bool
         Replace the eigenvalues by ``(lambda - mean)/std`` (population std) first, the paper's
         "mean-centred and normalised" variant (forces ``kappa_1 = 0``, ``kappa_2 = 1``).
@@ -118,9 +119,9 @@ class EmpiricalSpectrum(_SpectralModel):
 
     def r_transform(self, w: ArrayLike, *, side: Side = "upper",
                     method: Literal["inversion", "series"] = "inversion", K: int = 5) -> CArray:
-        """``R(w)``: ``"inversion"`` (``G^{-1}(w) - 1/w``, theory.md 2.10; real ``w`` on the
-        branch right (``w > 0``) or left (``w < 0``) of the support, every real ``w`` reachable
-        since ``G`` has poles at the atoms; complex ``w`` by Newton) or ``"series"``
+        """``R(w)``: ``"inversion"`` (``G^{-1}(w) - 1/w``, docs/spectral_models.md; real ``w``
+        on the branch right (``w > 0``) or left (``w < 0``) of the support, every real ``w``
+        reachable since ``G`` has poles at the atoms; complex ``w`` by Newton) or ``"series"``
         (``sum_{k<=K} kappa_k w^{k-1}``). ``side`` is accepted for uniformity (no cut)."""
         _check_side(side)
         if method == "series":
@@ -132,7 +133,7 @@ class EmpiricalSpectrum(_SpectralModel):
 
     def g_series(self, lam: ArrayLike, K: int = 5, *, rescale: bool = True) -> Array:
         r"""The paper's layer series ``G(lambda) = sum_{k<=K} (kappa_k / k) (lambda/M_ECS)^k``
-        (``sections/560`` eqn G_lambda_series; ``= int_0^{lambda/M_ECS} R``, theory.md 2.9).
+        (arXiv:2507.17912 Eq. (163), Sec. 5.5; ``= int_0^{lambda/M_ECS} R``).
         ``rescale=False`` drops the ``1/M_ECS``."""
         kap = np.real(np.asarray(self.free_cumulants(_pos_int("K", K)), dtype=np.complex128))
         x = np.asarray(lam, dtype=np.float64) / (self.M if rescale else 1.0)

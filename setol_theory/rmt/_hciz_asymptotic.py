@@ -110,8 +110,8 @@ def spherical_integral_rate(s: ArrayLike, spectrum: Any) -> float | Array:
 
     the second form being ``s lambda_+ - 1 - log s - int log(lambda_+ - x) dmu`` written so that
     only ``G``, ``R`` and the edge are needed (``F`` is ``C^1`` at ``g_+``); ``s < 0`` mirrors with
-    the left edge.  Guionnet & Maida, J. Funct. Anal. 222, 435 (2005), Theorem 6; spec
-    ``theory.md`` section 3.2 item 1.
+    the left edge.  Guionnet & Maida, J. Funct. Anal. 222, 435 (2005), Theorem 6 ([GM2005];
+    docs/hciz.md).
 
     Parameters
     ----------
@@ -166,7 +166,7 @@ def spherical_integral_asymptotic(theta: ArrayLike, spectrum: Any,
                                   beta: int = 2) -> float | Array:
     r"""``lim (1/N) log E_u exp(N theta <u, A u>) = (beta/2) F(2 theta / beta)``.
 
-    Guionnet & Maida (2005) Theorem 6 (spec ``theory.md`` section 3.2 item 1); ``F`` is
+    Guionnet & Maida (2005) Theorem 6 ([GM2005]; docs/hciz.md); ``F`` is
     :func:`spherical_integral_rate` (both phases).  ``spectrum``: a model object or an
     eigenvalue array (empirical ``F``).
     """
@@ -187,10 +187,10 @@ def hciz_lowrank_asymptotic(b: ArrayLike, spectrum: Any, beta: int = 2) -> float
 
     with the edge-sticking continuation of :func:`spherical_integral_rate` per ``b_k`` beyond the
     critical value.  Tanaka, J. Phys.: Conf. Ser. 95, 012002 (2008); Guionnet & Maida (2005);
-    the paper's ``appendix/A6_tanaka.tex`` and ``sections/540`` (eqn:tanaka_result); spec
-    ``theory.md`` section 3.2 item 2.  Mapping to the paper's exponent ``n beta N Tr(A_N X_N)``
+    the paper's App. A.6 and Sec. 5.3, Eq. (129) (arXiv:2507.17912); docs/hciz.md.  Mapping
+    to the paper's exponent ``n beta N Tr(A_N X_N)``
     (``beta`` there is the inverse temperature): ``b_k = (2 n beta / beta_D) lambda_k``, so the
-    R-integral's upper limit is the *scaled* eigenvalue (spec section 6.1).
+    R-integral's upper limit is the *scaled* eigenvalue (docs/hciz.md, :func:`paper_gamma_inf`).
     """
     beta = _check_beta(beta)
     b = _check_spectrum(b, "b")
@@ -334,17 +334,17 @@ def paper_gamma_inf(eigs_ecs: ArrayLike, g_layer: Any, n: float, beta: float, *,
                     lambda_min: float | None = None) -> float:
     r"""The paper's ``Gamma_inf = n beta sum_{i in ECS} G(lambda_i)`` (verbatim, no rescaling).
 
-    The paper's ``sections/540`` (eqn:tanaka_result, IZG_generate_Q2) and ``sections/420``
-    (eqn:hciz_tanaka); spec ``theory.md`` section 3.1.  Here ``n`` is the training-set size and
+    The paper's Sec. 5.3, Eqs. (128)-(129), and Sec. 4.2.8, Eq. (75) (arXiv:2507.17912;
+    App. A.6).  Here ``n`` is the training-set size and
     ``beta`` the **inverse temperature**, and ``G(lambda) = int_{lambda_min}^{lambda} Re R(z) dz``
     is the layer generating function.
 
     .. warning::
-       Spec section 6.1: the standard theorem (:func:`hciz_lowrank_asymptotic`) applied to the
+       docs/hciz.md: the standard theorem (:func:`hciz_lowrank_asymptotic`) applied to the
        paper's exponent ``n beta N Tr(A_N X_N)`` gives
        ``(beta_D / 2) sum_k F((2 n beta / beta_D) lambda_k)`` -- the eigenvalues enter *scaled*
        by ``n beta``.  The paper's step ``G(n beta lambda) = n beta G(lambda)`` holds only for a
-       constant R-transform; otherwise the two differ.  ``appendix/A6_tanaka.tex`` writes the
+       constant R-transform; otherwise the two differ.  The paper's App. A.6 writes the
        same result with ``n beta / 2``.  This function reproduces the paper; compare with the
        standard form to quantify the difference.
 

@@ -1,10 +1,10 @@
 r"""HCIZ (Harish-Chandra--Itzykson--Zuber) integrals: exact, Monte Carlo and large-N limits.
 
-The SETOL layer quality is the large-N limit of an HCIZ-type integral (the paper's
-``sections/530_matgen_quality_metrics.tex``, ``sections/540`` eqn:tanaka_result and
-``appendix/A6_tanaka.tex``).  This module implements the standard results that the paper relies
-on (``shared/spec/theory.md`` section 3.2), each checked against an independent route in
-``tests/test_hciz.py``:
+The SETOL layer quality is the large-N limit of an HCIZ-type integral (the paper,
+arXiv:2507.17912 Sec. 5.2 (Quality Metrics of an Individual Layer as an HCIZ Integral),
+Sec. 5.3, Eq. (129), and App. A.6 (Tanaka's Result)).  This module implements the standard
+results that the paper relies on (docs/hciz.md; [HC1957], [IZ1980], [GM2005], [Tan2008] in
+docs/references.md), each checked against an independent route in ``tests/test_hciz.py``:
 
 ==========================  ===========================================================
 exact, beta = 2, full rank   :func:`log_hciz_exact_unitary` -- the Harish-Chandra (1957) /
@@ -33,7 +33,7 @@ Conventions
   them (unitary invariance of Haar measure), which the Monte Carlo routines can check by taking
   full matrices instead.
 * ``F(s) = int_0^s R(w) dw`` is the integrated R-transform; ``G`` is the Stieltjes transform
-  ``G(z) = int rho(x) / (z - x) dx`` (positive sign convention, spec section 2.1).
+  ``G(z) = int rho(x) / (z - x) dx`` (positive sign convention, docs/spectral_models.md).
 * Rank one: ``I_N(theta) = E_u exp(N theta <u, A u>)`` with ``u`` uniform on the unit sphere of
   ``R^N`` (beta = 1) or ``C^N`` (beta = 2); the exact routines take the exponent's coefficient
   ``t = N theta`` directly.
@@ -66,6 +66,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 from scipy.special import gammaln
+
+from .._util import real_number
 
 Array = NDArray[np.float64]
 
@@ -111,12 +113,7 @@ def _check_beta(beta: Any) -> int:
 
 
 def _check_real(x: Any, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        if isinstance(x, np.ndarray) and x.ndim == 0 and np.isrealobj(x):
-            x = x.item()
-        else:
-            raise TypeError(f"{name} must be a real number, got {x!r} of type {type(x).__name__}")
-    x = float(x)
+    x = real_number(x, name)
     if not math.isfinite(x):
         raise ValueError(f"{name} must be finite, got {x!r}")
     return x
@@ -294,7 +291,7 @@ def log_hciz_exact_unitary(a: ArrayLike, b: ArrayLike, t: float = 1.0, *,
 
     Notes
     -----
-    Harish-Chandra (1957), Itzykson & Zuber (1980); spec ``theory.md`` section 3.2 item 3:
+    Harish-Chandra (1957), Itzykson & Zuber (1980) ([HC1957], [IZ1980]; docs/hciz.md):
 
     .. math::
         I = \Big(\prod_{p=1}^{N-1} p!\Big)\,
@@ -510,7 +507,7 @@ def log_spherical_integral_exact(a: ArrayLike, t: float, beta: int = 2, *,
 
     Notes
     -----
-    With ``x_i = t a_i`` (spec ``theory.md`` section 3.2 items 4-5):
+    With ``x_i = t a_i`` (docs/hciz.md: ``|u_i|^2`` is Dirichlet(beta/2, ..., beta/2)):
 
     * beta = 2: ``|u_i|^2 ~ Dirichlet(1, ..., 1)`` and
       ``E exp(<w, x>) = (N-1)! e[x_1, ..., x_N]`` (Hermite-Genocchi), the divided difference of

@@ -35,7 +35,7 @@ class MarchenkoPastur(_SpectralModel):
                              {2\pi \sigma^2 q \lambda},
         \qquad \lambda_\pm = \sigma^2 (1 \pm \sqrt{q})^2 .
 
-    Stieltjes transform and R-transform (theory.md 2.3; Bai & Silverstein 2010, ch. 3;
+    Stieltjes transform and R-transform (Bai & Silverstein 2010, ch. 3;
     Potters & Bouchaud 2020, sec. 4.2):
     ``G(z) = [z - sigma2 (1-q) - sqrt(z - lambda_+) sqrt(z - lambda_-)] / (2 q sigma2 z)``,
     ``R(w) = sigma2 / (1 - q sigma2 w)``, ``kappa_k = q^{k-1} sigma2^k``.
@@ -50,7 +50,8 @@ class MarchenkoPastur(_SpectralModel):
     References
     ----------
     V. A. Marchenko and L. A. Pastur, Math. USSR-Sbornik 1, 457 (1967);
-    the paper's ``sections/210_htsr_setup.tex`` for the normalisation ``X = W^T W / N``.
+    the paper, arXiv:2507.17912 Sec. 2.1 (The HTSR Setup), for the normalisation
+    ``X = W^T W / N``.
     """
 
     q: float
@@ -160,7 +161,7 @@ class MarchenkoPastur(_SpectralModel):
         W = self.sample_matrix(N, rng)
         return np.linalg.eigvalsh(W.T @ W / N)
 
-    # -- free probability (theory.md 2.3) ----------------------------------------------
+    # -- free probability (Marchenko & Pastur 1967; docs/spectral_models.md) -----------
     def _stieltjes(self, z: CArray) -> CArray:
         # rationalised form 2 / (z - s2(1-q) + sqrt(z-l+) sqrt(z-l-)): no 0/0 at z = 0 and no
         # cancellation at large |z|; the product of principal roots ~ z off the cut.
@@ -178,7 +179,7 @@ class MarchenkoPastur(_SpectralModel):
         return self.sigma2 / den
 
     def free_cumulants(self, k: int) -> Array:
-        """``kappa_j = q^{j-1} sigma2^j``, ``j = 1..k`` (theory.md 2.3)."""
+        """``kappa_j = q^{j-1} sigma2^j``, ``j = 1..k`` (derivations/mp_stieltjes_and_r.py)."""
         j = np.arange(1, _pos_int("k", k) + 1)
         return self.q ** (j - 1.0) * self.sigma2**j
 
@@ -190,7 +191,7 @@ class MarchenkoPastur(_SpectralModel):
     def inversion_domain(self) -> tuple[float, float]:
         """Real ``w`` on which ``G(R(w) + 1/w) = w``: ``(G(lambda_-^-), G(lambda_+^+))``.
 
-        ``G(lambda_+) = 1/(sigma2 sqrt(q) (1 + sqrt q))`` (theory.md 2.3); ``G(lambda_-^-) =
+        ``G(lambda_+) = 1/(sigma2 sqrt(q) (1 + sqrt q))``; ``G(lambda_-^-) =
         -1/(sigma2 sqrt(q) (1 - sqrt q))`` (``-inf`` for ``q = 1``). Beyond these edges the
         closed-form ``R`` continues analytically but ``R(w) + 1/w`` is the other root of the
         quadratic, not a preimage under ``G``.
@@ -202,7 +203,8 @@ class MarchenkoPastur(_SpectralModel):
 
     def integrated_r(self, x: ArrayLike, lower: ArrayLike = 0.0) -> Array:
         """``int_lower^x R = -(1/q) [ln|1 - q sigma2 x| - ln|1 - q sigma2 lower|]``
-        (theory.md 2.3). Intervals that contain the pole ``1/(q sigma2)`` raise ValueError."""
+        (derivations/mp_stieltjes_and_r.py). Intervals that contain the pole ``1/(q sigma2)``
+        raise ValueError."""
         xb, lb = np.broadcast_arrays(np.asarray(x, dtype=np.float64),
                                      np.asarray(lower, dtype=np.float64))
         c = self.q * self.sigma2
@@ -222,7 +224,8 @@ class InverseMarchenkoPastur(_SpectralModel):
 
     The law of ``Y = (1 - q) X^{-1}``, ``X`` Marchenko-Pastur with ``sigma2 = 1`` and ratio
     ``q = 1/(2 kappa + 1)``; mean 1, variance ``1/(2 kappa)``. With ``Q = N/M``,
-    ``kappa = (Q - 1)/2`` (``sections/Rtable.tex``, citing Bun's thesis).
+    ``kappa = (Q - 1)/2`` (arXiv:2507.17912 Table 8, citing Bun's thesis [Bun2016]; keys:
+    docs/references.md).
 
     * density ``rho(x) = kappa / (pi x^2) sqrt((x - x_-)(x_+ - x))``,
       ``x_pm = [kappa + 1 pm sqrt(2 kappa + 1)] / kappa`` (Bun, Bouchaud & Potters,
@@ -230,7 +233,7 @@ class InverseMarchenkoPastur(_SpectralModel):
     * ``G(z) = (2 kappa + 1) / ((kappa + 1) z - kappa + kappa sqrt(z - x_+) sqrt(z - x_-))``
       (rationalised from ``[(kappa+1) z - kappa - kappa sqrt(.)sqrt(.)] / z^2``);
     * ``R(z) = (kappa - sqrt(kappa (kappa - 2 z))) / z = 2 kappa / (kappa + sqrt(kappa
-      (kappa - 2 z)))`` (``sections/550``, ``appendix/A8_IMP.tex``); the second, rationalised
+      (kappa - 2 z)))`` (arXiv:2507.17912 Sec. 5.4.5 and App. A.8); the second, rationalised
       form has no cancellation at ``z = 0`` (``R(0) = 1``), so no series switch is needed;
     * free cumulants ``kappa_n = C_{n-1} / (2 kappa)^{n-1}`` (Catalan numbers ``C``).
 
@@ -238,7 +241,7 @@ class InverseMarchenkoPastur(_SpectralModel):
     For real ``z > kappa/2`` the boundary values are
     ``R(z pm i0) = (kappa pm i sqrt(kappa (2z - kappa))) / z``: ``side="upper"`` / ``"lower"``
     return them, ``side="real"`` returns ``Re R = kappa / z`` (the paper keeps the real part,
-    ``appendix/A64``), ``side="raise"`` refuses. At ``z = kappa/2`` both lips give ``R = 2``.
+    App. A.6.4), ``side="raise"`` refuses. At ``z = kappa/2`` both lips give ``R = 2``.
 
     Parameters
     ----------
@@ -253,7 +256,7 @@ class InverseMarchenkoPastur(_SpectralModel):
 
     @classmethod
     def from_Q(cls, Q: float) -> InverseMarchenkoPastur:
-        """IMP with ``kappa = (Q - 1)/2`` for the aspect ratio ``Q = N/M > 1`` (Rtable)."""
+        """IMP with ``kappa = (Q - 1)/2`` for the aspect ratio ``Q = N/M > 1`` (Table 8)."""
         Qv = _param("InverseMarchenkoPastur.from_Q", "Q", Q, 1.0, math.inf)
         return cls((Qv - 1.0) / 2.0)
 
@@ -269,7 +272,7 @@ class InverseMarchenkoPastur(_SpectralModel):
 
     @property
     def branch_point(self) -> float:
-        """Branch point ``kappa/2`` of ``R`` (``sections/550``, ``appendix/A8``)."""
+        """Branch point ``kappa/2`` of ``R`` (arXiv:2507.17912 App. A.8.1)."""
         return 0.5 * self.kappa
 
     @property
@@ -318,7 +321,7 @@ class InverseMarchenkoPastur(_SpectralModel):
         return cat / (2.0 * self.kappa) ** (n - 1.0)
 
     def moment(self, k: int) -> float:
-        """Raw moment from the free cumulants (exact recursion, theory.md 2.9)."""
+        """Raw moment from the free cumulants (exact recursion)."""
         if k < 0:
             raise ValueError(f"moment order must be >= 0, got {k}")
         if k == 0:
@@ -330,7 +333,7 @@ class InverseMarchenkoPastur(_SpectralModel):
 
     def sample_matrix(self, N: int, rng: RNG = None) -> Array:
         """``Y = (1 - q) (W^T W / N)^{-1}`` for a standard Gaussian ``N x M`` ``W``,
-        ``M = round(q N)`` (theory.md 2.4 test a)."""
+        ``M = round(q N)`` (tested against the law in tests/test_densities.py)."""
         W = self._mp().sample_matrix(N, rng)
         return (1.0 - self.q) * np.linalg.inv(W.T @ W / N)
 
@@ -372,15 +375,16 @@ class InverseMarchenkoPastur(_SpectralModel):
 
     def inversion_domain(self) -> tuple[float, float]:
         """``(G(x_-^-), G(x_+^+))``; ``G(x_+) = kappa sqrt(2kappa+1)/(sqrt(2kappa+1) + kappa
-        + 1) < kappa/2`` always (theory.md section 6 item 2)."""
+        + 1) < kappa/2`` always (docs/spectral_models.md, "The inverse Marchenko-Pastur branch
+        cut")."""
         g = self._stieltjes(np.array([self.x_minus, self.x_plus], dtype=np.complex128)).real
         return float(g[0]), float(g[1])
 
     def integrated_r(self, x: ArrayLike, lower: ArrayLike = 0.0) -> Array:
-        r"""``int_lower^x Re R`` in closed form (theory.md 2.4).
+        r"""``int_lower^x Re R`` in closed form (derivations/imp_r_transform.py).
 
         Antiderivative of ``Re R``: ``F(x) = 2 kappa ln(kappa + s) - 2 s - kappa ln(2 kappa)``,
-        ``s = sqrt(kappa (kappa - 2x))``, for ``x <= kappa/2`` (equal to the spec's
+        ``s = sqrt(kappa (kappa - 2x))``, for ``x <= kappa/2`` (equal to the alternative form
         ``kappa ln x - [2s + kappa ln((kappa - s)/(kappa + s))]`` up to the constant, but
         regular at ``x = 0`` and valid for ``x < 0``), and ``F(x) = kappa ln x`` for
         ``x >= kappa/2`` (``Re R = kappa/x``); both equal ``kappa ln(kappa/2)`` at the branch

@@ -1,7 +1,7 @@
 r"""Free-probability tools: Stieltjes transforms, R-transforms, free cumulants, free convolution.
 
-Conventions (``shared/spec/theory.md`` section 2.1; the paper's
-``sections/550_matgen_r_transforms.tex`` and ``appendix/A7_RTransform.tex``):
+Conventions (docs/spectral_models.md; the paper, arXiv:2507.17912 Sec. 5.4 (Modeling the
+R-Transform) and App. A.7 (Existence of the Free R-Transform for Power-Law Spectra)):
 
 * Stieltjes (Cauchy) transform with the **positive** sign convention,
   ``G(z) = \int rho(x) / (z - x) dx``, ``G(z) ~ 1/z`` at infinity, so ``Im G < 0`` for ``Im z > 0``
@@ -17,8 +17,9 @@ Conventions (``shared/spec/theory.md`` section 2.1; the paper's
 Textbook references: J. A. Mingo and R. Speicher, *Free Probability and Random Matrices*
 (Springer 2017), ch. 2-3 (moment-cumulant formula, R-transform); M. Potters and J.-P. Bouchaud,
 *A First Course in Random Matrix Theory* (CUP 2020), ch. 2-3 and 12 (Stieltjes transform,
-R-transform, free addition); S. T. Belinschi and H. Bercovici, Math. Z. 257, 287 (2007)
-(subordination fixed point used by :class:`FreeAdditiveConvolution`).
+R-transform, free addition); S. T. Belinschi and H. Bercovici, J. Anal. Math. 101, 357-365
+(2007) (subordination fixed point used by :class:`FreeAdditiveConvolution`). Keys such as
+[BB2007]: docs/references.md.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _log1p_c(u: CArray) -> CArray:
 def stieltjes_samples(evals: ArrayLike, z: ArrayLike, *, chunk: int = 2**22) -> CArray:
     r"""Stieltjes transform of an empirical spectral distribution.
 
-    ``G(z) = (1/M) sum_i 1 / (z - lambda_i)`` (normalised ESD, ``sections/550`` eqn rgo;
+    ``G(z) = (1/M) sum_i 1 / (z - lambda_i)`` (normalised ESD, arXiv:2507.17912 Eq. (134);
     Potters & Bouchaud 2020, eq. 2.7).
 
     Parameters
@@ -124,9 +125,9 @@ def stieltjes_density(
 ) -> CArray:
     r"""Stieltjes transform of a density with compact support, by adaptive quadrature.
 
-    ``G(z) = \int_lo^hi pdf(x) / (z - x) dx`` (positive convention, theory.md 2.1). For ``z``
-    close to the support (``lo < Re z < hi`` and ``|Im z| < hi - lo``) the first two Taylor terms
-    of the density at ``x0 = Re z`` are subtracted and integrated in closed form,
+    ``G(z) = \int_lo^hi pdf(x) / (z - x) dx`` (positive convention, docs/spectral_models.md).
+    For ``z`` close to the support (``lo < Re z < hi`` and ``|Im z| < hi - lo``) the first two
+    Taylor terms of the density at ``x0 = Re z`` are subtracted and integrated in closed form,
 
     ``\int (c0 + c1 (x - x0)) / (z - x) dx = (c0 + c1 (z - x0)) L - c1 (hi - lo)``,
     ``L = log(z - lo) - log(z - hi)``,
@@ -295,7 +296,7 @@ def inverse_stieltjes(
 ) -> CArray:
     r"""Blue function ``B(w) = G^{-1}(w)``: the point ``B`` off the support with ``G(B) = w``.
 
-    Real ``w`` (theory.md 2.8, 2.10): on the real axis right of the support ``G`` decreases from
+    Real ``w`` (docs/spectral_models.md): on the real axis right of the support ``G`` decreases from
     ``G(hi^+)`` to ``0^+``, left of it from ``0^-`` to ``G(lo^-)``. ``B`` is found on the branch
 
     * ``"right"``: ``B > hi`` (needs ``0 < w < G(hi^+)``),
@@ -426,7 +427,7 @@ def r_from_stieltjes(
     out_of_domain: Literal["raise", "nan"] = "raise",
     hard_edges: bool = False,
 ) -> CArray:
-    r"""R-transform by numerical inversion, ``R(w) = G^{-1}(w) - 1/w`` (theory.md 2.1, 2.10).
+    r"""R-transform by numerical inversion, ``R(w) = G^{-1}(w) - 1/w`` (docs/spectral_models.md).
 
     Parameters
     ----------

@@ -24,17 +24,18 @@ RNG = np.random.Generator | int | None
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TruncatedPowerLaw(_SpectralModel):
-    r"""Truncated power law ``rho(x) = C x^{-alpha}`` on ``[lam_min, lam_max]`` (appendix/A7).
+    r"""Truncated power law ``rho(x) = C x^{-alpha}`` on ``[lam_min, lam_max]`` (arXiv:2507.17912
+    App. A.7).
 
     ``C = (alpha - 1)/(a^{1-alpha} - b^{1-alpha})`` (``1/ln(b/a)`` at ``alpha = 1``),
     ``a = lam_min``, ``b = lam_max``. All moments are finite
     (``m_k = C (b^{k+1-alpha} - a^{k+1-alpha})/(k+1-alpha)``), so ``G`` is analytic at infinity
     and ``R`` has a convergent cumulant series: truncation restores the analyticity that the
-    bare tail lacks (A7; compare :func:`bare_power_law_stieltjes`). The density is positive at
+    bare tail lacks (App. A.7; compare :func:`bare_power_law_stieltjes`). The density is positive at
     both hard edges, so ``G(b^+) = +inf`` and ``G(a^-) = -inf``: every real ``w != 0`` has a real
     preimage and ``R`` is real-analytic on the whole real axis.
 
-    * ``G``: closed form for ``alpha = 2`` (theory.md 2.8, corrected from A7)
+    * ``G``: closed form for ``alpha = 2`` (corrected from App. A.7.6)
       ``G(z) = C [(1/z)(1/a - 1/b) + (1/z^2)(ln(b/a) + ln((z-a)/(z-b)))]``; otherwise (and near
       ``z = 0``) composite Gauss-Legendre quadrature in ``ln x`` with the pole subtracted,
       ``G = C [z^{-alpha} ln((z-a)/(z-b)) - int (x^{-alpha} - z^{-alpha})/(x - z) dx]``,
@@ -76,7 +77,7 @@ class TruncatedPowerLaw(_SpectralModel):
 
     @property
     def C(self) -> float:
-        """Normalisation ``C`` (A7), computed as ``a^{alpha-1} / phi(1 - alpha)``."""
+        """Normalisation ``C`` (App. A.7.2), computed as ``a^{alpha-1} / phi(1 - alpha)``."""
         return self.lam_min ** (self.alpha - 1.0) / self._phi(1.0 - self.alpha)
 
     def support(self) -> tuple[float, float]:
@@ -112,7 +113,7 @@ class TruncatedPowerLaw(_SpectralModel):
         return np.clip(self.lam_min * np.exp(lx), self.lam_min, self.lam_max)
 
     def moment(self, k: int) -> float:
-        """``m_k = a^k phi(k + 1 - alpha) / phi(1 - alpha)`` (A7 moment formula, stable form;
+        """``m_k = a^k phi(k + 1 - alpha) / phi(1 - alpha)`` (App. A.7.4, stable form;
         ``C ln(b/a)`` when ``k + 1 = alpha``)."""
         if k < 0:
             raise ValueError(f"moment order must be >= 0, got {k}")
@@ -120,8 +121,8 @@ class TruncatedPowerLaw(_SpectralModel):
                      / self._phi(1.0 - self.alpha))
 
     def a7_free_cumulants(self) -> tuple[float, float]:
-        """The paper's closed-form ``(kappa_1, kappa_2)`` for ``alpha = 2, 3, 4`` (A7; theory.md
-        section 5 table)."""
+        """The paper's closed-form ``(kappa_1, kappa_2)`` for ``alpha = 2, 3, 4``
+        (arXiv:2507.17912 App. A.7.8)."""
         a, b = self.lam_min, self.lam_max
         if self.alpha == 2.0:
             C2 = a * b / (b - a)
@@ -139,7 +140,7 @@ class TruncatedPowerLaw(_SpectralModel):
                          f"got {self.alpha!r}")
 
     def sample_eigenvalues(self, n: int, rng: RNG = None) -> Array:
-        """``n`` i.i.d. draws by inverse CDF (theory.md 2.8 test c)."""
+        """``n`` i.i.d. draws by inverse CDF."""
         return np.sort(self.ppf(_rng(rng).random(_pos_int("n", n))))
 
     # -- Stieltjes ---------------------------------------------------------------------
@@ -241,7 +242,7 @@ class TruncatedPowerLaw(_SpectralModel):
 
 
 def bare_power_law_stieltjes(z: ArrayLike, alpha: int, a: float) -> CArray:
-    r"""A7's Stieltjes transforms of the bare tails ``(alpha-1) a^{alpha-1} x^{-alpha}`` on
+    r"""App. A.7.3's Stieltjes transforms of the bare tails ``(alpha-1) a^{alpha-1} x^{-alpha}`` on
     ``[a, inf)``, ``alpha = 2, 3, 4``:
     ``G_2 = 1/z + a ln(1 - z/a)/z^2``, ``G_3 = 1/z + 2a/z^2 + 2a^2 ln(1 - z/a)/z^3``,
     ``G_4 = 1/z + 3a/(2z^2) + 3a^2/z^3 + 3a^3 ln(1 - z/a)/z^4`` (principal log, cut

@@ -1,9 +1,13 @@
-"""Analytic statistical mechanics of teacher-student learning: annealed, replica-symmetric and high-temperature learning curves."""
+"""Analytic statistical mechanics of teacher-student learning: annealed, replica-symmetric and
+high-temperature learning curves.
+"""
 
 from __future__ import annotations
 
 from ._annealed import (
     AnnealedPoint,
+    Output,
+    Prior,
     accuracy,
     annealed_landscape,
     annealed_point,
@@ -33,6 +37,8 @@ from ._rs import (
 )
 
 __all__ = [
+    "Output",
+    "Prior",
     "AnnealedPoint",
     "IsingTransition",
     "LearningCurve",
@@ -57,3 +63,4 @@ __all__ = [
     "st_quality_high_t",
     "version_space_annealed_eps",
 ]
+

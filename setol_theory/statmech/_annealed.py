@@ -1,8 +1,9 @@
 r"""Analytic learning curves of the teacher-student (ST) perceptron.
 
-Spec: ``shared/spec/statmech.md`` part 1 (the classical vector ST model that the SETOL paper
-starts from, ``sections/410_smog_traditional.tex``, ``420_smog_mathP.tex``,
-``432_smog_theory_st_avg.tex``, ``appendix/A2_sst_summary.tex``).  Textbook sources:
+The classical vector ST model that the SETOL paper starts from (arXiv:2507.17912 Sec. 4.1
+(StatMech: the SMOG approach and the SETOL approach), Sec. 4.2 (Mathematical Preliminaries of
+Statistical Mechanics), Sec. 4.3.2 and App. A.2; docs/simulations.md, "Analytic curves").
+Textbook sources:
 Engel & Van den Broeck, *Statistical Mechanics of Learning* (CUP 2001, "EVdB");
 Seung, Sompolinsky & Tishby, Phys. Rev. A 45, 6056 (1992, "SST92");
 G. Gyorgyi, Phys. Rev. A 41, 7097 (1990) (Ising student, first-order transition).
@@ -12,21 +13,21 @@ Contents
 ==============================  ============================================================
 error from the overlap          :func:`generalization_error` (``arccos(R)/pi`` Boolean,
                                 ``1 - R`` linear), :func:`accuracy`, :func:`overlap_from_error`
-entropies                       :func:`entropy_spherical`, :func:`entropy_ising` (spec 1.2)
+entropies                       :func:`entropy_spherical`, :func:`entropy_ising` (EVdB)
 annealed approximation          :func:`annealed_potential` (``beta G_an``),
                                 :func:`annealed_landscape`, :func:`annealed_point`,
                                 :func:`version_space_annealed_eps` (``cot(pi eps)`` rule),
-                                :func:`annealed_learning_curve` (spec 1.2)
+                                :func:`annealed_learning_curve` (SST92 sec. II.D)
 high-temperature limit          :func:`high_temperature_point`,
                                 :func:`high_temperature_curve`, :func:`st_quality_high_t`
-                                (spec 1.3)
+                                (SST92 sec. III)
 replica-symmetric Gibbs         :func:`gibbs_rs_point`, :func:`gibbs_learning_curve`,
 learning (quenched)             :func:`ising_transition`, :func:`rs_entropy_landscape`
-                                (spec 1.4, at ``T = 0`` and at finite ``T``)
+                                (EVdB ch. 2-4, 7; Gyorgyi 1990; ``T = 0`` and finite ``T``)
 ==============================  ============================================================
 
-Conventions (spec notation table)
----------------------------------
+Conventions (docs/simulations.md, notation)
+-------------------------------------------
 * ``load = alpha = P / N`` (called ``load`` in code so as not to clash with the HTSR power-law
   exponent ``alpha_pl``); ``T`` the temperature, ``beta = 1/T``; ``T = 0`` is Gibbs learning in
   the version space (``beta = inf``).
@@ -52,7 +53,7 @@ With replica overlap ``q`` and teacher overlap ``R``,
 ``G_S = (1/2) ln(1 - q) + (q - R^2) / (2 (1 - q))`` (spherical) and
 ``G_S = extr_{q^, R^} [-q^ (1 - q)/2 - R^ R + int Dz ln 2cosh(sqrt(q^) z + R^)]`` (Ising,
 teacher gauged to ``B = (1, ..., 1)``).  At ``T = 0`` Gibbs learning has ``q = R`` and the
-equations reduce to those of spec 1.4.  Training error ``eps_t = -dG_E/dbeta`` at the saddle.
+equations reduce to the ``T = 0`` ones (EVdB ch. 2, 7).  Training error ``eps_t = -dG_E/dbeta`` at the saddle.
 Replica symmetry is exact at ``T = 0`` (Nishimori line ``q = R``); at finite ``T`` with a
 noiseless teacher it is an assumption (checked against Monte Carlo in ``tests/``).
 
@@ -65,7 +66,6 @@ so the integrals stay accurate (~1e-12) as ``R -> 1``; logs of ``H`` use ``log_n
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -73,6 +73,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
+
+from .._util import real_number
 
 Array = NDArray[np.float64]
 
@@ -100,24 +102,15 @@ def _check_choice(value: str, name: str, choices: Sequence[str]) -> str:
     return value
 
 
-def _real(x: object, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        if isinstance(x, np.ndarray) and x.ndim == 0 and np.isrealobj(x):
-            x = x.item()
-        else:
-            raise TypeError(f"{name} must be a real number, got {x!r}")
-    return float(x)  # type: ignore[arg-type]
-
-
 def _check_load(load: object, name: str = "load") -> float:
-    v = _real(load, name)
+    v = real_number(load, name)
     if not math.isfinite(v) or v <= 0.0:
         raise ValueError(f"{name} = P/N must be a finite number > 0, got {load!r}")
     return v
 
 
 def _check_T(T: object) -> float:
-    v = _real(T, "T")
+    v = real_number(T, "T")
     if math.isnan(v) or v < 0.0 or math.isinf(v):
         raise ValueError(f"temperature T must be finite and >= 0, got {T!r}")
     return v
@@ -144,9 +137,9 @@ def generalization_error(R: ArrayLike, output: Output = "boolean") -> Array | fl
     r"""Generalisation error of a student with teacher overlap ``R``, Gaussian inputs.
 
     ``eps = arccos(R) / pi`` (Boolean; EVdB eq. (2.3)) or ``eps = 1 - R`` (linear output with
-    loss ``(1/2)(y_S - y_T)^2`` normalised per example; SST92, paper
-    ``432_smog_theory_st_avg.tex`` eq. LinearPerceptronError).  The paper's footnote writes
-    the Boolean case as ``1 - arccos(R)/pi``; that is the accuracy (spec 1.1).
+    loss ``(1/2)(y_S - y_T)^2`` normalised per example; SST92, paper arXiv:2507.17912
+    Eq. (90)).  The paper's footnote 34 writes the Boolean case as ``1 - arccos(R)/pi``;
+    that is the accuracy (docs/simulations.md).
 
     Parameters
     ----------
@@ -186,8 +179,8 @@ def overlap_from_error(eps: ArrayLike, output: Output = "boolean") -> Array | fl
 
 
 def entropy_spherical(R: ArrayLike) -> Array | float:
-    r"""``s(R) = (1/2) ln(1 - R^2)``: log-fraction of the sphere at overlap ``R`` (spec 1.2;
-    EVdB eq. (2.16))."""
+    r"""``s(R) = (1/2) ln(1 - R^2)``: log-fraction of the sphere at overlap ``R``
+    (EVdB eq. (2.16))."""
     r = np.asarray(R, dtype=np.float64)
     with np.errstate(divide="ignore"):
         out = 0.5 * np.log1p(-r * r)
@@ -195,7 +188,7 @@ def entropy_spherical(R: ArrayLike) -> Array | float:
 
 
 def entropy_ising(R: ArrayLike) -> Array | float:
-    r"""``s(R) = -((1+R)/2) ln((1+R)/2) - ((1-R)/2) ln((1-R)/2)`` (spec 1.2; EVdB eq. (7.4)).
+    r"""``s(R) = -((1+R)/2) ln((1+R)/2) - ((1-R)/2) ln((1-R)/2)`` (EVdB eq. (7.4)).
 
     Counting measure on ``{-1, 1}^N``: ``s(0) = ln 2``, ``s(+-1) = 0``.
     """
@@ -217,16 +210,16 @@ def _dentropy(prior: str, R: Array) -> Array:
 
 
 # --------------------------------------------------------------------------------------------
-# annealed approximation (spec 1.2)
+# annealed approximation (SST92 sec. II.D; EVdB ch. 2)
 # --------------------------------------------------------------------------------------------
 
 def annealed_potential(R: ArrayLike, T: float, output: Output = "boolean") -> Array | float:
     r"""Annealed Hamiltonian per example times ``beta``, ``beta G_an(R)``.
 
     Boolean: ``beta G_an = -ln[1 - (1 - e^{-beta}) eps(R)]`` (SST92 eq. (2.31); paper
-    ``420_smog_mathP.tex`` eq. Gan_def); ``T = 0`` gives ``-ln(1 - eps)``.
+    arXiv:2507.17912 Eq. (43)); ``T = 0`` gives ``-ln(1 - eps)``.
     Linear: ``beta G_an = (1/2) ln[1 + 2 beta (1 - R)]`` (SST92 eq. (C6);
-    ``appendix/A2_sst_summary.tex`` eq. Gan2; infinite at ``T = 0`` unless ``R = 1``).
+    arXiv:2507.17912 Eq. (175); infinite at ``T = 0`` unless ``R = 1``).
     """
     _check_choice(output, "output", _OUTPUTS)
     T = _check_T(T)
@@ -246,7 +239,7 @@ def annealed_potential(R: ArrayLike, T: float, output: Output = "boolean") -> Ar
 
 
 def _annealed_training(R: float, T: float, output: str) -> float:
-    """``eps_t = d(beta G_an)/d beta`` at fixed ``R`` (spec 1.2)."""
+    """``eps_t = d(beta G_an)/d beta`` at fixed ``R`` (SST92 sec. II.D)."""
     if T == 0.0:
         return 0.0
     beta = 1.0 / T
@@ -259,9 +252,9 @@ def _annealed_training(R: float, T: float, output: str) -> float:
 
 def annealed_landscape(R: ArrayLike, load: float, T: float, prior: Prior = "spherical",
                        output: Output = "boolean") -> Array | float:
-    r"""``phi(R) = s(R) - load * beta G_an(R)``; ``-beta f_an = max_R phi`` (spec 1.2).
+    r"""``phi(R) = s(R) - load * beta G_an(R)``; ``-beta f_an = max_R phi``.
 
-    SST92 sec. II.D; ``420_smog_mathP.tex`` ("Annealed Approximation").  For the Ising prior
+    SST92 sec. II.D; arXiv:2507.17912 Sec. 4.2.4 ("The Annealed Approximation").  For the Ising prior
     the landscape can have two maxima (an interior one and the endpoint ``R = 1``), which is
     the annealed first-order transition.
     """
@@ -335,8 +328,7 @@ def annealed_point(load: float, T: float, prior: Prior = "spherical",
                    output: Output = "boolean") -> AnnealedPoint:
     r"""Annealed-approximation saddle point ``R* = argmax_R [s(R) - load beta G_an(R)]``.
 
-    Spec 1.2 (SST92 sec. II.D, eqs. (2.31)-(2.35); ``420_smog_mathP.tex``,
-    ``appendix/A2_sst_summary.tex``).  Special cases with closed stationarity conditions,
+    SST92 sec. II.D, eqs. (2.31)-(2.35); arXiv:2507.17912 Sec. 4.2.4 and App. A.2.  Special cases with closed stationarity conditions,
     used in the tests: spherical Boolean ``T = 0``, ``cot(pi eps) = load / (pi (1 - eps))``
     (:func:`version_space_annealed_eps`); spherical linear,
     ``R / (1 - R^2) = load beta / (1 + 2 beta (1 - R))``.
@@ -382,7 +374,7 @@ def version_space_annealed_eps(load: ArrayLike) -> Array | float:
     r"""Annealed estimate of Gibbs learning at ``T = 0``, spherical Boolean student.
 
     Root of ``cot(pi eps) = load / (pi (1 - eps))`` on ``(0, 1/2)`` (EVdB sec. 2.3, annealed
-    Gardner volume; spec 1.2).  Asymptote ``eps ~ 1/load`` (the exact RS value is
+    Gardner volume).  Asymptote ``eps ~ 1/load`` (the exact RS value is
     ``~ 0.62 / load``).
     """
     a = _loads(load)
@@ -395,15 +387,15 @@ def version_space_annealed_eps(load: ArrayLike) -> Array | float:
 
 
 # --------------------------------------------------------------------------------------------
-# high-temperature limit (spec 1.3)
+# high-temperature limit (SST92 sec. III)
 # --------------------------------------------------------------------------------------------
 
 def high_temperature_point(load_t: float, prior: Prior = "spherical",
                            output: Output = "boolean") -> AnnealedPoint:
-    r"""High-temperature limit ``beta -> 0``, ``load_t = load * beta`` fixed (spec 1.3).
+    r"""High-temperature limit ``beta -> 0``, ``load_t = load * beta`` fixed.
 
     ``beta f = min_R [load_t eps(R) - s(R)]`` (SST92 sec. III; EVdB ch. 4; paper
-    ``420_smog_mathP.tex`` eq. Gan_highT).  Annealed = quenched and ``eps_t = eps_g`` here.
+    arXiv:2507.17912 Eq. (49)).  Annealed = quenched and ``eps_t = eps_g`` here.
     Closed forms: spherical Boolean ``eps = arctan(pi / load_t) / pi``; spherical linear
     ``R = (sqrt(1 + 4 load_t^2) - 1) / (2 load_t)``; Ising linear ``R = tanh(load_t)``;
     Ising Boolean has a first-order jump to ``R = 1`` (returned as the global minimum, the
@@ -440,7 +432,7 @@ def high_temperature_point(load_t: float, prior: Prior = "spherical",
 def st_quality_high_t(load_t: ArrayLike) -> Array | float:
     r"""The paper's ST model quality ``Q_ST = 1 - eps_g = <R>`` of the linear perceptron in the
     annealed high-T limit: ``R = (sqrt(1 + 4 load_t^2) - 1) / (2 load_t)``
-    (``432_smog_theory_st_avg.tex`` eq. QST_final; spec 1.3, 1.5 item 5)."""
+    (arXiv:2507.17912 Eq. (99), Sec. 4.3.2; docs/simulations.md, "Analytic curves")."""
     a = _loads(load_t, "load_t")
     out = 2.0 * a / (np.sqrt(1.0 + 4.0 * a * a) + 1.0)
     return float(out[0]) if np.ndim(load_t) == 0 else out

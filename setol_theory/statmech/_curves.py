@@ -1,4 +1,6 @@
-"""Learning curves: the annealed, replica-symmetric and high-temperature generalization error vs load."""
+"""Learning curves: the annealed, replica-symmetric and high-temperature generalization error vs
+load.
+"""
 
 from __future__ import annotations
 
@@ -107,7 +109,7 @@ def gibbs_learning_curve(load: ArrayLike, T: float, prior: Prior = "spherical"
     Continuation in ``load`` (each solution starts the next solve, ``T > 0``).  For the Ising
     prior the stable state (poor branch or perfect state, the larger ``-beta f``) is reported
     in ``R``/``eps_g``, the other one (where it exists) in ``R_other``/``eps_g_other``, and the
-    transition located by :func:`ising_transition` is attached.  Sources: spec 1.4; EVdB
+    transition located by :func:`ising_transition` is attached.  Sources: EVdB
     ch. 2-4, 7; SST92 sec. V; Gyorgyi 1990.
 
     Parameters
@@ -157,7 +159,7 @@ def gibbs_learning_curve(load: ArrayLike, T: float, prior: Prior = "spherical"
 
 def annealed_learning_curve(load: ArrayLike, T: float, prior: Prior = "spherical",
                             output: Output = "boolean") -> LearningCurve:
-    """Annealed-approximation learning curve (:func:`annealed_point` per load; spec 1.2)."""
+    """Annealed-approximation learning curve (:func:`annealed_point` per load; SST92)."""
     loads = _loads(load)
     pts = [annealed_point(float(a), T, prior, output) for a in loads]
     other = []
@@ -168,12 +170,12 @@ def annealed_learning_curve(load: ArrayLike, T: float, prior: Prior = "spherical
         other.append(None if not rest else _AnnealedOther(
             rest[-1], float(generalization_error(rest[-1], output))))
     return _curve(loads, float(T), prior, output, "annealed", pts, other, None,
-                  "SST92 sec. II.D eq. (2.31); statmech spec 1.2")
+                  "SST92 sec. II.D eq. (2.31)")
 
 
 def high_temperature_curve(load_t: ArrayLike, prior: Prior = "spherical",
                            output: Output = "boolean") -> LearningCurve:
-    """High-temperature learning curve vs ``load_t = load * beta`` (spec 1.3; SST92 sec. III)."""
+    """High-temperature learning curve vs ``load_t = load * beta`` (SST92 sec. III)."""
     loads = _loads(load_t, "load_t")
     pts = [high_temperature_point(float(a), prior, output) for a in loads]
     other = []
@@ -184,7 +186,7 @@ def high_temperature_curve(load_t: ArrayLike, prior: Prior = "spherical",
         other.append(None if not rest else _AnnealedOther(
             rest[-1], float(generalization_error(rest[-1], output))))
     return _curve(loads, math.inf, prior, output, "high_t", pts, other, None,
-                  "SST92 sec. III; EVdB ch. 4; statmech spec 1.3")
+                  "SST92 sec. III; EVdB ch. 4")
 
 
 @dataclass(frozen=True)

@@ -194,17 +194,17 @@ def _entropic_value(prior: str, st: _State, q_hat: float, r_hat: float) -> float
 
 
 # --------------------------------------------------------------------------------------------
-# T = 0 (version space, q = R): spec 1.4
+# T = 0 (version space, q = R): EVdB ch. 2, 7; Gyorgyi 1990
 # --------------------------------------------------------------------------------------------
 
 def _I0(R: float) -> float:
-    """``int Dt exp(-R t^2/2) / H(-sqrt(R) t)`` (spec 1.4)."""
+    """``int Dt exp(-R t^2/2) / H(-sqrt(R) t)`` (EVdB eq. (2.42))."""
     t, w = _normal_rule()
     return float(np.dot(w, np.exp(-0.5 * R * t * t - log_ndtr(math.sqrt(R) * t))))
 
 
 def _r_hat_energetic0(m: float, load: float) -> float:
-    """``R^ = load I(R) / (pi sqrt(1 - R))`` (Gyorgyi 1990; spec 1.4), ``m = 1 - R``."""
+    """``R^ = load I(R) / (pi sqrt(1 - R))`` (Gyorgyi 1990), ``m = 1 - R``."""
     return load * _I0(1.0 - m) / (math.pi * math.sqrt(m))
 
 
@@ -433,7 +433,7 @@ def gibbs_rs_point(load: float, T: float, prior: Prior = "spherical",
                    guess: tuple[float, float] | None = None) -> RSPoint:
     r"""Replica-symmetric Gibbs-learning saddle point of the Boolean perceptron.
 
-    ``T = 0``: spec 1.4 -- ``R / sqrt(1 - R) = (load / pi) int Dt exp(-R t^2/2) / H(-sqrt(R) t)``
+    ``T = 0``: ``R / sqrt(1 - R) = (load / pi) int Dt exp(-R t^2/2) / H(-sqrt(R) t)``
     (spherical, EVdB eq. (2.42)); Ising: ``R = int Dz tanh(sqrt(R^) z + R^)``,
     ``R^ = (load / (pi sqrt(1 - R))) int Dt exp(-R t^2/2) / H(-sqrt(R) t)`` (Gyorgyi 1990;
     EVdB sec. 7.2), solved by a scan in ``ln R^`` and ``brentq``.  ``T > 0``: the
@@ -501,7 +501,7 @@ def rs_entropy_landscape(R: ArrayLike, load: float, prior: Prior = "ising") -> A
     ``G_S = -R^ (1 + R)/2 + int Dz ln 2cosh(sqrt(R^) z + R^)``, ``R^`` from
     ``int Dz tanh(sqrt(R^) z + R^) = R`` (Ising).  Its stationary points are the T = 0 saddle
     points; for the Ising prior the interior maximum competes with ``s(1) = 0`` (the
-    first-order transition; spec 1.4, 1.5 item 4; Gyorgyi 1990; EVdB sec. 7.2).
+    first-order transition; Gyorgyi 1990; EVdB sec. 7.2; docs/simulations.md).
     """
     _check_choice(prior, "prior", _PRIORS)
     load = _check_load(load)
@@ -623,7 +623,7 @@ def _ising_transition(T: float) -> IsingTransition:
 def ising_high_t_transition() -> IsingTransition:
     r"""High-temperature limit of the Ising transition, in ``load_t = load * beta``.
 
-    ``min_{R<1}[load_t eps(R) - s(R)] = 0`` at ``load_c`` (spec 1.3 table; SST92 sec. III);
+    ``min_{R<1}[load_t eps(R) - s(R)] = 0`` at ``load_c`` (SST92 sec. III);
     the interior minimum disappears at ``load_spinodal``.  ``T`` of the result is ``inf``.
     """
     def interior(at: float) -> AnnealedPoint | None:

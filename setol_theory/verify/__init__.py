@@ -1,7 +1,10 @@
-"""``setol verify``: every spectral model against its sympy derivation, identities and Monte Carlo; HCIZ; CPU-vs-GPU agreement."""
+"""``setol verify``: every spectral model against its sympy derivation, identities and Monte Carlo;
+HCIZ; CPU-vs-GPU agreement.
+"""
 
 from __future__ import annotations
 
+from .._deprecated import moved_names
 from ._checks import (
     Check,
     VerifyReport,
@@ -53,3 +56,9 @@ __all__ = [
     "verify",
     "verify_hciz",
 ]
+
+
+# Names that moved out of this package in 0.2 (docs/architecture.md).
+__getattr__, __dir__ = moved_names(__name__, {
+    "real_branch_domain": "setol_theory.rmt",
+})

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from setol_theory.report import pyplot
+
 from ._analysis import layer_spectrum
 from ._runner import collect_runs
 
@@ -45,15 +47,6 @@ __all__ = [
 ]
 
 _LAYERS = ("fc1", "fc2")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,7 +94,7 @@ def _groups(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any]
 
 
 def _colors(n: int) -> list[Any]:
-    plt = _pyplot()
+    plt = pyplot()
     cmap = plt.get_cmap("viridis")
     return [cmap(x) for x in (np.linspace(0.0, 0.9, n) if n > 1 else [0.3])]
 
@@ -132,7 +125,7 @@ def _final(run: dict[str, Any], key: str) -> float:
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -151,7 +144,7 @@ def _title(kind: str, runs: Sequence[dict[str, Any]]) -> str:
 def plot_epochs(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any], path: Path
                 ) -> Path:
     """alpha, alpha_hat, ERG and Delta lambda_min of FC1 / FC2 vs epoch, per setting."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = _groups(runs, kind, base)
     metrics = [("alpha", r"$\alpha$"), ("alpha_hat", r"$\hat\alpha$"),
                ("erg", r"ERG $\sum_{\lambda\geq\lambda_{min}^{PL}}\ln\lambda$"),
@@ -184,7 +177,7 @@ def plot_epochs(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
 def plot_vs_setting(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
                     path: Path) -> Path:
     """Final-epoch errors and layer metrics vs LR factor or batch size (mean +- sd)."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = _groups(runs, kind, base)
     xs = np.array(list(groups))
     panels = [
@@ -222,7 +215,7 @@ def plot_vs_setting(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, A
 def plot_error_vs_alpha(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
                         path: Path) -> Path:
     """Final-epoch train / test error vs alpha of FC1 and FC2, one point per run."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = _groups(runs, kind, base)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), squeeze=False)
     for (val, grp), color in zip(groups.items(), _colors(len(groups)), strict=True):
@@ -245,7 +238,7 @@ def plot_error_vs_alpha(runs: Sequence[dict[str, Any]], kind: str, base: dict[st
 def plot_truncation(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
                     path: Path, *, skip_epochs: int = 0) -> Path:
     """Delta E = E(truncated) - E of the ECS truncation test vs epoch (PL and detX rules)."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = _groups(runs, kind, base)
     rules = (("pl", "POWERLAW rule"), ("detx", "TRACELOG (detX) rule"))
     fig, axes = plt.subplots(4, 2, figsize=(11, 13), squeeze=False)
@@ -279,7 +272,7 @@ def plot_truncation(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, A
 def plot_delta_lambda(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
                       path: Path) -> Path:
     """Delta lambda_min vs alpha for FC1 / FC2: epochs >= 1 small, final epochs large."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = _groups(runs, kind, base)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), squeeze=False)
     for (val, grp), color in zip(groups.items(), _colors(len(groups)), strict=True):
@@ -331,7 +324,7 @@ def plot_traps(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any], 
                *, n_settings: int = 3) -> Path:
     """ESD vs element-shuffled ESD at the final epoch of the most extreme settings that did
     not diverge (largest LR factors, smallest batch sizes), first seed of each."""
-    plt = _pyplot()
+    plt = pyplot()
     groups = {k: [r for r in g if _analysed(r)]
               for k, g in _groups(runs, kind, base).items()}
     keys = [k for k, g in groups.items() if g]
@@ -380,7 +373,7 @@ def plot_traps(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any], 
 def plot_overloading(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
                      path: Path) -> Path:
     """Train / test error vs alpha of the trained layer over all epochs, per setting."""
-    plt = _pyplot()
+    plt = pyplot()
     by_layers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
         by_layers[r["config"]["layers"]].append(r)

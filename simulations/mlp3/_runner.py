@@ -22,10 +22,12 @@ from concurrent.futures import as_completed as futures_as_completed
 from pathlib import Path
 from typing import Any
 
+from setol_theory._util import write_json
+
 from ..data import DataSplit
 from ._analysis import _fmt, read_epoch_table
 from ._model import _CONFIG_FILE, _DONE_FILE, _TABLE_FILE, MLP3Config, check_config_data
-from ._train import _write_json, prepare_data, run_is_complete, train_run
+from ._train import prepare_data, run_is_complete, train_run
 
 
 # ============================================================================================
@@ -116,9 +118,9 @@ def run_grid(
         for c in configs:
             shutil.rmtree(out / c.name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json({"kind": kind, "base": base or {},
-                 "runs": [{"name": c.name, **c.to_dict()} for c in configs]},
-                out / "sweep.json")
+    write_json(out / "sweep.json", {"kind": kind, "base": base or {},
+                                    "runs": [{"name": c.name, **c.to_dict()} for c in configs]},
+               default=str)
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for c in configs:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from setol_theory._util import write_json
+
 from ..data import DataSplit, load_dataset
 from ._analysis import (
     _fmt,
@@ -239,12 +241,6 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
-
-
 def prepare_data(config: MLP3Config) -> DataSplit:
     """Load and split the data of ``config`` and run every data-dependent check."""
     data = load_dataset(config.dataset, config.data_path, seed=config.seed,
@@ -388,7 +384,7 @@ def _train_run(config: MLP3Config, run_dir: str | Path, *, resume: bool, overwri
         "runtime": {"device": str(device), "threads": config.threads,
                     "torch": torch.__version__, "numpy": np.__version__},
     }
-    _write_json(meta, cfg_path)
+    write_json(cfg_path, meta, default=str)
 
     # rewrite the table with the rows kept (drops rows measured after the checkpoint)
     with table_path.open("w", newline="") as fh:
@@ -445,7 +441,7 @@ def _train_run(config: MLP3Config, run_dir: str | Path, *, resume: bool, overwri
             "final": {k: v for k, v in rows[-1].items() if k != "notes"}}
     if parquet:
         _write_parquet(rows, columns, d / "epochs.parquet")
-    _write_json(done, done_path)
+    write_json(done_path, done, default=str)
     if timing:
         logger(f"[{config.name}] {final_status} after epoch {last}: " + timing_line(timing))
     return RunResult(d, config, final_status, last, rows, resumed_from=resumed_from)

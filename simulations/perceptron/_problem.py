@@ -19,6 +19,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from setol_theory._util import real_number
+
 Array = NDArray[np.float64]
 Prior = Literal["spherical", "ising"]
 Output = Literal["boolean", "linear"]
@@ -38,12 +40,6 @@ def _int(v: Any, name: str, minimum: int) -> int:
     return int(v)
 
 
-def _real(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {v!r}")
-    return float(v)
-
-
 def check_sizes(N: Any, load: Any = None, P: Any = None) -> tuple[int, int]:
     """Validate ``N`` and the load (or ``P``); return ``(N, P)`` with ``P = round(load N)``.
 
@@ -56,7 +52,7 @@ def check_sizes(N: Any, load: Any = None, P: Any = None) -> tuple[int, int]:
         return N, P
     if load is None:
         raise ValueError("give the load alpha = P/N or P")
-    a = _real(load, "load (alpha)")
+    a = real_number(load, "load (alpha)")
     if not math.isfinite(a) or a <= 0.0:
         raise ValueError(f"load alpha = P/N must be > 0, got {load!r}")
     P = int(round(a * N))
@@ -67,7 +63,7 @@ def check_sizes(N: Any, load: Any = None, P: Any = None) -> tuple[int, int]:
 
 
 def _check_T(T: Any) -> float:
-    t = _real(T, "T")
+    t = real_number(T, "T")
     if not math.isfinite(t) or t < 0.0:
         raise ValueError(f"temperature T must be finite and >= 0, got {T!r}")
     return t
