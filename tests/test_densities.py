@@ -60,7 +60,7 @@ def test_mp_rejects_bad_parameters(bad):
 
 
 # ======================================================================================
-# Spectral models: G, R, free cumulants, branch cuts (shared/spec/theory.md section 2)
+# Spectral models: G, R, free cumulants, branch cuts (docs/spectral_models.md)
 # ======================================================================================
 import math  # noqa: E402
 from fractions import Fraction  # noqa: E402
@@ -89,7 +89,7 @@ def _off_support(model, z):
 
 
 # --------------------------------------------------------------------------------------
-# Marchenko-Pastur (theory.md 2.3)
+# Marchenko-Pastur (Marchenko & Pastur 1967; derivations/mp_stieltjes_and_r.py)
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("q,sigma2", [(0.5, 1.3), (0.1, 0.7), (1.0, 1.0)])
 def test_mp_blue_inverts_g_everywhere_off_the_support(q, sigma2):
@@ -104,7 +104,7 @@ def test_mp_blue_inverts_g_everywhere_off_the_support(q, sigma2):
 
 @pytest.mark.parametrize("q,sigma2", [(0.5, 1.3), (0.1, 0.7), (1.0, 1.0)])
 def test_mp_g_of_blue_is_identity_on_inversion_domain(q, sigma2):
-    """theory.md 2.3 (b): G(R(w) + 1/w) = w for real w in (G(lambda_-^-), G(lambda_+^+)) and
+    """G(R(w) + 1/w) = w for real w in (G(lambda_-^-), G(lambda_+^+)) and
     small complex w, 1e-12; just beyond G(lambda_+) it fails (the other root of the quadratic)."""
     mp = MarchenkoPastur(q, sigma2)
     w_lo, w_hi = mp.inversion_domain()
@@ -119,7 +119,7 @@ def test_mp_g_of_blue_is_identity_on_inversion_domain(q, sigma2):
 
 
 def test_mp_stieltjes_inversion_gives_density_and_lips():
-    """theory.md 2.3 (c): -Im G(x + i0)/pi = density (the spec's sign Decision, section 6.7), also
+    """-Im G(x + i0)/pi = density (the sign convention of docs/spectral_models.md), also
     at x + 1e-8 i; lower lip = conjugate; 'real' = PV; 'raise' refuses on the cut only."""
     mp = MarchenkoPastur(0.3, 0.8)
     a, b = mp.support()
@@ -173,7 +173,7 @@ def test_mp_free_cumulants_closed_form_vs_moment_recursion(q, sigma2):
 
 
 def test_mp_integrated_r_closed_form_and_pole():
-    """int_0^t R = -(1/q) ln(1 - q sigma2 t) (theory.md 2.3) vs quadrature; pole refused."""
+    """int_0^t R = -(1/q) ln(1 - q sigma2 t) vs quadrature; pole refused."""
     mp = MarchenkoPastur(0.25, 2.0)
     t = np.array([0.3, 1.0, 1.9, -3.0])
     np.testing.assert_allclose(mp.integrated_r(t), -np.log(1 - 0.5 * t) / 0.25, rtol=1e-14)
@@ -186,7 +186,7 @@ def test_mp_integrated_r_closed_form_and_pole():
 
 
 def test_mp_sample_free_cumulants_converge():
-    """theory.md 2.3 (a) / 2.9 (c): ESD of W (N = 2000, M = 1000, 4 seeds) -> normalised moments
+    """ESD of W (N = 2000, M = 1000, 4 seeds) -> normalised moments
     -> kappa_k -> q^{k-1} sigma2^k, relative error C_k / N.
 
     C_k = bias + 4 standard errors of the 4-seed mean, both O(1/N): the exact
@@ -203,7 +203,7 @@ def test_mp_sample_free_cumulants_converge():
 
 
 def test_mp_stieltjes_matches_sample_and_pdf_at_one():
-    """theory.md section 7 sanity check: 4000 x 2000 Gaussian W, 2 seeds; G(-1), G(5),
+    """Sanity check: 4000 x 2000 Gaussian W, 2 seeds; G(-1), G(5),
     G(0.5 + 0.3i) vs the sample mean of 1/(z - lambda). A linear statistic fluctuates by
     ~1/(M d) (d = distance to the support; calibration sd * M * d ~ 0.5): tol 4/(M d).
     And -Im G(1 + i0)/pi = pdf(1)."""
@@ -219,7 +219,7 @@ def test_mp_stieltjes_matches_sample_and_pdf_at_one():
 
 
 # --------------------------------------------------------------------------------------
-# inverse Marchenko-Pastur (theory.md 2.4)
+# inverse Marchenko-Pastur (arXiv:2507.17912 Sec. 5.4.5, App. A.8; docs/spectral_models.md)
 # --------------------------------------------------------------------------------------
 def test_imp_parameters_and_edges():
     imp = InverseMarchenkoPastur.from_Q(4.0)
@@ -275,7 +275,7 @@ def test_imp_stieltjes_identities(kappa):
 
 
 def test_imp_edge_of_real_branch_lies_below_branch_point():
-    """theory.md section 6 item 2: for kappa = 1.5 the real R-branch reaches only
+    """docs/spectral_models.md: for kappa = 1.5 the real R-branch reaches only
     w = G(x_+) = 2/3 < kappa/2; in general kappa sqrt(2k+1)/(sqrt(2k+1) + k + 1) < kappa/2."""
     assert InverseMarchenkoPastur(1.5).inversion_domain()[1] == pytest.approx(2 / 3, rel=1e-14)
     for k in (0.1, 0.5, 1.5, 10.0, 1e3):
@@ -287,7 +287,7 @@ def test_imp_edge_of_real_branch_lies_below_branch_point():
 
 @pytest.mark.parametrize("kappa", [0.5, 1.5, 6.0])
 def test_imp_r_forms_and_series(kappa):
-    """theory.md 2.4 (b): the rationalised R equals the paper's (kappa - s)/z (1e-13 where the
+    """The rationalised R equals the paper's (kappa - s)/z (1e-13 where the
     latter does not cancel) and the Catalan series for |z| < kappa/2 (error bounded by the
     first omitted term's geometric tail); R(0) = 1 with no 0/0, and tiny z matches
     1 + z/(2 kappa) where the paper's form loses all digits."""
@@ -300,11 +300,11 @@ def test_imp_r_forms_and_series(kappa):
     assert imp.r_transform(0.0) == 1.0
     tiny = 1e-9 * kappa
     assert imp.r_transform(tiny).real == pytest.approx(1 + tiny / (2 * kappa), rel=1e-15)
-    assert abs(imp.r_closed_form(tiny).real - 1) > 1e-8  # the cancellation the spec warns of
+    assert abs(imp.r_closed_form(tiny).real - 1) > 1e-8  # the paper's form cancels here
 
 
 def test_imp_r_on_both_lips_of_the_cut_and_at_the_branch_point():
-    """theory.md 2.4 (d): for real z > kappa/2, R(z +- i0) = (kappa +- i sqrt(kappa(2z-kappa)))/z;
+    """For real z > kappa/2, R(z +- i0) = (kappa +- i sqrt(kappa(2z-kappa)))/z;
     side='upper' equals the principal value at z + 1e-12 i, 'lower' at z - 1e-12 i; both have
     Re R = kappa/z ('real'); below the branch point R is real and side-independent; at
     z = kappa/2 all sides give 2, and Re R is continuous through it."""
@@ -331,10 +331,10 @@ def test_imp_r_on_both_lips_of_the_cut_and_at_the_branch_point():
 
 
 def test_imp_integrated_r():
-    """theory.md 2.4: G_IMP(e^2 lam_min) = 2 kappa for lam_min >= kappa/2 (test c); the closed
+    """G_IMP(e^2 lam_min) = 2 kappa for lam_min >= kappa/2 (App. A.8.3); the closed
     antiderivative differentiates to Re R on both sides of the branch point (central
     differences, h = 1e-5: error ~h^2 R''' ~ 1e-9); continuous there; equals quadrature across
-    it; and differs from the spec's form kappa ln z - [2s + kappa ln((kappa-s)/(kappa+s))] by a
+    it; and differs from the alternative form kappa ln z - [2s + kappa ln((kappa-s)/(kappa+s))] by a
     constant on (0, kappa/2)."""
     k = 1.5
     imp = InverseMarchenkoPastur(k)
@@ -356,7 +356,7 @@ def test_imp_integrated_r():
 
 
 def test_imp_monte_carlo_moments_edges_and_ks():
-    """theory.md 2.4 (a): Y = (1-q)(W^T W/N)^{-1}, N = 4000, M = 1000 (q = 1/4, kappa = 3/2).
+    """Y = (1-q)(W^T W/N)^{-1}, N = 4000, M = 1000 (q = 1/4, kappa = 3/2).
 
     Exact finite-N mean (N-M)/(N-M-1) (inverse-Wishart, E[(W^T W)^{-1}] = I/(N-M-1)): bias
     3.3e-4. Linear statistics fluctuate by O(1/M) (calibration, 10 seeds: sd(mean) = 0.87/M,
@@ -425,7 +425,7 @@ def test_wigner_goe_sample():
 
 
 # --------------------------------------------------------------------------------------
-# free Cauchy (theory.md 2.5)
+# free Cauchy (arXiv:2507.17912 Sec. 5.4.4)
 # --------------------------------------------------------------------------------------
 def test_free_cauchy_distribution_and_stieltjes():
     fc = FreeCauchy(0.5, 2.0)
@@ -464,7 +464,7 @@ def test_free_cauchy_r_both_half_planes_and_lips():
 
 
 def test_free_cauchy_monte_carlo_g_at_i():
-    """theory.md 2.5: G(i) = mean of 1/(i - x) over n = 200000 Cauchy draws; |1/(i - x)| <= 1
+    """G(i) = mean of 1/(i - x) over n = 200000 Cauchy draws; |1/(i - x)| <= 1
     so the mean has finite variance: tol 4 standard errors (computed from the sample)."""
     fc = FreeCauchy(0.5, 2.0)
     x = fc.sample_eigenvalues(200_000, rng=3)
@@ -475,7 +475,7 @@ def test_free_cauchy_monte_carlo_g_at_i():
 
 
 # --------------------------------------------------------------------------------------
-# Levy / power law (theory.md 2.6)
+# Levy / power law (arXiv:2507.17912 Sec. 5.4.7)
 # --------------------------------------------------------------------------------------
 def test_levy_r_principal_branch_both_lips_and_branch_point():
     lv = LevyPowerLaw(0.3, 1.2, 1.5)
@@ -500,7 +500,7 @@ def test_levy_r_principal_branch_both_lips_and_branch_point():
 
 
 def test_levy_integrated_r_and_paper_q2():
-    """theory.md 2.6 Decision: d/dx G_LW = Re R (central differences, 1e-6) on both sides of 0;
+    """d/dx G_LW = Re R (central differences, 1e-6) on both sides of 0;
     the exponent is alpha - 1 (the paper's alpha - 2 fails this check); q2_levy_paper on
     [lambda_max] is lambda_max^{alpha - 1}."""
     lv = LevyPowerLaw(0.3, 1.2, 1.6)
@@ -508,7 +508,7 @@ def test_levy_integrated_r_and_paper_q2():
     x = np.array([-3.0, -0.5, 0.5, 2.0, 7.0])
     fd = (lv.integrated_r(x + h, 0.1) - lv.integrated_r(x - h, 0.1)) / (2 * h)
     np.testing.assert_allclose(fd, lv.r_transform(x, side="real").real, rtol=1e-6)
-    paper = 0.3 * x + 1.2 * np.abs(x) ** (1.6 - 2) / (1.6 - 2)  # sections/550 as printed
+    paper = 0.3 * x + 1.2 * np.abs(x) ** (1.6 - 2) / (1.6 - 2)  # Sec. 5.4.7 as printed
     fd_paper = (np.gradient(paper, x))
     assert not np.allclose(fd_paper, lv.r_transform(x, side="real").real, rtol=1e-2)
     assert lv.integrated_r(4.0) == pytest.approx(0.3 * 4 + 1.2 * 4**0.6 / 0.6, rel=1e-15)
@@ -524,7 +524,7 @@ def test_levy_integrated_r_and_paper_q2():
 
 
 # --------------------------------------------------------------------------------------
-# multiplicative Wishart (theory.md 2.7)
+# multiplicative Wishart (arXiv:2507.17912 Sec. 5.4.6, Table 8)
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("eps,phi", [(0.5, 1.5), (-0.8, 0.7), (2.0, -1.0)])
 def test_mw_r_series_integral_and_poles(eps, phi):
@@ -548,8 +548,8 @@ def test_mw_r_series_integral_and_poles(eps, phi):
 
 def test_mw_is_not_the_r_transform_of_a_measure():
     """kappa_1 = kappa_2 = 0 but kappa_3 = eps phi/2: the formal moments have m2 = 0 and
-    m3 != 0, violating m3^2 <= m2 m4 (Cauchy-Schwarz) -- so no density exists (theory.md 2.7
-    calls it a centred spectrum; it is not a spectrum at all)."""
+    m3 != 0, violating m3^2 <= m2 m4 (Cauchy-Schwarz) -- so no density exists (read as
+    printed it is not a spectrum at all; derivations/multiplicative_wishart_r.py)."""
     mw = MultiplicativeWishart(0.5, 1.5)
     k = mw.free_cumulants(7)
     np.testing.assert_allclose(k, [0, 0, 0.375, 0, 0.375 * 0.5625, 0, 0.375 * 0.5625**2])
@@ -563,12 +563,12 @@ def test_mw_is_not_the_r_transform_of_a_measure():
 
 
 # --------------------------------------------------------------------------------------
-# truncated power law (theory.md 2.8, appendix/A7)
+# truncated power law (arXiv:2507.17912 App. A.7)
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("alpha", [2.0, 3.0, 4.0])
 @pytest.mark.parametrize("a,b", [(1.0, 10.0), (0.3, 2.0), (2.0, 1e4)])
 def test_tpl_a7_cumulants_vs_moments(alpha, a, b):
-    """theory.md 2.8 (a): the paper's closed-form (kappa_1, kappa_2) = moment-based ones."""
+    """The paper's closed-form (kappa_1, kappa_2) (App. A.7.8) = moment-based ones."""
     tpl = TruncatedPowerLaw(alpha, a, b)
     np.testing.assert_allclose(tpl.a7_free_cumulants(), tpl.free_cumulants(2), rtol=1e-12)
     C_spec = (alpha - 1) / (a ** (1 - alpha) - b ** (1 - alpha))
@@ -592,9 +592,9 @@ def test_tpl_density_moments_cdf(alpha):
 
 @pytest.mark.parametrize("alpha", [2.0, 2.5, 0.7])
 def test_tpl_stieltjes_routes_agree(alpha):
-    """G three ways: alpha = 2 closed form (theory.md 2.8, corrected A7), the log-panel
+    """G three ways: alpha = 2 closed form (corrected from App. A.7.6), the log-panel
     quadrature with pole subtraction, and adaptive quadrature of the density (free); also on
-    and 1e-9 above the support, where -Im G/pi = pdf; large-z expansion (theory.md 2.8 d)."""
+    and 1e-9 above the support, where -Im G/pi = pdf; large-z expansion."""
     tpl = TruncatedPowerLaw(alpha, 1.0, 100.0)
     z = np.array([0.3 + 0.2j, -2 + 1j, 500.0, -3.0, 50 - 0.4j, 50 + 1e-9j, 50.0, 1e5 + 1j,
                   0.1, 1.0001, 99.99 + 1e-3j, 0.5 - 0.2j])
@@ -628,7 +628,7 @@ def test_tpl_stieltjes_vs_mpmath():
 
 
 def test_tpl_r_by_inversion_is_analytic_at_zero():
-    """Truncation restores analyticity (A7): the numerically inverted R matches its cumulant
+    """Truncation restores analyticity (App. A.7): the numerically inverted R matches its cumulant
     series from both sides of w = 0 with error ~ kappa_{K+1} w^K (K = 6 terms: checked against
     the next term, relative factor 4), R(0) = m1, R real in [a, b] for w > 0, and
     G(R(w) + 1/w) = w."""
@@ -654,7 +654,7 @@ def test_tpl_r_by_inversion_is_analytic_at_zero():
 
 
 def test_tpl_bare_tail_limit_of_a7():
-    """As lam_max -> inf the alpha = 2 TPL's G tends to A7's bare G_2 = 1/z + a ln(1 - z/a)/z^2;
+    """As lam_max -> inf the alpha = 2 TPL's G tends to App. A.7.3's G_2 = 1/z + a ln(1 - z/a)/z^2;
     G_3, G_4 match quadrature of the bare tails (whose log at infinity forbids an R series)."""
     a = 1.0
     z = np.array([-2.0 + 1j, 0.5 + 0.5j, 3 - 1j])
@@ -672,7 +672,7 @@ def test_tpl_bare_tail_limit_of_a7():
 
 
 def test_tpl_monte_carlo_moments():
-    """theory.md 2.8 (c): inverse-CDF draws, n = 200000; sample moments within 5 standard
+    """Inverse-CDF draws, n = 200000; sample moments within 5 standard
     errors (sd of x^k / sqrt(n), from the sample)."""
     tpl = TruncatedPowerLaw(2.5, 1.0, 50.0)
     x = tpl.sample_eigenvalues(200_000, rng=2)
@@ -694,10 +694,10 @@ def test_tpl_rejects_bad_parameters():
 
 
 # --------------------------------------------------------------------------------------
-# empirical spectrum (theory.md 2.9, 2.10)
+# empirical spectrum (arXiv:2507.17912 Sec. 5.5; docs/spectral_models.md)
 # --------------------------------------------------------------------------------------
 def test_empirical_single_atom():
-    """theory.md 2.9 (a) / 2.10: an atom c repeated: kappa_1 = c, kappa_{>=2} = 0; the inverted
+    """An atom c repeated: kappa_1 = c, kappa_{>=2} = 0; the inverted
     R equals c for every real and complex w (G = 1/(z - c), B = 1/w + c)."""
     e = EmpiricalSpectrum([2.5] * 7)
     np.testing.assert_allclose(e.free_cumulants(6), [2.5, 0, 0, 0, 0, 0], atol=1e-13)
@@ -706,7 +706,7 @@ def test_empirical_single_atom():
 
 
 def test_empirical_bernoulli_r_inversion_vs_closed_form():
-    """theory.md 2.9 (d): Bernoulli(1/2) on {0, 1}: kappas 1/2, 1/4, 0, -1/16, 0; its exact
+    """Bernoulli(1/2) on {0, 1}: kappas 1/2, 1/4, 0, -1/16, 0; its exact
     R(w) = (w - 1 + sqrt(1 + w^2))/(2w) (from G = (1/z + 1/(z-1))/2) vs the inverted R on both
     real branches and at complex w (1e-12)."""
     e = EmpiricalSpectrum([0.0, 1.0, 1.0, 0.0])
@@ -721,7 +721,7 @@ def test_empirical_bernoulli_r_inversion_vs_closed_form():
 
 
 def test_empirical_mp_sample_r_matches_closed_form():
-    """theory.md 2.10: inverted R of MP samples (N = 2000, M = 1000) vs sigma2/(1 - q sigma2 w)
+    """Inverted R of MP samples (N = 2000, M = 1000) vs sigma2/(1 - q sigma2 w)
     at moderate w inside the inversion domain: O(1/M) (calibration: ~1.5e-3 at this size;
     tol 5/M); the series route agrees to the same order at small w."""
     mp = MarchenkoPastur(0.5)
@@ -733,7 +733,7 @@ def test_empirical_mp_sample_r_matches_closed_form():
 
 
 def test_empirical_g_series_vs_mp_log():
-    """theory.md 2.9 (e): with the MP cumulants, sum_k (kappa_k/k) t^k = -(1/q) ln(1 - q s2 t)
+    """With the MP cumulants, sum_k (kappa_k/k) t^k = -(1/q) ln(1 - q s2 t)
     up to the first omitted term (K = 5: error <= 2 kappa_6 t^6 / 6 for t <= radius / 4)."""
     mp = MarchenkoPastur(0.5, 1.2)
     ev = mp.ppf((np.arange(400) + 0.5) / 400)
@@ -758,7 +758,7 @@ def test_empirical_g_series_vs_mp_log():
 
 def test_empirical_moment_conventions():
     """moment_norm='sum' reproduces the paper's un-normalised m_k = Tr X^k in the k1..k5 formulas
-    (sections/560); standardize=True forces kappa_1 = 0, kappa_2 = 1 (theory.md 2.9 note)."""
+    (arXiv:2507.17912 Sec. 5.5, Eq. (162)); standardize=True forces kappa_1 = 0, kappa_2 = 1."""
     ev = np.array([0.5, 1.0, 2.0, 4.0])
     s = EmpiricalSpectrum(ev, moment_norm="sum")
     m1, m2 = ev.sum(), (ev**2).sum()

@@ -255,7 +255,7 @@ def test_moment_cumulant_relations():
     d = D("moment_cumulant")
     m, k = d.symbols["m"], d.symbols["kappa"]
     k_of_m, m_of_k = d["kappa_of_m"], d["m_of_kappa"]
-    # paper list (sections/560, spec 2.9), typed in independently here
+    # paper list (arXiv:2507.17912 Eq. (162)), typed in independently here
     m1, m2, m3, m4, m5 = m[:5]
     paper = [m1, m2 - m1**2, m3 - 3 * m1 * m2 + 2 * m1**3,
              m4 - 4 * m1 * m3 - 2 * m2**2 + 10 * m1**2 * m2 - 5 * m1**4,
@@ -294,7 +294,7 @@ def test_noncrossing_enumeration():
 def test_multiplicative_wishart_results():
     d = D("multiplicative_wishart_r")
     w, eps, phi, z = (d.symbols[k] for k in ("w", "epsilon", "phi", "z"))
-    assert_zero(d["R_paper"] - w * d["R"])                       # Rtable row = w R(w)
+    assert_zero(d["R_paper"] - w * d["R"])                       # Table 8 row = w R(w)
     kp = d["free_cumulants_paper_literal"]
     assert kp[0] == 0 and kp[1] == 0 and kp[2] != 0               # impossible for a measure
     kd = d["free_cumulants"]
@@ -350,7 +350,7 @@ def test_integrated_r_results():
     assert_zero(d["Q2_bulk_spikes_text"] - sum(lam) ** 2)
     assert_zero(sp.diff(d["G_levy"], x) - (a + b * x ** (alpha - 2)))
     assert_zero(d["G_levy"].subs(x, lo))
-    # the paper's LW form is not an antiderivative (spec 6.4)
+    # the paper's LW form is not an antiderivative (arXiv:2507.17912 Sec. 5.4.7)
     resid = sp.diff(d["G_levy_paper"], x) - b * x ** (alpha - 2)
     assert sp.simplify(resid.subs({alpha: sp.Rational(3, 2), b: 1, x: 2})) != 0
     # IMP layer function vs direct quadrature of Re R across the branch point
@@ -544,7 +544,7 @@ def test_library_multiplicative_wishart():
         need(model, "r_transform", "free_cumulants", "integrated_r")
         sub = {eps: ev, phi: pv}
         pole = float(mp_eval(d["poles"][0], sub).real)
-        # spec 2.7: the library implements the Rtable expression as written
+        # the library implements the paper's Table 8 expression as written
         wv = r.uniform(-0.9, 0.9) * pole
         assert_lib_close(model.r_transform(wv), mp_eval(d["R_paper"], {**sub, w: wv}), what="R")
         kap = model.free_cumulants(8)
@@ -632,7 +632,7 @@ def test_library_empirical_spectrum():
         scale = float(max(abs(moms[j]), abs(moms[0]) ** (j + 1)))
         assert_lib_close(kap[j], mp_eval(mc["kappa_of_m"][j], msub), atol=1e-12 * scale,
                          what=f"kappa_{j + 1}")
-    # the paper's series G(lambda) = sum kappa_k/k (lambda/M_ECS)^k (sections/560)
+    # the paper's series G(lambda) = sum kappa_k/k (lambda/M_ECS)^k (arXiv:2507.17912 Eq. (163))
     if hasattr(model, "g_series"):
         kser = ir.symbols["kappa_series"]
         lam_s, M = ir.symbols["lambda_scalar"], ir.symbols["M_ECS"]

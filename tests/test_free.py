@@ -73,7 +73,7 @@ def test_cumulants_to_moments_matches_noncrossing_partition_sum():
 
 
 def test_paper_cumulant_formulas_k1_to_k5_symbolically():
-    """sections/560 (theory.md 2.9): k1..k5 in terms of m1..m5, as sympy identities."""
+    """arXiv:2507.17912 Eq. (162): k1..k5 in terms of m1..m5, as sympy identities."""
     m1, m2, m3, m4, m5 = sp.symbols("m1:6")
     k = free.moments_to_free_cumulants([m1, m2, m3, m4, m5])
     paper = [
@@ -89,13 +89,13 @@ def test_paper_cumulant_formulas_k1_to_k5_symbolically():
 
 
 def test_bernoulli_half_cumulants_exact():
-    """theory.md 2.9 (d): m_k = 1/2 for all k -> 1/2, 1/4, 0, -1/16, 0 (exact Fractions)."""
+    """m_k = 1/2 for all k -> 1/2, 1/4, 0, -1/16, 0 (exact Fractions)."""
     k = free.moments_to_free_cumulants([Fraction(1, 2)] * 5)
     assert list(k) == [Fraction(1, 2), Fraction(1, 4), 0, Fraction(-1, 16), 0]
 
 
 def test_semicircle_catalan_moments_give_single_cumulant_to_order_30():
-    """theory.md 2.9 (b) for any order: moments 0, C_1, 0, C_2, ... (ints) -> kappa = e_2."""
+    """Any order: moments 0, C_1, 0, C_2, ... (ints) -> kappa = e_2."""
     m = [0 if j % 2 else sp.catalan(j // 2) for j in range(1, 31)]
     m = [int(v) for v in m]
     k = free.moments_to_free_cumulants(m)

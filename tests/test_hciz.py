@@ -1,9 +1,9 @@
-"""Tests for ``setol_theory.hciz`` (spec ``theory.md`` sections 3.2-3.3, tolerances section 7).
+"""Tests for ``setol_theory.hciz`` (docs/hciz.md; tolerances as in docs/spectral_models.md).
 
 Every value is checked against an independent route: closed forms (N = 1, 2; Bessel / erfi for
 beta = 1; the large-t Laplace limit), identities (shift, swap, permutation, t -> 0), other exact
 algorithms (residues vs contour vs scipy's Opitz matrix exponential), Haar / Dirichlet / Gaussian
-Monte Carlo (4 standard errors, spec section 7), and the large-N theorems (C/N, log N / N).
+Monte Carlo (4 standard errors), and the large-N theorems (C/N, log N / N).
 
 The spectral models used for the asymptotics (semicircle, Marchenko-Pastur, a point mass) are
 written here, independently of ``densities.py``: the asymptotic routines are duck-typed.
@@ -23,7 +23,7 @@ from scipy.linalg import expm
 
 from setol_theory import rmt as H
 
-MC_SIGMAS = 4.0  # spec section 7: Haar MC agrees within 4 standard errors
+MC_SIGMAS = 4.0  # Haar MC agrees within 4 standard errors
 
 
 # ------------------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def test_rank_one_routes_agree(a, t):
 
 
 def test_rank_one_as_limit_of_distinct_b():
-    # spec 3.3: b = (1, eps, 2 eps, ...) -> (1, 0, ..., 0); |d log I/d b_j| <= |t| max|a|
+    # b = (1, eps, 2 eps, ...) -> (1, 0, ..., 0); |d log I/d b_j| <= |t| max|a|
     rng = np.random.default_rng(8)
     a, t, n = rng.standard_normal(5), 1.5, 5
     ref = H.log_spherical_integral_exact(a, t)
@@ -435,7 +435,7 @@ def test_empirical_rate_identities():
 
 
 def test_subcritical_convergence_rate_beta2():
-    # spec 3.3: exact rank one at N = 25..200, deterministic semicircle quantiles, error ~ C/N
+    # docs/hciz.md: exact rank one at N = 25..200, deterministic semicircle quantiles, error ~ C/N
     res = H.asymptotic_convergence(SC, 0.5, (25, 50, 100, 200), beta=2, eigenvalues=sc_midpoint)
     assert res.phase == "sub-critical"
     assert np.all(np.abs(res.errors) < 2.0 / res.sizes)
@@ -468,7 +468,7 @@ def test_subcritical_second_order_term(beta, theta, model):
 
 
 def test_supercritical_within_log_n_over_n():
-    # spec 3.3: above the critical coupling the error is O(log N / N), tolerance 1.5 log N / N.
+    # docs/hciz.md: above the critical coupling the error is O(log N / N), tolerance 1.5 log N / N.
     # With the top eigenvalue on the edge (a_max = lambda_+):
     res = H.asymptotic_convergence(SC, 2.0, (25, 50, 100, 200), beta=2, eigenvalues=sc_endpoint)
     assert res.phase == "super-critical"
@@ -483,7 +483,7 @@ def test_supercritical_within_log_n_over_n():
 def test_supercritical_midpoint_quantiles_edge_term(beta, theta, model):
     # Midpoint quantiles leave a gap lambda_+ - a_max ~ N^(-2/3) at the edge; dF/d lambda_edge =
     # s - g_edge in the sticking phase, so the error contains (beta/2)(s - g_e)(a_e - lambda_e).
-    # After removing it the remainder is within the spec's 1.5 log N / N.
+    # After removing it the remainder is within 1.5 log N / N (docs/hciz.md).
     mdl = SC if model == "sc" else MarchenkoPastur(0.5)
     res = H.asymptotic_convergence(mdl, theta, (50, 100, 200), beta=beta)
     assert res.phase == "super-critical"
@@ -529,7 +529,7 @@ def test_asymptotic_convergence_result_and_table():
 @pytest.mark.parametrize("beta_d", [1, 2])
 def test_paper_gamma_inf_matches_standard_form_for_constant_r(beta_d):
     # For constant R = c the paper's n beta sum G(lambda_i) (lambda_min = 0) equals Tanaka's
-    # (beta_D/2) sum F(2 n beta lambda_i / beta_D); spec section 6.1: only then.
+    # (beta_D/2) sum F(2 n beta lambda_i / beta_D); only then (docs/hciz.md).
     eigs, n, beta, c = np.array([0.5, 1.0, 3.0]), 7.0, 0.3, 1.7
     paper = H.paper_gamma_inf(eigs, PointMass(c), n, beta, lambda_min=0.0)
     assert paper == pytest.approx(n * beta * c * eigs.sum(), rel=1e-14)

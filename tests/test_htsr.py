@@ -138,7 +138,7 @@ def test_warning_labels():
     assert warning_label(float("nan"), False) == "no-fit"
 
 
-# ---------------------------------------------------------------- ground truths of the spec
+# ------------------------------------------------------ ground truths from the literature
 def _pareto_layer(N, M, mu, seed):
     """i.i.d. symmetric entries with P(|w| > x) = x^(-mu) for x >= 1."""
     rng = np.random.default_rng(seed)
@@ -148,7 +148,7 @@ def _pareto_layer(N, M, mu, seed):
 @pytest.mark.parametrize("mu", [1.0, 1.5])
 def test_pareto_entries_give_alpha_one_plus_mu_over_two(mu):
     """ESD tail exponent of Levy-type matrices: alpha = 1 + mu/2 for mu < 2
-    (shared/spec/htsr.md "Ground truths"; Ben Arous & Guionnet 2008).
+    (Ben Arous & Guionnet 2008, arXiv:0707.2159; [BAG2008] in docs/references.md).
 
     Tolerance 0.15: the MLE standard error at n_tail ~ 10^2 is (alpha-1)/sqrt(n) ~ 0.05,
     and the finite-N bias (the tail only becomes exact as N -> infinity with fixed Q) is

@@ -1,4 +1,4 @@
-"""Tests for ``simulations.matrix_model`` (spec ``statmech.md`` 2, 3.6; ``theory.md`` 3).
+"""Tests for ``simulations.matrix_model`` (docs/simulations.md, "Matrix teacher-student model").
 
 The Stiefel-manifold Monte Carlo is checked against the exact finite-N rank-one integral of
 ``setol_theory.hciz`` (its theta-derivative, and the integral itself by thermodynamic

@@ -93,7 +93,7 @@ def test_init_shared_across_hyperparameters():
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k])
     assert not torch.equal(a.fc1.weight, c.fc1.weight)
-    # Glorot normal: sd sqrt(2 / (fan_in + fan_out)), zero biases (spec 1.1)
+    # Glorot normal: sd sqrt(2 / (fan_in + fan_out)), zero biases (arXiv:2507.17912 App. A.5)
     w = a.fc1.weight.detach().numpy()
     assert w.std() == pytest.approx(math.sqrt(2 / (784 + 300)), rel=0.01)
     assert not a.fc1.bias.detach().numpy().any()
@@ -458,7 +458,7 @@ def test_sweep_figures(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# slow: a short LR sweep shows the trend the paper reports (spec 3.2)
+# slow: a short LR sweep shows the trend the paper reports (arXiv:2507.17912 Sec. 6.1)
 # --------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_alpha_falls_with_learning_rate(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for ``simulations.perceptron`` (spec ``statmech.md`` part 3).
+"""Tests for ``simulations.perceptron`` (docs/simulations.md, "Monte Carlo of Gibbs learning").
 
 * The numba engine against the numpy reference (which recomputes every proposal's energy from
   scratch): same seed, same chain, for every prior / output and for ``T = 0`` with the
@@ -315,7 +315,7 @@ def test_simulate_point_bad_input():
 
 @pytest.mark.slow
 def test_spherical_zero_t_version_space_larger_sizes():
-    """T = 0 Gibbs learning at N up to 400 (spec 3.5 sizes) against the exact RS curve."""
+    """T = 0 Gibbs learning at N up to 400 against the exact RS curve."""
     pts = [PM.simulate_point(N, 2.0, 0.0, n_samples=20, n_sweeps=6000, n_burn=2000, seed=N)
            for N in (50, 100, 200, 400)]
     fit = PM.extrapolate_finite_size([p.N for p in pts], [p.eps_g for p in pts],

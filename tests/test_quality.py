@@ -1,5 +1,6 @@
 """ECS selection, TraceLog (detX) / ERG, G functions and layer quality per spectral model,
-quality tables and model-derived curves (theory.md 1.2, 2, 4; statmech.md 2)."""
+quality tables and model-derived curves (docs/quality.md, docs/spectral_models.md;
+arXiv:2507.17912 Sec. 5.2-5.5)."""
 
 import math
 
@@ -52,7 +53,7 @@ from setol_theory.rmt import (
     q2_levy_paper,
 )
 
-SPEC = np.array([4.0, 2.0, 1.0, 0.5, 0.25, 0.1])  # theory.md 4.4 test spectrum
+SPEC = np.array([4.0, 2.0, 1.0, 0.5, 0.25, 0.1])  # a small test spectrum
 
 
 def test_partial_sums_of_spec_example():
@@ -209,7 +210,7 @@ def test_bulk_spikes_spec_identity_and_linearity():
     rng = np.random.default_rng(3)
     ev = 1.0 + rng.pareto(2.5, 40)
     s = ev.sum()
-    assert q2_bulk_spikes(ev, exact=False) == pytest.approx(s * s, rel=1e-12)  # theory.md 2.2
+    assert q2_bulk_spikes(ev, exact=False) == pytest.approx(s * s, rel=1e-12)  # [MH2025] Table 9
     assert q2_bulk_spikes(ev, variant="table") == pytest.approx(s * s / ev.size, rel=1e-12)
     lm = ev.min()
     assert q2_bulk_spikes(ev, exact=True) == pytest.approx(s * (s - ev.size * lm), rel=1e-12)
@@ -290,7 +291,7 @@ def test_tpl_quality_two_routes_and_edge_regime():
     ref = free.integrated_r(lambda t: tpl.r_transform(t), lam[:2], a)  # adaptive quadrature
     np.testing.assert_allclose(g[:2], ref, rtol=1e-9)
     # w = lambda is far beyond G(b+) ~ 1/(b - m1): G^{-1}(w) is pinned at the hard edge b and
-    # R(w) = b - 1/w (theory.md 6.2), so G = b (lambda - a) - ln(lambda / a)
+    # R(w) = b - 1/w (docs/quality.md), so G = b (lambda - a) - ln(lambda / a)
     np.testing.assert_allclose(g, b * (lam - a) - np.log(lam / a), rtol=1e-10)
     ev = np.array([40.0, 11.0, 2.0, 0.5, 0.4])
     assert q2_tpl(ev, None, alpha) == pytest.approx(float(np.sum(g_tpl(ev, 0.4, alpha, 40))))
@@ -299,7 +300,7 @@ def test_tpl_quality_two_routes_and_edge_regime():
 # -- empirical: free-cumulant series and exact R ---------------------------------------------
 @pytest.mark.parametrize("t", [0.02, 0.05, 0.1])
 def test_cumulant_series_vs_mp_closed_form(t):
-    """theory.md 2.9 test (e): sum_k kappa_k t^k / k vs -(1/c) ln(1 - c sigma2 t)."""
+    """sum_k kappa_k t^k / k vs -(1/c) ln(1 - c sigma2 t)."""
     c, s2, K = 0.5, 1.0, 5
     mp = MarchenkoPastur(c, s2)
     exact = mp.integrated_r(t)

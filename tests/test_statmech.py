@@ -1,4 +1,4 @@
-"""Tests for ``setol_theory.statmech`` (spec ``statmech.md`` part 1).
+"""Tests for ``setol_theory.statmech`` (docs/simulations.md, "Analytic curves").
 
 Every curve is checked by an independent route: the saddle-point equations re-evaluated here
 with ``scipy.integrate.quad`` (not the module's quadrature), closed forms against numerical
@@ -86,7 +86,7 @@ def test_bad_input():
 
 
 # --------------------------------------------------------------------------------------------
-# annealed approximation (spec 1.2)
+# annealed approximation (SST92 sec. II.D)
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("load", [0.5, 2.0, 10.0, 100.0])
@@ -141,7 +141,7 @@ def test_annealed_tends_to_high_temperature(prior, output):
 
 
 # --------------------------------------------------------------------------------------------
-# high temperature (spec 1.3)
+# high temperature (SST92 sec. III)
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("prior,output", [("spherical", "boolean"), ("spherical", "linear"),
@@ -178,7 +178,7 @@ def test_high_t_ising_transition_consistent_with_landscape():
 
 
 # --------------------------------------------------------------------------------------------
-# replica symmetry, T = 0 (spec 1.4)
+# replica symmetry, T = 0 (EVdB ch. 2, 7; Gyorgyi 1990)
 # --------------------------------------------------------------------------------------------
 
 def _I(R):

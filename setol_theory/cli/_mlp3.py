@@ -84,7 +84,8 @@ def register(subparsers: Any) -> None:
         "mlp3",
         help="the paper's 3-layer MLP: training with per-epoch layer spectra, ECS truncation, "
              "correlation traps; LR / batch-size sweeps; figures",
-        description="MLP3 experiments of the SETOL paper (shared/spec/empirical.md): "
+        description="MLP3 experiments of the SETOL paper (arXiv:2507.17912 Sec. 6, App. A.5; "
+                    "docs/mlp3.md): "
                     "train 784-300-100-10 MLPs on MNIST and measure every epoch.",
     )
     sub = m.add_subparsers(dest="mlp3_command", metavar="ACTION")

@@ -174,7 +174,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="T = 0 replica-symmetric and annealed curves (spherical and Ising, with the "
                     "Ising transition and spinodal), the high-temperature limit, the linear "
                     "perceptron's annealed curves at finite beta, and Ising entropy landscapes "
-                    "(statmech spec 1.5).")
+                    "(docs/simulations.md, \"Analytic curves\").")
     t.add_argument("--plot", metavar="FILE", default="results/simulate-theory.png",
                    help="figure path (default results/simulate-theory.png)")
     t.add_argument("--quiet", action="store_true", help="no table")
@@ -398,7 +398,7 @@ def _plot_perceptron(rows: list[dict[str, Any]], prior: str, output: str, path: 
 # --------------------------------------------------------------------------------------------
 
 def cmd_simulate_theory(args: argparse.Namespace) -> int:
-    """Draw the analytic curves of statmech spec 1.5 (items 1-5) into one figure."""
+    """Draw the analytic curves of docs/simulations.md ("Analytic curves") into one figure."""
     from .. import statmech as sm
     from ..report import pyplot
 

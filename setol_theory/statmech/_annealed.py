@@ -53,7 +53,8 @@ With replica overlap ``q`` and teacher overlap ``R``,
 ``G_S = (1/2) ln(1 - q) + (q - R^2) / (2 (1 - q))`` (spherical) and
 ``G_S = extr_{q^, R^} [-q^ (1 - q)/2 - R^ R + int Dz ln 2cosh(sqrt(q^) z + R^)]`` (Ising,
 teacher gauged to ``B = (1, ..., 1)``).  At ``T = 0`` Gibbs learning has ``q = R`` and the
-equations reduce to the ``T = 0`` ones (EVdB ch. 2, 7).  Training error ``eps_t = -dG_E/dbeta`` at the saddle.
+equations reduce to the version-space ones (EVdB ch. 2, 7; Gyorgyi 1990).  Training error
+``eps_t = -dG_E/dbeta`` at the saddle.
 Replica symmetry is exact at ``T = 0`` (Nishimori line ``q = R``); at finite ``T`` with a
 noiseless teacher it is an assumption (checked against Monte Carlo in ``tests/``).
 
@@ -254,9 +255,9 @@ def annealed_landscape(R: ArrayLike, load: float, T: float, prior: Prior = "sphe
                        output: Output = "boolean") -> Array | float:
     r"""``phi(R) = s(R) - load * beta G_an(R)``; ``-beta f_an = max_R phi``.
 
-    SST92 sec. II.D; arXiv:2507.17912 Sec. 4.2.4 ("The Annealed Approximation").  For the Ising prior
-    the landscape can have two maxima (an interior one and the endpoint ``R = 1``), which is
-    the annealed first-order transition.
+    SST92 sec. II.D; arXiv:2507.17912 Sec. 4.2.4 ("The Annealed Approximation").  For the
+    Ising prior the landscape can have two maxima (an interior one and the endpoint
+    ``R = 1``), which is the annealed first-order transition.
     """
     _check_choice(prior, "prior", _PRIORS)
     load = _check_load(load)
@@ -328,9 +329,9 @@ def annealed_point(load: float, T: float, prior: Prior = "spherical",
                    output: Output = "boolean") -> AnnealedPoint:
     r"""Annealed-approximation saddle point ``R* = argmax_R [s(R) - load beta G_an(R)]``.
 
-    SST92 sec. II.D, eqs. (2.31)-(2.35); arXiv:2507.17912 Sec. 4.2.4 and App. A.2.  Special cases with closed stationarity conditions,
-    used in the tests: spherical Boolean ``T = 0``, ``cot(pi eps) = load / (pi (1 - eps))``
-    (:func:`version_space_annealed_eps`); spherical linear,
+    SST92 sec. II.D, eqs. (2.31)-(2.35); arXiv:2507.17912 Sec. 4.2.4 and App. A.2.  Special
+    cases with closed stationarity conditions, used in the tests: spherical Boolean ``T = 0``,
+    ``cot(pi eps) = load / (pi (1 - eps))`` (:func:`version_space_annealed_eps`); spherical linear,
     ``R / (1 - R^2) = load beta / (1 + 2 beta (1 - R))``.
 
     Parameters

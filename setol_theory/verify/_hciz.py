@@ -22,7 +22,7 @@ HCIZ_MC_Z = 4.0
 
 def verify_hciz(seed: int = 0, sizes: Sequence[int] = (25, 50, 100, 200)
                 ) -> tuple[list[Check], dict[str, Any]]:
-    """HCIZ checks (theory.md 3.3): exact vs Haar Monte Carlo, and the large-N limit.
+    """HCIZ checks (docs/hciz.md): exact vs Haar Monte Carlo, and the large-N limit.
 
     * exact unitary HCIZ (Harish-Chandra determinant) vs Haar U(3) Monte Carlo, and the exact
       rank-one spherical integrals (beta = 1, 2) vs Monte Carlo: within 4 standard errors;

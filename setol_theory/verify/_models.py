@@ -50,7 +50,7 @@ TOL_IDENTITY = 1e-12
 TOL_NUMERIC_INVERSION = 1e-9
 
 
-#: Monte Carlo: error <= C * scale / n^rate at the largest n (theory.md section 7: C ~ 5).
+#: Monte Carlo: error <= C * scale / n^rate at the largest n (C ~ 5: docs/spectral_models.md).
 MC_CONSTANT = 5.0
 
 
@@ -141,7 +141,7 @@ def model_spec(name: str) -> ModelSpec:
         return ModelSpec(
             name, m, "multiplicative_wishart_r", {"epsilon": m.eps, "phi": m.phi},
             {"r_transform": "R_paper", "integrated_r": "R_paper_integrated"},
-            has_moments=False, has_inversion=False, note="Rtable form; no density",
+            has_moments=False, has_inversion=False, note="paper Table 8 form; no density",
         )
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS[:-1])}")
 

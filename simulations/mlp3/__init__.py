@@ -1,24 +1,25 @@
 """The paper's 3-layer MLP (MLP3): training with per-epoch layer spectra, ECS truncation test,
 correlation traps, and LR / batch-size sweeps.
 
-Protocol: ``shared/spec/empirical.md`` sections 1 and 2 (paper: sections/600-660,
-appendix/A5_mlp3_details.tex; authors' code ``pytorch/models.py``, ``trainer.py``,
-``train_models.py``, ``shuffled_accuracy.py``).
+Protocol: docs/mlp3.md ("Model, training, seeds", "What is measured at every epoch"); paper:
+arXiv:2507.17912 Sec. 6 (Empirical Studies) and App. A.5 (MLP3 Model Details); authors' code
+``pytorch/models.py``, ``trainer.py``, ``train_models.py``, ``shuffled_accuracy.py`` of
+https://github.com/charlesmartin14/SETOL_experiments ([SETOL-exp] in docs/references.md).
 
-* Model (spec 1.1): ``in_dim -> widths[0] -> widths[1] -> n_classes`` with ReLU, Glorot-normal
-  weights, zero biases; layers named ``fc1``, ``fc2``, ``out``.
-* Training (spec 1.3): cross-entropy on logits (``reduction="mean"`` as the code,
+* Model (App. A.5, Table 10): ``in_dim -> widths[0] -> widths[1] -> n_classes`` with ReLU,
+  Glorot-normal weights, zero biases; layers named ``fc1``, ``fc2``, ``out``.
+* Training (App. A.5): cross-entropy on logits (``reduction="mean"`` as the code,
   ``"sum"`` as the appendix), plain SGD (momentum 0, constant LR; Adam 1e-3 as an option),
   trained layers ``all`` / ``fc1`` / ``fc2`` (the others frozen at init, i.e. left out of the
   optimiser), early stopping on the epoch's running train loss (patience 3, min_delta 1e-4),
   a cap on the number of epochs. The **last** epoch run is analysed (as the authors' code),
   not the best one; ``config.json`` records this as ``final_weights: "last"``.
-* Seeds (spec 1.4, without the code's quirk): the run seed fixes the init
+* Seeds (docs/mlp3.md; without the code's quirk): the run seed fixes the init
   (``torch.Generator(seed)``), the split (``numpy default_rng([seed, 1])``) and the batch
   order of epoch ``e`` (``default_rng([seed, 2, e])``), so the init is shared by every
   hyperparameter setting and trained-layer choice of one seed, and a resumed run redoes
   exactly what an uninterrupted one would.
-* Per epoch, including epoch 0 = init (spec 2.1, 2.2, 2.4): train/val/test loss and accuracy,
+* Per epoch, including epoch 0 = init (Sec. 6.1-6.3, 6.5): train/val/test loss and accuracy,
   errors and the generalisation gap; per layer with ``>= min_evals`` eigenvalues (``fc1``,
   ``fc2``; the 10-wide output layer is never analysed): alpha, alpha_hat, xmin, KS ``D``,
   tail size, lambda_max, the MP bulk edge and spikes, the detX ``lambda_min`` (both rules),
@@ -26,7 +27,7 @@ appendix/A5_mlp3_details.tex; authors' code ``pytorch/models.py``, ``trainer.py`
   the ECS truncation test under both rules (``dE = E_truncated - E``, train/val/test), the
   correlation traps of the element-shuffled layer (count, lambda_max^rand, the JS distance
   between the two ESDs) and, when ``setol_theory.quality.layer_quality`` is available, the
-  computational-R-transform quality ``Q^2`` (spec 2.3; model ``"emp"``, detX ECS).
+  computational-R-transform quality ``Q^2`` (Sec. 6.4; model ``"emp"``, detX ECS).
 * Eigenvalues are on the sigma^2 scale of the reference tool by default
   (``normalization="none"``: eigenvalues of ``W^T W``); ``"N"`` divides by ``N``.
   alpha, xmin ordering and the detX index are the same on both scales.

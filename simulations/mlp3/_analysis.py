@@ -1,12 +1,12 @@
 """MLP3 measurements: per-layer spectra and metrics, the ECS truncation test, the epoch table.
 
-* Layer analysis (numpy, spec 2.1, 2.3, 2.4): :func:`layer_spectrum` (ESD and eigenvectors),
-  :func:`analyze_layer` (alpha, alpha_hat, xmin, KS ``D``, MP edge and spikes, detX
+* Layer analysis (numpy; arXiv:2507.17912 Sec. 6.1, 6.3-6.5): :func:`layer_spectrum` (ESD and
+  eigenvectors), :func:`analyze_layer` (alpha, alpha_hat, xmin, KS ``D``, MP edge and spikes, detX
   ``lambda_min``, ``Delta lambda_min``, ERG residual, correlation traps with the JS distance
   of the shuffled ESDs, ``Q^2``); the columns are :data:`LAYER_COLUMNS`.
-* ECS truncation test (spec 2.2): the projection onto the eigenvectors kept under each rule of
-  :data:`TRUNCATION_RULES` and the evaluation of the original and truncated models from one
-  forward pass (``_evaluate``).
+* ECS truncation test (arXiv:2507.17912 Sec. 6.2): the projection onto the eigenvectors kept
+  under each rule of :data:`TRUNCATION_RULES` and the evaluation of the original and truncated
+  models from one forward pass (``_evaluate``).
 * Epoch table: :func:`table_columns`, the ``notes`` column, :func:`read_epoch_table`,
   :func:`check_epoch_table`, and ``_measure`` (one row: the analysis of the model's current
   weights, optionally on a thread pool).
@@ -39,7 +39,7 @@ from ._model import _NAN, _TABLE_FILE, MLP3, MLP3Config
 
 Array = NDArray[np.float64]
 
-#: Truncation rules of the ECS test (spec 2.2): power-law xmin, TraceLog/detX edge.
+#: Truncation rules of the ECS test (arXiv:2507.17912 Sec. 6.2): power-law xmin, TraceLog/detX edge.
 TRUNCATION_RULES: tuple[str, ...] = ("pl", "detx")
 
 _STRING_COLUMNS = ("status", "notes")

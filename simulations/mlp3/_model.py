@@ -2,7 +2,7 @@
 checks, the network :class:`MLP3`, its seeded Glorot-normal initialisation, the trained-layer
 choice and the optimiser; also the file names of a run directory.
 
-Protocol: ``shared/spec/empirical.md`` sections 1.1, 1.3, 1.4 (see :mod:`simulations.mlp3`,
+Protocol: arXiv:2507.17912 App. A.5, Table 10, Sec. 6; docs/mlp3.md (see :mod:`simulations.mlp3`,
 which re-exports the public names here). The measurements are in
 :mod:`simulations.mlp3._analysis`, the training loop in :mod:`simulations.mlp3._train`, the sweeps
 in :mod:`simulations.mlp3._runner`.
@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from ..data import DataSplit
 
-#: Trained-layer choices (spec 1.4): every layer, or only FC1 / only FC2 (others frozen).
+#: Trained-layer choices (docs/mlp3.md): every layer, or only FC1 / only FC2 (others frozen).
 TRAINED_CHOICES: tuple[str, ...] = ("all", "fc1", "fc2")
 #: Layer names in model order.
 LAYER_NAMES: tuple[str, ...] = ("fc1", "fc2", "out")

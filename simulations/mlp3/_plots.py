@@ -4,18 +4,18 @@ Each function reads what :mod:`simulations.mlp3` wrote (``config.json``, ``epoch
 ``checkpoint.pt``, ``sweep.json``) and writes one PNG. :func:`plot_runs` writes them all.
 
 * ``epochs``: alpha, alpha_hat, ERG and Delta lambda_min of FC1 / FC2 vs epoch, one curve per
-  setting (mean over seeds, band = 1 sd) -- sections/610, 630.
+  setting (mean over seeds, band = 1 sd) -- arXiv:2507.17912 Sec. 6.1, 6.3.
 * ``vs_setting``: final-epoch train/test error, alpha, alpha_hat, Delta lambda_min, traps and
-  Q^2 vs LR factor or batch size (mean +- sd over seeds) -- sections/610, 640.
+  Q^2 vs LR factor or batch size (mean +- sd over seeds) -- Sec. 6.1, 6.4.
 * ``error_vs_alpha``: final-epoch train/test error vs alpha of FC1 / FC2 over all runs.
 * ``truncation``: Delta E_train / Delta E_test of the ECS truncation test (POWERLAW and
-  TRACELOG rules) vs epoch per setting -- sections/620.
+  TRACELOG rules) vs epoch per setting -- Sec. 6.2.
 * ``delta_lambda``: Delta lambda_min vs alpha, all epochs, final epochs marked; reference lines
-  alpha = 2 and Delta lambda_min = 0 -- sections/630.
+  alpha = 2 and Delta lambda_min = 0 -- Sec. 6.3.
 * ``traps``: ESD and element-shuffled ESD (log scale) of FC1 / FC2 at the final epoch of the
-  two most extreme settings, with lambda_max^rand and the MP spike threshold -- sections/650.
+  two most extreme settings, with lambda_max^rand and the MP spike threshold -- Sec. 6.5.
 * ``overloading``: train/test error vs alpha of the trained layer over all epochs (trajectories
-  per setting), for FC1-only / FC2-only runs when present -- sections/660.
+  per setting), for FC1-only / FC2-only runs when present -- Sec. 6.6.
 """
 
 from __future__ import annotations

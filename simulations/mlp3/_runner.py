@@ -1,6 +1,6 @@
 """MLP3 sweeps: LR and batch-size grids, the resumable grid runner, run collection and summary.
 
-:func:`lr_grid`, :func:`bs_grid` (spec 1.4) build the configurations; :func:`run_grid` runs
+:func:`lr_grid`, :func:`bs_grid` ([MH2025] Sec. 6.1) build the configurations; :func:`run_grid` runs
 them on local processes (``spawn``) or a Dask cluster, one run directory each, skipping
 finished runs; :func:`collect_runs` reads run or sweep directories back (figures:
 :mod:`simulations.mlp3._plots`) and :func:`write_summary` writes ``summary.csv``. The worker
@@ -36,7 +36,7 @@ from ._train import prepare_data, run_is_complete, train_run
 def lr_grid(factors: Iterable[float] = (1, 2, 4, 8, 16, 32), *, base_lr: float = 0.01,
             batch_size: int = 32, seeds: Iterable[int] = (1,),
             layers: Iterable[str] = ("all",), **common: Any) -> list[MLP3Config]:
-    """LR sweep at fixed batch size (spec 1.4): ``lr = base_lr * factor``."""
+    """LR sweep at fixed batch size (arXiv:2507.17912 Sec. 6.1): ``lr = base_lr * factor``."""
     facs = list(factors)
     if not facs or any(not (math.isfinite(f) and f > 0) for f in facs):
         raise ValueError(f"LR factors must be positive, got {facs!r}")
@@ -47,7 +47,7 @@ def lr_grid(factors: Iterable[float] = (1, 2, 4, 8, 16, 32), *, base_lr: float =
 def bs_grid(batch_sizes: Iterable[int] = (4, 8, 16, 32), *, lr: float = 0.01,
             seeds: Iterable[int] = (1,), layers: Iterable[str] = ("all",),
             **common: Any) -> list[MLP3Config]:
-    """Batch-size sweep at fixed LR (spec 1.4; the paper's sizes are 1..32)."""
+    """Batch-size sweep at fixed LR (arXiv:2507.17912 Sec. 6.1; the paper's sizes are 1..32)."""
     sizes = list(batch_sizes)
     if not sizes:
         raise ValueError("no batch sizes given")

@@ -1,7 +1,7 @@
 """MLP3 training: one run of :func:`train_run`, resumable, into a run directory.
 
-The training loop (spec 1.3, 1.4: seeded batch order, early stopping on the running train
-loss, divergence check), one measured row per epoch (``_measure`` of
+The training loop (arXiv:2507.17912 App. A.5; docs/mlp3.md: seeded batch order, early
+stopping on the running train loss, divergence check), one measured row per epoch (``_measure`` of
 :mod:`simulations.mlp3._analysis`), the run directory (``config.json``, ``epochs.csv``,
 ``checkpoint.pt``, ``run.log``, ``done.json``) with resume and skip of finished runs,
 :class:`RunResult`, the timing summary, and numpy's OpenBLAS held at one thread during a run

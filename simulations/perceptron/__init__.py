@@ -1,6 +1,8 @@
 r"""Monte Carlo of Gibbs learning in the teacher-student perceptron (numba, with a numpy reference).
 
-Spec: ``shared/spec/statmech.md`` part 3 (design) and 1.1 (model).  The student ``J`` is
+Design: docs/simulations.md, "Monte Carlo of Gibbs learning"; model: the teacher-student
+perceptron of arXiv:2507.17912 Sec. 4.3 and [EVdB2001] ch. 2 (docs/references.md).
+The student ``J`` is
 sampled from ``p(J) ~ prior(J) exp(-E(J)/T)`` over the spherical (``|J|^2 = N``) or Ising
 (``J_i = +-1``) prior, for a data set ``xi_mu ~ N(0, I_N)``, ``mu = 1..P``, labelled by a
 teacher ``B`` of the same prior.  Energies: number of training errors (Boolean output,
@@ -10,17 +12,17 @@ with fields ``h = J . xi / sqrt N``.
 The package is split by concept (private modules; import the public names from here):
 
 * ``_problem`` -- input checks (:func:`check_sizes`), one data set :class:`PerceptronProblem`
-  and :func:`make_problem` (spec 3.1);
-* ``_chains`` -- the Monte Carlo engine (spec 3.2): numba Metropolis chains :func:`run_chains`
+  and :func:`make_problem`;
+* ``_chains`` -- the Monte Carlo engine: numba Metropolis chains :func:`run_chains`
   with their traces :class:`ChainTraces`, and the numpy reference :func:`run_chain_reference`
   that reproduces them move by move;
 * ``_stats`` -- autocorrelation time :func:`tau_int` and blocking error :func:`blocking_stderr`
-  (spec 3.4);
+  (Sokal 1997 [Sok1997]; Flyvbjerg & Petersen 1989 [FP1989]);
 * ``_point`` -- one ``(N, load, T)`` point over many data sets, two starts per data set,
   equilibration check and error bars: :func:`simulate_point`, :class:`PerceptronPoint`
-  (spec 3.3, 3.4);
+  (docs/simulations.md, "Monte Carlo of Gibbs learning");
 * ``_finite_size`` -- the ``1/N`` extrapolation :func:`extrapolate_finite_size`,
-  :class:`FiniteSizeFit` (spec 3.5).
+  :class:`FiniteSizeFit` (docs/simulations.md, "Spherical student").
 
 The import graph is ``_problem <- _chains <- _point`` with ``_stats`` (``<- _point``) and
 ``_finite_size`` beside them (no cycles; the private modules never import this ``__init__``).

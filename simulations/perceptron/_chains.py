@@ -1,15 +1,16 @@
 r"""Metropolis chains of Gibbs learning in the teacher-student perceptron: the numba engine
 (:func:`run_chains`) and its numpy reference (:func:`run_chain_reference`).
 
-Spec: ``shared/spec/statmech.md`` part 3 (design) and 1.1 (model).  The student ``J`` is
+Design: docs/simulations.md, "Monte Carlo of Gibbs learning"; model: arXiv:2507.17912
+Sec. 4.3 and [EVdB2001] ch. 2 (docs/references.md).  The student ``J`` is
 sampled from ``p(J) ~ prior(J) exp(-E(J)/T)`` over the spherical (``|J|^2 = N``) or Ising
 (``J_i = +-1``) prior, for a data set ``xi_mu ~ N(0, I_N)``, ``mu = 1..P``, labelled by a
 teacher ``B`` of the same prior.  Energies: number of training errors (Boolean output,
 ``y = sgn(B . xi)``) or ``1/2 sum_mu (h_mu - y_mu)^2`` (linear output, ``y = B . xi / sqrt N``),
 with fields ``h = J . xi / sqrt N``.
 
-Engine (spec 3.2)
------------------
+Engine
+------
 * State: ``J`` and the fields ``f``: ``f_mu = y_mu h_mu`` (Boolean: an error is ``f < 0``) or
   ``f_mu = h_mu - y_mu`` (linear).  The data are stored once as ``Z[i, mu] = y_mu xi_mu,i /
   sqrt N`` (Boolean) or ``xi_mu,i / sqrt N`` (linear), row-contiguous, so a move touching
@@ -20,7 +21,7 @@ Engine (spec 3.2)
   ``N // 2`` moves.  Ising moves: single spin flips, one sweep = ``N`` flips.
 * Metropolis acceptance ``min(1, exp(-beta dE))``; ``T = 0`` (``beta = inf``) rejects every
   move that raises the energy (version-space sampling when started in the version space).
-* ``T = 0`` random start (spec 3.2 option b): ``beta`` is annealed geometrically from 0.5 to 30
+* ``T = 0`` random start: ``beta`` is annealed geometrically from 0.5 to 30
   over the first half of burn-in; a spherical Boolean chain that still has training errors
   when ``beta`` reaches ``inf`` is moved into the version space by deterministic relaxation
   steps (Agmon-Motzkin: ``J += (kappa - f_mu) Z[:, mu] / |Z[:, mu]|^2`` on the worst pattern,
@@ -323,7 +324,7 @@ def run_chains(problem: PerceptronProblem, J0: ArrayLike, betas: ArrayLike, seed
     delta : float or array_like
         Initial Givens rotation amplitude in radians (spherical).
     adapt, target_acceptance : bool, float
-        Tune ``delta`` during burn-in towards this acceptance (``0.2-0.5``, spec 3.2).
+        Tune ``delta`` during burn-in towards this acceptance (``0.2-0.5``; docs/simulations.md).
     snap_every, drift_every : int
         Snapshot period after burn-in; drift-check / renormalisation period.
     parallel : bool

@@ -1,4 +1,4 @@
-"""Finite-size extrapolation (spec ``shared/spec/statmech.md`` 3.5):
+"""Finite-size extrapolation (docs/simulations.md, "Spherical student"):
 :func:`extrapolate_finite_size` fits ``x_N = x_inf + a / N`` by weighted least squares.
 """
 
@@ -15,7 +15,7 @@ from ._problem import Array
 
 @dataclass(frozen=True)
 class FiniteSizeFit:
-    """Weighted least-squares fit ``x_N = x_inf + a / N`` (spec 3.5).
+    """Weighted least-squares fit ``x_N = x_inf + a / N``.
 
     Attributes
     ----------

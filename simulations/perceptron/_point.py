@@ -1,8 +1,8 @@
 """Gibbs learning at one ``(N, load, T)`` over many data sets: :func:`simulate_point` and its
 result :class:`PerceptronPoint`.
 
-Observables and error bars (spec 3.3, 3.4)
-------------------------------------------
+Observables and error bars (docs/simulations.md, "Monte Carlo of Gibbs learning")
+--------------------------------------------------------------------------------
 Per sweep: energy, overlap ``R = J . B / N``, acceptance; snapshots of ``J`` every
 ``snap_every`` measurement sweeps give the replica overlap ``q = J1 . J2 / N`` between the two
 chains of one data set and a held-out error on ``P_test = 10 N`` fresh patterns.
@@ -62,7 +62,7 @@ class PerceptronPoint:
     start_gap, start_gap_se : float
         Mean over data sets of ``<R>_teacher-start - <R>_random-start`` and its error.
     equilibrated : bool
-        ``|start_gap| <= 2 start_gap_se`` (spec 3.4) and every chain has run length
+        ``|start_gap| <= 2 start_gap_se`` and every chain has run length
         ``>= 50 tau_int``.
     tau_R, tau_E : float
         Largest integrated autocorrelation time over chains (sweeps).
@@ -150,7 +150,7 @@ def simulate_point(N: int, load: float, T: float, *, prior: Prior = "spherical",
     For each data set (seeded by ``SeedSequence(seed).spawn``) two chains run in parallel,
     one from the teacher and one from a random student (annealed from ``beta = 0.5`` over the
     first half of burn-in, repaired into the version space at ``T = 0``); their measurements
-    after ``n_burn`` sweeps are pooled.  If the two starts disagree (spec 3.4: mean ``R``
+    after ``n_burn`` sweeps are pooled.  If the two starts disagree (mean ``R``
     difference over data sets beyond 2 standard errors) and ``max_extensions > 0``, every chain
     is continued for another ``n_sweeps - n_burn`` sweeps, the earlier ones counted as burn-in,
     until they agree or the extensions are used up (then ``equilibrated`` is ``False``).  See

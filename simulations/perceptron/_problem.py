@@ -1,4 +1,4 @@
-"""The teacher-student perceptron problem (spec ``shared/spec/statmech.md`` 1.1, 3.1).
+"""The teacher-student perceptron problem (arXiv:2507.17912 Sec. 4.3; docs/simulations.md).
 
 The student ``J`` learns from a data set ``xi_mu ~ N(0, I_N)``, ``mu = 1..P``, labelled by a
 teacher ``B`` of the spherical (``|B|^2 = N``) or Ising (``B_i = +-1``) prior: ``y = sgn(B . xi)``
@@ -132,7 +132,7 @@ def _teacher(prior: str, N: int, rng: np.random.Generator) -> Array:
 def make_problem(N: int, load: float | None = None, *, P: int | None = None,
                  prior: Prior = "spherical", output: Output = "boolean",
                  rng: np.random.Generator | int | None = None) -> PerceptronProblem:
-    """Draw a teacher and ``P = round(load N)`` Gaussian examples (spec 3.1).
+    """Draw a teacher and ``P = round(load N)`` Gaussian examples.
 
     Parameters
     ----------

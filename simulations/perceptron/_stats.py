@@ -1,4 +1,4 @@
-"""Time-series statistics of Monte Carlo traces (spec ``shared/spec/statmech.md`` 3.4): the
+"""Time-series statistics of Monte Carlo traces (Sokal 1997; Flyvbjerg & Petersen 1989): the
 integrated autocorrelation time :func:`tau_int` (Sokal's automatic window, ``c = 5``) and the
 blocking standard error :func:`blocking_stderr`.
 
