@@ -7,7 +7,7 @@ flags from the same fields (:func:`add_arguments`) and its values back into the 
 (:func:`from_args`).  Validation happens once, in ``__post_init__``: a bad value raises
 :class:`OptionError` (a ``ValueError``) naming the option.
 
-A new option goes here, as one field (docs/architecture.md, "Adding an option"); the
+A new option goes here, as one field (with its default, allowed values and help text); the
 pipeline reads it from the object.
 """
 
@@ -244,8 +244,8 @@ class QualityOptions(_Options):
                       choices=(*SCALES, "N"))
     models: tuple[str, ...] = _opt(DEFAULT_MODELS, "comma-separated spectral models (default: "
                                    "all): " + ",".join(MODELS), metavar="LIST")
-    K: int = _opt(5, "free cumulants in the 'emp' series (default 5; the paper's Section 5.6, "
-                  "arXiv:2507.17912)", metavar="K", flag="--K")
+    K: int = _opt(5, "free cumulants in the 'emp' series (default 5; arXiv:2507.17912 Sec. 5.5, "
+                  "Eq. (163))", metavar="K", flag="--K")
     min_ecs: int = _opt(DEFAULT_MIN_ECS, f"smallest accepted ECS (default {DEFAULT_MIN_ECS} "
                         "eigenvalues)", metavar="K")
 
