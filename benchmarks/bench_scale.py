@@ -228,7 +228,7 @@ def compare_alphas(result, ww_df) -> list[dict]:
             sig = (a_ww - 1) / math.sqrt(n_ww)
             reason = (f"WW's xmin leaves a tail of {n_ww} < {MIN_TAIL} eigenvalues (a 'finger', "
                       f"sigma = (alpha-1)/sqrt(n) = {sig:.1f}); setol's KS scan requires "
-                      f">= {MIN_TAIL} (htsr.md)")
+                      f">= {MIN_TAIL} (docs/htsr.md, \"Power-law fit\")")
         elif not lo < a_ww < hi:
             reason = (f"WW's KS-best xmin gives alpha = {a_ww:.1f}, outside setol's fit range "
                       f"({lo:g}, {hi:g}), which setol's scan excludes: the tail is no power law "
