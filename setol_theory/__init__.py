@@ -1,6 +1,6 @@
 """setol: statistical mechanics and random-matrix theory of deep learning.
 
-The public API in a few lines::
+The public API in a few lines (docs/architecture.md)::
 
     from setol_theory import AnalysisOptions, QualityOptions, analyze, quality_report
     res = analyze("model.safetensors", AnalysisOptions(min_tail=10), keep_evals=True)

@@ -3,8 +3,8 @@
 setol 0.2 split the flat modules of 0.1 (``spectra``, ``backend``, ``powerlaw``, ``densities``,
 ``free``, ``hciz``, ``scale``, ``plotting``) into subpackages and moved a few names between
 ``htsr``, ``quality`` and the pipeline.  The old paths resolve lazily, at attribute access, so
-that importing an old module never imports the layers above it; the ``moved_names`` call of
-each old module (and of ``htsr``, ``quality`` and ``verify``) lists every moved name.
+that importing an old module never imports the layers above it; docs/architecture.md lists
+every moved name.
 """
 
 from __future__ import annotations

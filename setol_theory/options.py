@@ -7,7 +7,7 @@ flags from the same fields (:func:`add_arguments`) and its values back into the 
 (:func:`from_args`).  Validation happens once, in ``__post_init__``: a bad value raises
 :class:`OptionError` (a ``ValueError``) naming the option.
 
-A new option goes here, as one field (with its default, allowed values and help text); the
+A new option goes here, as one field (docs/architecture.md, "Adding an option"); the
 pipeline reads it from the object.
 """
 

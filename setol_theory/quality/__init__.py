@@ -97,7 +97,7 @@ __all__ = [
 
 
 
-# Names that moved out of this package in 0.2 (old path -> new home; setol_theory/_deprecated.py).
+# Names that moved out of this package in 0.2 (docs/architecture.md).
 __getattr__, __dir__ = moved_names(__name__, {
     "DetXResult": "setol_theory.htsr",
     "ERGResult": "setol_theory.htsr",

@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 
-# Names that moved out of this package in 0.2 (old path -> new home; setol_theory/_deprecated.py).
+# Names that moved out of this package in 0.2 (docs/architecture.md).
 __getattr__, __dir__ = moved_names(__name__, {
     "real_branch_domain": "setol_theory.rmt",
 })
