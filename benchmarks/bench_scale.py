@@ -122,8 +122,8 @@ def bare_eigenvalues(source, backend, copies: bool = False) -> int:
 
 
 def setol_analyze(source, backend, traps: bool):
-    return analyze(source, min_evals=MIN_EVALS, fit_kwargs={"min_tail": MIN_TAIL},
-                   traps=traps, device=backend, on_error="record")
+    return analyze(source, min_evals=MIN_EVALS, min_tail=MIN_TAIL,
+                   traps=traps, backend=backend, on_error="record")
 
 
 def ww_analyze(state: dict[str, np.ndarray]):
@@ -177,7 +177,7 @@ try:
 except OSError:
     reset = False
 base = status("VmRSS:")
-analyze(sys.argv[1], min_evals=10, fit_kwargs={"min_tail": 10}, traps=True, device=backend,
+analyze(sys.argv[1], min_evals=10, min_tail=10, traps=True, backend=backend,
         on_error="record")
 peak = status("VmHWM:") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"base": base, "peak": peak, "reset": reset}))
@@ -273,8 +273,8 @@ def run(label: str, path: Path, backend, device: str, repeat: int, with_ww: bool
         res["c"] = t_c
         print(f"(c)  WeightWatcher analyze          {t_c:9.3f} s   (c)/(b)   = {t_c / t_b:5.1f}"
               "   (randomize, mp_fit, detX; 1 run)")
-        full = analyze(path, min_evals=MIN_EVALS, fit_kwargs={"min_tail": MIN_TAIL},
-                       traps=False, device=backend, keep_evals=True, on_error="record")
+        full = analyze(path, min_evals=MIN_EVALS, min_tail=MIN_TAIL,
+                       traps=False, backend=backend, keep_evals=True, on_error="record")
         diffs = compare_alphas(full, df)
         res["alpha_diffs"] = diffs
         n_cmp = sum(1 for m in full.layers if m.ok)

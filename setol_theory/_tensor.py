@@ -16,17 +16,17 @@ import numpy as np
 # --------------------------------------------------------------------------------------------
 
 
-def _torch_module() -> Any | None:
+def torch_module() -> Any | None:
     """The torch module if it is already imported (a tensor exists only if it is)."""
     return sys.modules.get("torch")
 
 
-def _is_tensor(x: Any) -> bool:
-    torch = _torch_module()
+def is_tensor(x: Any) -> bool:
+    torch = torch_module()
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _import_torch() -> Any:
+def import_torch() -> Any:
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - torch is a dependency
@@ -34,7 +34,7 @@ def _import_torch() -> Any:
     return torch
 
 
-def _np_category(dtype: np.dtype) -> str:
+def np_category(dtype: np.dtype) -> str:
     if dtype.kind == "f":
         return "float"
     if dtype.kind in "iu":
@@ -46,8 +46,8 @@ def _np_category(dtype: np.dtype) -> str:
     return "other"
 
 
-def _torch_category(dtype: Any) -> str:
-    torch = _import_torch()
+def torch_category(dtype: Any) -> str:
+    torch = import_torch()
     if dtype.is_floating_point:
         return "float"
     if dtype.is_complex:
@@ -57,11 +57,11 @@ def _torch_category(dtype: Any) -> str:
     return "integer"  # int*, uint*, quantized qint*
 
 
-def _torch_dtype_name(dtype: Any) -> str:
+def torch_dtype_name(dtype: Any) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _dtype_problem(category: str, dtype_name: str) -> str | None:
+def dtype_problem(category: str, dtype_name: str) -> str | None:
     """Reason why a dtype cannot hold a weight matrix, or None."""
     if category == "float":
         return None
@@ -72,7 +72,7 @@ def _dtype_problem(category: str, dtype_name: str) -> str | None:
     return f"non-numeric dtype {dtype_name}, not a weight matrix"
 
 
-def _shape_problem(shape: tuple[int, ...]) -> str | None:
+def shape_problem(shape: tuple[int, ...]) -> str | None:
     """Reason why a 2-D shape has no spectrum, or None."""
     if len(shape) != 2:
         return f"expected a 2-D matrix, got shape {shape}"
@@ -83,9 +83,9 @@ def _shape_problem(shape: tuple[int, ...]) -> str | None:
     return None
 
 
-def _torch_to_numpy(t: Any) -> np.ndarray:
+def torch_to_numpy(t: Any) -> np.ndarray:
     """A float32/float64 numpy array from a float tensor (half/bf16/fp8 upcast to float32)."""
-    torch = _import_torch()
+    torch = import_torch()
     t = t.detach()
     if t.device.type != "cpu":
         t = t.to("cpu")

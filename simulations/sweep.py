@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from setol_theory._util import json_default
+from setol_theory.util import json_default
 
 __all__ = [
     "Task",

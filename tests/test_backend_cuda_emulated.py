@@ -158,7 +158,8 @@ def test_budget_is_free_plus_cached_and_sends_an_oversize_layer_to_the_cpu(fake_
     # without the cached bytes the medium layer falls back too
     fake_cuda.reserved = fake_cuda.allocated = 0
     r_med = batched_eigenvalues([medium], b)[0]
-    assert r_med.device == "numpy" and f"{be_backend._human(0.9 * 500_000)} available" in r_med.fallback
+    assert r_med.device == "numpy"
+    assert f"{be_backend._human(0.9 * 500_000)} available" in r_med.fallback
     # allocated > reserved (cannot happen, but is clamped): no negative cache
     fake_cuda.free, fake_cuda.allocated = 1_000_000, 5_000_000
     assert be_backend._TorchEngine(b, "N", False, None)._available() == pytest.approx(900_000)

@@ -159,7 +159,7 @@ def test_analyze_many_and_cluster_match_the_serial_pipeline(tmp_path):
     many = analyze_many(tmp_path, opts, scheduler="serial")
     want = [m.to_dict() for m in ref.layers]
     assert [m.to_dict() for m in one.layers] == want
-    from setol_theory._util import nan_to_none
+    from setol_theory.util import nan_to_none
 
     assert [r["layer"] for r in many.records] == [w["name"] for w in want]
     rows = [{k: v for k, v in r.items() if k in want[0] and k != "name"} for r in many.records]

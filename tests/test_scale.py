@@ -280,8 +280,8 @@ def test_duplicate_layer_names_serial(tmp_path):
 def test_layer_task_reads_only_its_tensor(tmp_path, monkeypatch):
     """The task of layer k loads one tensor, not the k before it (quadratic otherwise)."""
     from setol_theory.distributed import _tasks as scale_distributed
-    from setol_theory.options import AnalysisOptions
     from setol_theory.io import _safetensors as spectra
+    from setol_theory.options import AnalysisOptions
 
     if not hasattr(spectra, "_SafetensorsFile"):
         pytest.skip("safetensors reader internals changed")
@@ -379,7 +379,8 @@ def test_unreadable_file_recorded_not_retried(tmp_path, monkeypatch):
 
     listed = []
     orig = scale_distributed.list_layers
-    monkeypatch.setattr(scale_distributed, "list_layers", lambda p, *a: listed.append(p) or orig(p, *a))
+    monkeypatch.setattr(scale_distributed, "list_layers",
+                        lambda p, *a: listed.append(p) or orig(p, *a))
     again = analyze_many(root, scheduler="serial", min_evals=10, traps=False, out=out)
     assert [u["checkpoint"] for u in again.unreadable] == ["training_args.bin"]
     assert not again.failed and str(junk) not in listed

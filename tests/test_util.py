@@ -1,4 +1,4 @@
-"""The shared helpers: setol_theory._util and setol_theory.report.pyplot."""
+"""The shared helpers: setol_theory.util and setol_theory.report.pyplot."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from setol_theory._util import json_default, nan_to_none, real_number, write_json
+from setol_theory.util import json_default, nan_to_none, real_number, write_json
 
 
 @pytest.mark.parametrize("x, want", [(3, 3.0), (2.5, 2.5), (np.float32(0.5), 0.5),

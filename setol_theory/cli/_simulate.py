@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util import nan_to_none, write_json
+from ..util import nan_to_none, write_json
 
 # --------------------------------------------------------------------------------------------
 # argument parsing helpers

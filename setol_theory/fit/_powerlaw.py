@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._util import real_number
+from ..util import real_number
 from ._ks import KSConvention, _alphas_truncated, _kfun, _ks_one, _ks_scan, _vfun
 from ._results import DEFAULT_ALPHA_RANGE, DEFAULT_MIN_TAIL, PowerLawBoundWarning, PowerLawFit
 

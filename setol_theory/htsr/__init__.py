@@ -8,6 +8,7 @@ from .._deprecated import moved_names
 from ._detx import (
     DetXResult,
     ERGResult,
+    as_spectrum,
     detx_lambda_min,
     erg_metrics,
     erg_residual,
@@ -21,6 +22,7 @@ from ._metrics import (
     analyze_matrix,
     esd_metrics,
     layer_detx,
+    positive_evals,
     warning_label,
 )
 from ._traps import (
@@ -40,6 +42,7 @@ from ._traps import (
 )
 
 __all__ = [
+    "as_spectrum",
     "ALPHA_OVERFIT",
     "ALPHA_UNDERTRAINED",
     "BLOCKED_SHUFFLE_MIN",
@@ -61,6 +64,7 @@ __all__ = [
     "erg_metrics",
     "erg_residual",
     "esd_metrics",
+    "positive_evals",
     "layer_detx",
     "permute_entries",
     "rescale_frobenius_M",

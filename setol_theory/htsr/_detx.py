@@ -23,7 +23,11 @@ _RULES = ("first_below", "closest")
 _NORMS = ("frobenius_M", "none")
 
 
-def _as_spectrum(evals: ArrayLike, name: str = "evals") -> Array:
+def as_spectrum(evals: ArrayLike, name: str = "evals") -> Array:
+    """``evals`` as a checked 1-D float64 array (real, finite, >= 0, non-empty).
+
+    Raises ``TypeError``/``ValueError`` naming ``name``.
+    """
     x = np.asarray(evals)
     if x.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected real eigenvalues, got dtype {x.dtype}")
@@ -44,7 +48,7 @@ def rescale_frobenius_M(evals: ArrayLike) -> tuple[Array, float]:
     (the ``"frobenius_M"`` scale, our choice: docs/quality.md, "ECS selection and the ERG
     quantities"; arXiv:2507.17912 Sec. 6.2).
     """
-    x = _as_spectrum(evals)
+    x = as_spectrum(evals)
     total = float(x.sum())
     if total <= 0:
         raise ValueError("evals: all eigenvalues are zero, the spectrum cannot be rescaled")
@@ -58,7 +62,7 @@ def tracelog_partial_sums(evals: ArrayLike) -> tuple[Array, Array]:
     ``S_k = ln det`` of the projection of ``X`` on its top ``k`` eigenvectors.
     Zero eigenvalues give ``S_k = -inf`` from their index on.
     """
-    x = np.sort(_as_spectrum(evals))[::-1]
+    x = np.sort(as_spectrum(evals))[::-1]
     with np.errstate(divide="ignore"):
         logs = np.log(x)
     return x, np.cumsum(logs)
@@ -129,7 +133,7 @@ def detx_lambda_min(
         raise ValueError(f"rule must be one of {_RULES}, got {rule!r}")
     if normalization not in _NORMS:
         raise ValueError(f"normalization must be one of {_NORMS}, got {normalization!r}")
-    x0 = x = _as_spectrum(evals)
+    x0 = x = as_spectrum(evals)
     if normalization == "frobenius_M":
         x, factor = rescale_frobenius_M(x)
     else:
@@ -175,7 +179,7 @@ def erg_residual(evals: ArrayLike, lambda_cut: float, *, normalization: str = "f
     """
     if normalization not in _NORMS:
         raise ValueError(f"normalization must be one of {_NORMS}, got {normalization!r}")
-    x = _as_spectrum(evals)
+    x = as_spectrum(evals)
     factor = rescale_frobenius_M(x)[1] if normalization == "frobenius_M" else 1.0
     sel = x[x >= lambda_cut] * factor
     if sel.size == 0:
@@ -211,7 +215,7 @@ def erg_metrics(evals: ArrayLike, xmin: float, *, rule: str = "first_below",
     """ERG quantities given the power-law ``xmin`` (both on the input scale)."""
     if not math.isfinite(xmin):
         raise ValueError(f"xmin must be finite, got {xmin}")
-    x = _as_spectrum(evals)
+    x = as_spectrum(evals)
     d = detx_lambda_min(x, rule=rule, normalization=normalization)
     return ERGResult(
         xmin=float(xmin),

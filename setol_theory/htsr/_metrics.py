@@ -117,7 +117,7 @@ def warning_label(alpha: float, fit_ok: bool) -> str:
     return ""
 
 
-def _positive_evals(evals: Array) -> Array:
+def positive_evals(evals: Array) -> Array:
     """Eigenvalues above the relative zero threshold ``M * eps * lambda_max``."""
     return evals[evals > zero_threshold(evals)]
 
@@ -132,7 +132,7 @@ def layer_detx(evals: Array) -> DetXResult:
     :func:`setol_theory.quality.select_ecs` take the result instead of computing it again.
     """
     x = np.sort(np.asarray(evals, dtype=np.float64))
-    pos = _positive_evals(x)
+    pos = positive_evals(x)
     return detx_lambda_min(x if pos.size == x.size else pos)
 
 
@@ -162,7 +162,7 @@ def esd_metrics(
     """
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
-    pos = _positive_evals(x)
+    pos = positive_evals(x)
     with warnings.catch_warnings():
         # recorded in the result as fit_bound_hit instead of one warning per layer
         warnings.simplefilter("ignore", PowerLawBoundWarning)
@@ -228,9 +228,9 @@ def analyze_matrix(
     Raises ``ValueError``/``TypeError`` (from the eigenvalue routine) on NaN/Inf, all-zero,
     1-wide, empty or non-float matrices.
     """
-    from .._tensor import _is_tensor
+    from .._tensor import is_tensor
 
-    if not _is_tensor(W):  # tensors stay tensors for a torch eigensolver
+    if not is_tensor(W):  # tensors stay tensors for a torch eigensolver
         W = np.asarray(W)
     eig_kwargs = dict(eig_kwargs or {})
     evals = correlation_eigenvalues(W, normalization=normalization, **eig_kwargs)

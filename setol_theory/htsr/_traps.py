@@ -274,9 +274,9 @@ def shuffled_layer(W: Array, rng: np.random.Generator, method: str, mean: float)
 def _as_matrix(W: Any) -> Array:
     """A numpy view of a weight matrix given as an array, a list or a torch tensor (bfloat16,
     float16 and grad-requiring or CUDA tensors included)."""
-    from .._tensor import _is_tensor, _torch_to_numpy
+    from .._tensor import is_tensor, torch_to_numpy
 
-    return _torch_to_numpy(W) if _is_tensor(W) else np.asarray(W)
+    return torch_to_numpy(W) if is_tensor(W) else np.asarray(W)
 
 
 def correlation_traps(

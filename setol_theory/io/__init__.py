@@ -12,11 +12,13 @@ from ._layer import (
     KINDS,
     Layer,
 )
+from ._readers import load_torch_file
 from ._safetensors import (
     read_safetensors,
 )
 
 __all__ = [
+    "load_torch_file",
     "KINDS",
     "Layer",
     "default_model_path",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._tensor import _dtype_problem, _shape_problem
+from .._tensor import dtype_problem, shape_problem
 from ._layer import KINDS, Layer
 from ._readers import _source_tensors
 
@@ -227,7 +227,7 @@ def iter_layers(
                 m = min(mshape) if mshape else 0
                 if m < min_evals or (max_evals is not None and m > max_evals):
                     continue
-                reason = _dtype_problem(t.category, t.dtype) or _shape_problem(mshape)
+                reason = dtype_problem(t.category, t.dtype) or shape_problem(mshape)
                 if reason is not None:
                     yield Layer(pname, W=None, skip_reason=reason, matrix_shape=tuple(mshape),
                                 **common)

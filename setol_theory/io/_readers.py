@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from .._tensor import (
-    _import_torch,
-    _is_tensor,
-    _np_category,
-    _torch_category,
-    _torch_dtype_name,
-    _torch_module,
-    _torch_to_numpy,
+    import_torch,
+    is_tensor,
+    np_category,
+    torch_category,
+    torch_dtype_name,
+    torch_module,
+    torch_to_numpy,
 )
 from ._safetensors import _ST_DTYPE_NAMES, _ST_DTYPES, _ST_NUMPY, _SafetensorsFile
 
@@ -75,24 +75,24 @@ def _numpy_tensor(name: str, arr: np.ndarray) -> _Tensor:
             return arr.astype(np.float32 if arr.dtype.itemsize < 4 else np.float64)
         return arr
 
-    return _Tensor(name, tuple(int(s) for s in arr.shape), _np_category(arr.dtype),
+    return _Tensor(name, tuple(int(s) for s in arr.shape), np_category(arr.dtype),
                    str(arr.dtype), load)
 
 
 def _torch_tensor(name: str, t: Any, kind: str | None = None) -> _Tensor:
-    torch = _import_torch()
+    torch = import_torch()
     if isinstance(t, torch.nn.parameter.UninitializedParameter):
         return _Tensor(name, (), "float", "uninitialized", lambda: np.zeros(0), kind,
                        "uninitialized lazy parameter (run a forward pass first)")
-    out = _Tensor(name, tuple(int(s) for s in t.shape), _torch_category(t.dtype),
-                  _torch_dtype_name(t.dtype), lambda: _torch_to_numpy(t), kind)
+    out = _Tensor(name, tuple(int(s) for s in t.shape), torch_category(t.dtype),
+                  torch_dtype_name(t.dtype), lambda: torch_to_numpy(t), kind)
     if t.is_meta:
         out.skip_reason = "tensor on the meta device has no data"
     return out
 
 
 def _value_tensor(name: str, value: Any) -> _Tensor:
-    if _is_tensor(value):
+    if is_tensor(value):
         return _torch_tensor(name, value)
     try:
         arr = np.asarray(value)
@@ -104,13 +104,13 @@ def _value_tensor(name: str, value: Any) -> _Tensor:
 
 def _is_container_of_arrays(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and any(
-        isinstance(v, (Mapping, np.ndarray)) or _is_tensor(v) for v in value
+        isinstance(v, (Mapping, np.ndarray)) or is_tensor(v) for v in value
     )
 
 
 def _module_tensors(module: Any) -> Iterator[_Tensor]:
     """Weights of an ``nn.Module``: walk ``named_modules()`` and each module's own parameters."""
-    torch = _import_torch()
+    torch = import_torch()
     nn = torch.nn
     seen: dict[int, str] = {}
     for mname, mod in module.named_modules():
@@ -152,7 +152,7 @@ def _mark_tied_torch(tensors: list[_Tensor], values: list[Any]) -> None:
     """Mark state-dict entries that are the same storage view as an earlier entry."""
     seen: dict[tuple[Any, ...], str] = {}
     for t, v in zip(tensors, values, strict=True):
-        if not _is_tensor(v) or v.is_meta or v.numel() == 0 or t.skip_reason:
+        if not is_tensor(v) or v.is_meta or v.numel() == 0 or t.skip_reason:
             continue
         key = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape),
                tuple(v.stride()), v.dtype)
@@ -311,12 +311,12 @@ def _npz_tensors(path: Path) -> Iterator[_Tensor]:
                 arr = arr.astype(np.float32 if arr.dtype.itemsize < 4 else np.float64)
             return arr
 
-        yield _Tensor(name, tuple(int(s) for s in shape), _np_category(dtype), str(dtype), load)
+        yield _Tensor(name, tuple(int(s) for s in shape), np_category(dtype), str(dtype), load)
 
 
-def _torch_load(path: Path) -> Any:
+def load_torch_file(path: Path) -> Any:
     """``torch.load`` restricted to tensors and plain containers (``weights_only=True``)."""
-    torch = _import_torch()
+    torch = import_torch()
     import pickle
 
     try:
@@ -350,8 +350,8 @@ def _torch_load(path: Path) -> Any:
 
 
 def _torch_file_tensors(path: Path) -> list[_Tensor]:
-    obj = _torch_load(path)
-    if _is_tensor(obj):
+    obj = load_torch_file(path)
+    if is_tensor(obj):
         return [_torch_tensor("W", obj)]
     if isinstance(obj, Mapping):
         tensors = _state_dict_tensors(obj)
@@ -447,7 +447,7 @@ def _source_tensors(source: Any) -> Iterator[_Tensor]:
         return _path_tensors(Path(source))
     if isinstance(source, np.ndarray):
         return iter([_numpy_tensor("W", source)])
-    torch = _torch_module()
+    torch = torch_module()
     if torch is not None:
         if isinstance(source, torch.nn.Module):
             return _module_tensors(source)

@@ -4,6 +4,7 @@ float32 error bounds.
 
 from __future__ import annotations
 
+from ..errors import DeviceError, DeviceFallbackWarning
 from ._backend import (
     DEVICES,
     NUMPY,
@@ -15,7 +16,6 @@ from ._backend import (
     eigenvalues,
     resolve_backend,
 )
-from ..errors import DeviceError, DeviceFallbackWarning
 from ._device import cuda_available
 from ._eigen import (
     correlation_eigenvalues,

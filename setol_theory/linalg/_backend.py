@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._tensor import _is_tensor, _torch_to_numpy
+from .._tensor import is_tensor, torch_to_numpy
 from ..errors import DeviceError, DeviceFallbackWarning
 from ._device import (
     _cuda_device,
@@ -367,8 +367,8 @@ class _Engine:
     # -- numpy path ------------------------------------------------------------------
     def add(self, index: int, W: Any, what: str) -> None:
         W, (n, m) = validate_matrix(W, what)
-        if _is_tensor(W):
-            W = _torch_to_numpy(W)
+        if is_tensor(W):
+            W = torch_to_numpy(W)
         if self.check_values:
             _check_values_numpy(W, what)
         self._add_numpy(index, W, what, n, m, self.backend.precision, "")
@@ -495,15 +495,15 @@ class _TorchEngine(_Engine):
 
     def _to_cpu(self, index: int, W: Any, what: str, n: int, m: int, reason: str) -> None:
         """Compute this layer with numpy on the CPU (float64) and record why."""
-        A = _torch_to_numpy(W) if _is_tensor(W) else W
+        A = torch_to_numpy(W) if is_tensor(W) else W
         _check_values_numpy(A, what)
         self._add_numpy(index, A, what, n, m, "float64", reason)
 
     def add(self, index: int, W: Any, what: str) -> None:
         W, (n, m) = validate_matrix(W, what)
         N, M = max(n, m), min(n, m)
-        on_device = _is_tensor(W) and str(W.device) == self.backend.device
-        in_size = 0 if on_device else N * M * (W.element_size() if _is_tensor(W)
+        on_device = is_tensor(W) and str(W.device) == self.backend.device
+        in_size = 0 if on_device else N * M * (W.element_size() if is_tensor(W)
                                                 else W.dtype.itemsize)
         need = in_size + (N * M + M * M) * self.itemsize
         avail = self._available()
@@ -534,7 +534,7 @@ class _TorchEngine(_Engine):
 
     def _prepare(self, W: Any, what: str, n: int, m: int) -> Any:
         torch = self.torch
-        if _is_tensor(W):
+        if is_tensor(W):
             T = W.detach()
         else:
             A = np.asarray(W)

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 
 from .._tensor import (
-    _dtype_problem,
-    _import_torch,
-    _is_tensor,
-    _np_category,
-    _shape_problem,
-    _torch_category,
-    _torch_dtype_name,
-    _torch_to_numpy,
+    dtype_problem,
+    import_torch,
+    is_tensor,
+    np_category,
+    shape_problem,
+    torch_category,
+    torch_dtype_name,
+    torch_to_numpy,
 )
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -115,8 +115,8 @@ def correlation_eigenvalues(
     if backend == "torch":
         lam = _eigs_torch(W, what, n >= m, use_svd, str(device))
     else:
-        if _is_tensor(W):
-            W = _torch_to_numpy(W)
+        if is_tensor(W):
+            W = torch_to_numpy(W)
         _check_values_numpy(W, what)
         lam = _eigs_numpy(W, what, n >= m, use_svd)
     return finalize_eigenvalues(lam, N, normalization, what)
@@ -146,16 +146,16 @@ def validate_matrix(W: Any, what: str = "W") -> tuple[Any, tuple[int, int]]:
     ValueError
         Not 2-D, empty, or 1-wide.
     """
-    if _is_tensor(W):
-        category, dtype_name = _torch_category(W.dtype), _torch_dtype_name(W.dtype)
+    if is_tensor(W):
+        category, dtype_name = torch_category(W.dtype), torch_dtype_name(W.dtype)
     else:
         W = np.asarray(W)
-        category, dtype_name = _np_category(W.dtype), str(W.dtype)
-    problem = _dtype_problem(category, dtype_name)
+        category, dtype_name = np_category(W.dtype), str(W.dtype)
+    problem = dtype_problem(category, dtype_name)
     if problem is not None:
         raise TypeError(f"{what}: {problem}")
     shape = tuple(int(s) for s in W.shape)
-    problem = _shape_problem(shape)
+    problem = shape_problem(shape)
     if problem is not None:
         raise ValueError(f"{what}: {problem}")
     return W, (shape[0], shape[1])
@@ -267,14 +267,14 @@ def _eigs_numpy(W: np.ndarray, what: str, tall: bool, use_svd: bool) -> np.ndarr
 
 
 def _eigs_torch(W: Any, what: str, tall: bool, use_svd: bool, device: str) -> np.ndarray:
-    torch = _import_torch()
+    torch = import_torch()
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r}: torch finds no CUDA device on this machine")
         from ._device import _cuda_device
 
         device = _cuda_device(device)  # a clear error for a missing or malformed index
-    if _is_tensor(W):
+    if is_tensor(W):
         T = W.detach()
     else:
         A = np.asarray(W)

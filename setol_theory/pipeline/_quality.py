@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._util import nan_to_none as _nan_to_none
 from ..htsr import DetXResult, LayerMetrics
 from ..options import QualityOptions
 from ..quality import (
@@ -21,6 +20,7 @@ from ..quality import (
     layer_quality,
     model_quality,
 )
+from ..util import nan_to_none as _nan_to_none
 from ._results import ModelAnalysis
 
 Array = NDArray[np.float64]

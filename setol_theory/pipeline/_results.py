@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._util import nan_to_none as _nan_to_none
 from ..htsr import DetXResult, LayerMetrics
+from ..util import nan_to_none as _nan_to_none
 
 Array = NDArray[np.float64]
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._util import nan_to_none
 from ..rmt import InverseMarchenkoPastur, TruncatedPowerLaw
+from ..util import nan_to_none
 from ._ecs import DEFAULT_MIN_ECS, ECSError
 from ._models import QualityError
 from ._registry import DEFAULT_MODELS, _check_models, layer_quality

@@ -12,8 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ECSError
 from ..fit import PowerLawBoundWarning, fit_powerlaw
-from ..htsr import DetXResult, detx_lambda_min, erg_residual
-from ..htsr._detx import _as_spectrum
+from ..htsr import DetXResult, as_spectrum, detx_lambda_min, erg_residual
 from ..linalg import zero_threshold
 
 Array = NDArray[np.float64]
@@ -182,7 +181,7 @@ def select_ecs(
     ValueError, TypeError
         Invalid spectrum (empty, NaN/Inf, negative, non-numeric) or options.
     """
-    x = _as_spectrum(evals)
+    x = as_spectrum(evals)
     if int(min_ecs) != min_ecs or min_ecs < 1:
         raise ValueError(f"min_ecs must be a positive integer, got {min_ecs!r}")
     value: float | None = None

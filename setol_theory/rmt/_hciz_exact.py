@@ -67,7 +67,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 from scipy.special import gammaln
 
-from .._util import real_number
+from ..util import real_number
 
 Array = NDArray[np.float64]
 

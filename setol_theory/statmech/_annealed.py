@@ -75,7 +75,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
-from .._util import real_number
+from ..util import real_number
 
 Array = NDArray[np.float64]
 

@@ -59,12 +59,11 @@ class _Derived:
 
 def _derived(ev: Array, min_tail: int) -> _Derived:
     from ..fit import fit_powerlaw
-    from ..htsr import detx_lambda_min, erg_residual
-    from ..htsr._metrics import _positive_evals
+    from ..htsr import detx_lambda_min, erg_residual, positive_evals
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_powerlaw(_positive_evals(ev), min_tail=min_tail)
+        fit = fit_powerlaw(positive_evals(ev), min_tail=min_tail)
     d = detx_lambda_min(ev)
     ok = fit.status == "ok"
     return _Derived(

@@ -22,7 +22,7 @@ from concurrent.futures import as_completed as futures_as_completed
 from pathlib import Path
 from typing import Any
 
-from setol_theory._util import write_json
+from setol_theory.util import write_json
 
 from ..data import DataSplit
 from ._analysis import _fmt, read_epoch_table

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from setol_theory._util import write_json
+from setol_theory.util import write_json
 
 from ..data import DataSplit, load_dataset
 from ._analysis import (

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from setol_theory._util import real_number
+from setol_theory.util import real_number
 
 Array = NDArray[np.float64]
 Prior = Literal["spherical", "ising"]

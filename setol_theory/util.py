@@ -1,4 +1,9 @@
-"""Small pure helpers shared across setol_theory (bottom layer: imports nothing from it)."""
+"""Small helpers shared by setol_theory and simulations: argument checks and JSON output.
+
+Bottom layer: imports nothing from setol_theory.  ``real_number`` validates a scalar argument;
+``nan_to_none``, ``json_default`` and ``write_json`` write results as strict JSON (NaN as
+``null``, numpy scalars and arrays as numbers and lists, atomic writes).
+"""
 
 from __future__ import annotations
 
