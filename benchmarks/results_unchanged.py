@@ -32,7 +32,10 @@ DEFAULT_REF = "d4e0ca3"
 
 #: Keys whose values depend on where and when a run happens, not on the analysis.
 VOLATILE = {"source", "checkpoint", "file_id", "path", "out", "json", "plot", "elapsed_s",
-            "seconds", "wall_s", "created", "timestamp"}
+            "seconds", "wall_s", "created", "timestamp",
+            # prose, not results: the quality models' descriptions and sources cite the paper
+            # by section and equation since 0.2 (they named its LaTeX files before)
+            "description"}
 
 #: (name, argv after ``setol``); ``{D}`` is the checkpoint directory, ``{J}`` the JSON output.
 COMMANDS = [

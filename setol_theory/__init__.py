@@ -8,7 +8,8 @@ The public API in a few lines (docs/architecture.md)::
     res.to_dataframe()
 
 Subpackages, bottom to top: ``io``, ``linalg``, ``fit``, ``rmt``, ``statmech`` -> ``htsr`` ->
-``quality`` -> ``options`` -> ``pipeline`` -> ``distributed``, ``report``, ``verify`` -> ``cli``.
+``quality`` -> ``options`` -> ``pipeline`` -> ``report`` -> ``distributed``, ``verify`` -> ``cli``
+(docs/architecture.md).
 The names below are imported on first use, so ``import setol_theory`` stays cheap.
 """
 
@@ -28,6 +29,7 @@ _API = {
     "ModelAnalysis": "setol_theory.pipeline",
     "QualityReport": "setol_theory.pipeline",
     "SetolError": "setol_theory.errors",
+    "OptionError": "setol_theory.errors",
 }
 
 __all__ = ["__version__", *_API]

@@ -26,6 +26,7 @@ __all__ = [
     "CheckpointChanged",
     "SkippedPathWarning",
     "CLIError",
+    "OptionError",
 ]
 
 
@@ -188,4 +189,15 @@ class CLIError(SetolError):
     By the ``setol`` command-line interface (:mod:`setol_theory.cli`) for bad options or
     inputs; ``setol_theory.cli.main`` prints its message as one line and returns exit
     status 1.
+    """
+
+
+class OptionError(SetolError, ValueError):
+    """An analysis or quality option has a value outside its domain.
+
+    Raised
+    ------
+    By :class:`setol_theory.options.AnalysisOptions` and :class:`~setol_theory.options.
+    QualityOptions` on construction (the message names the option), and by
+    :func:`setol_theory.options.from_args` (the message names the CLI flag).
     """

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .errors import OptionError
 from .htsr import SHUFFLES, TRAP_SCALES
 from .io import KINDS
 from .linalg import PRECISIONS
@@ -47,10 +48,6 @@ CONVS = ("slices", "reshape")
 NORMALIZATIONS = ("N", "none")
 DETX_RULES = ("first_below", "closest")
 SCALES = ("frobenius_M", "input")
-
-
-class OptionError(ValueError):
-    """An option has a value outside its domain (the message names the option)."""
 
 
 def _opt(default: Any, help: str, *, choices: Sequence[str] | None = None,
@@ -262,8 +259,10 @@ class QualityOptions(_Options):
             raise OptionError(f"models: unknown model(s) {', '.join(unknown)}; "
                               f"known: {', '.join(MODELS)}")
         object.__setattr__(self, "models", models)
-        scale = "input" if self.scale == "N" else self.scale  # the CLI's old spelling
-        object.__setattr__(self, "scale", scale)
+        if self.scale == "N":  # the 0.1 CLI spelling
+            warnings.warn("scale='N' is deprecated: use 'input' (the ESD as analysed, X = W^T W "
+                          "/ N)", DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "scale", "input")
         _check_choice("detx_rule", self.detx_rule, DETX_RULES)
         _check_choice("scale", self.scale, SCALES)
         _check_int("K", self.K, 1)

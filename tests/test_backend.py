@@ -1,4 +1,5 @@
-"""setol_theory.backend: device choice, batched eigensolves, device memory fallback, CPU-vs-device
+"""setol_theory.linalg (backends): device choice, batched eigensolves, device memory fallback,
+CPU-vs-device
 agreement with derived tolerances, the fast trap shuffle, and the GPU checks of verify --gpu.
 
 torch on the CPU ("torch-cpu") runs the same code path as CUDA, so every agreement test runs

@@ -1,4 +1,4 @@
-"""The CUDA-only branches of setol_theory.backend, run on the CPU by emulation.
+"""The CUDA-only branches of setol_theory.linalg (the torch backend), run on the CPU by emulation.
 
 ``torch.cuda.{is_available, device_count, current_device, mem_get_info, memory_reserved,
 memory_allocated, empty_cache}`` are replaced by recording fakes, and the engine runs on a

@@ -7,7 +7,7 @@ Two kinds of tests:
     ``simplify(a - b) == 0``, and numeric identities at seeded random points evaluated with
     mpmath at 30 significant digits, required to hold to 1e-25 (the residual of an exact
     identity evaluated at 30 digits is ~1e-29 times the size of the terms);
-(b) against ``setol_theory.densities`` / ``setol_theory.free``: the derived expressions are
+(b) against ``setol_theory.rmt``: the derived expressions are
     evaluated at 30 digits and compared with the float64 library at seeded random points to
     ``rtol = 1e-12`` (a few hundred ulps: the closed forms are evaluated in a handful of
     operations, no cancellation at the chosen points). Where the library uses a numerical route

@@ -24,6 +24,7 @@ BUILTIN_BASE = {
     "CheckpointChanged": ValueError,
     "SkippedPathWarning": UserWarning,
     "CLIError": Exception,
+    "OptionError": ValueError,
 }
 
 # the public package each class was defined in before (and is still exported from)
@@ -39,6 +40,7 @@ HOMES = {
     "CheckpointChanged": "setol_theory.distributed",
     "SkippedPathWarning": "setol_theory.distributed",
     "CLIError": "setol_theory.cli._common",
+    "OptionError": "setol_theory.options",
 }
 
 

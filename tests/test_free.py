@@ -2,7 +2,7 @@
 inverse of G, integrated R, Haar rotations and free additive convolution.
 
 Reference values are independent routes: brute-force sums over non-crossing partitions, the
-closed forms of ``setol_theory.densities`` (themselves checked in ``test_densities.py``),
+closed forms of ``setol_theory.rmt`` (themselves checked in ``test_densities.py``),
 adaptive quadrature, and Monte Carlo of ``A + O B O^T`` with Haar ``O``.
 """
 

@@ -1,4 +1,4 @@
-"""Tests for ``setol_theory.hciz`` (docs/hciz.md, with its convergence tolerances).
+"""Tests for ``setol_theory.rmt`` (HCIZ) (docs/hciz.md, with its convergence tolerances).
 
 Every value is checked against an independent route: closed forms (N = 1, 2; Bessel / erfi for
 beta = 1; the large-t Laplace limit), identities (shift, swap, permutation, t -> 0), other exact

@@ -1,7 +1,7 @@
 """Tests for ``simulations.matrix_model`` (docs/simulations.md, "Matrix teacher-student model").
 
 The Stiefel-manifold Monte Carlo is checked against the exact finite-N rank-one integral of
-``setol_theory.hciz`` (its theta-derivative, and the integral itself by thermodynamic
+``setol_theory.rmt`` (HCIZ) (its theta-derivative, and the integral itself by thermodynamic
 integration) within 4 standard errors; the matrix teacher-student quality against the
 large-N HCIZ prediction as N grows (error ~ 1/N, fitted slope); the predictions against
 independent routes (derivative of the asymptotic log-integral, closed forms of R).

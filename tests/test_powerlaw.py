@@ -1,4 +1,4 @@
-"""Tests of setol_theory.powerlaw: CSN power-law tail fits and the truncated power law.
+"""Tests of setol_theory.fit: CSN power-law tail fits and the truncated power law.
 
 Oracles used:
 

@@ -1,4 +1,5 @@
-"""setol_theory.scale: checkpoint discovery, analyze-many serial / on a LocalCluster / resumed /
+"""setol_theory.distributed: checkpoint discovery, analyze-many serial / on a LocalCluster /
+resumed /
 with a worker killed mid-run (all the same table), analyze --scheduler, and the CLI."""
 
 import json

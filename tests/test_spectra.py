@@ -1,4 +1,4 @@
-"""Tests of setol_theory.spectra: loaders (arrays, torch, safetensors, npz, HF directories),
+"""Tests of setol_theory.io and linalg: loaders (arrays, torch, safetensors, npz, HF directories),
 the safetensors validator, and the correlation eigenvalues against independent routes.
 
 Tolerances: eigenvalue comparisons between two float64 routes use 1e-10 relative on

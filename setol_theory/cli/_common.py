@@ -79,6 +79,10 @@ def options_from_args(cls: type[Any], args: argparse.Namespace, **fixed: Any) ->
         print("setol: warning: --device cpu is deprecated and means torch on the CPU: use "
               "--device torch-cpu (or numpy, the default)", file=sys.stderr)
         args.device = "torch-cpu"
+    if getattr(args, "scale", None) == "N":
+        print("setol: warning: --scale N is deprecated: use --scale input (the same: the ESD "
+              "of X = W^T W / N)", file=sys.stderr)
+        args.scale = "input"
     try:
         return from_args(cls, args, **fixed)
     except OptionError as exc:

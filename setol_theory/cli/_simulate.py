@@ -605,7 +605,7 @@ def _plot_matrix(rows: list[dict[str, Any]], fits: list[dict[str, Any]], path: P
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m simulations.cli_simulate perceptron|matrix ...``: the ``setol simulate``
+    """``python -m setol_theory.cli simulate perceptron|matrix ...``: the ``setol simulate``
     command without the ``setol`` entry point (bad input: one line on stderr, exit 1)."""
     p = argparse.ArgumentParser(prog="setol")
     register(p.add_subparsers(dest="command"))

@@ -205,7 +205,7 @@ def analyze_on_cluster(
     progress: bool = False,
     **changes: Any,
 ) -> ModelAnalysis:
-    """:func:`setol_theory.htsr.analyze` of one model file or directory, one task per layer.
+    """:func:`setol_theory.analyze` of one model file or directory, one task per layer.
 
     The result equals ``analyze(source, ...)`` with the same options, layer by layer.
     ``on_error="raise"`` raises :class:`setol_theory.errors.LayerError` for the first layer

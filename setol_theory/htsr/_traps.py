@@ -315,7 +315,7 @@ def correlation_traps(
     W : array, shape (N, M) or (M, N)
         Layer weights.
     normalization : {"N", "none"}
-        As in :func:`setol_theory.spectra.correlation_eigenvalues`.
+        As in :func:`setol_theory.linalg.correlation_eigenvalues`.
     rng : Generator, int or None
         Seed of the permutations (results are reproducible for a fixed seed).
     n_permutations : int, optional

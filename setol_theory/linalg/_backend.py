@@ -270,7 +270,7 @@ def batched_eigenvalues(
     backend : Backend or str, optional
         Default numpy; a string is passed to :func:`resolve_backend`.
     normalization, method
-        As in :func:`setol_theory.spectra.correlation_eigenvalues`.
+        As in :func:`setol_theory.linalg.correlation_eigenvalues`.
     names : sequence of str, optional
         Layer names for the error messages.
     batch_bytes : int, optional
@@ -288,7 +288,7 @@ def batched_eigenvalues(
     -------
     list of Spectrum or Exception
         One entry per matrix, in order: the :class:`Spectrum`, or the ``ValueError`` /
-        ``TypeError`` that :func:`~setol_theory.spectra.correlation_eigenvalues` would raise
+        ``TypeError`` that :func:`~setol_theory.linalg.correlation_eigenvalues` would raise
         for it (bad dtype or shape, NaN/Inf, all zeros, overflow, underflow).
 
     Notes
@@ -333,7 +333,7 @@ def eigenvalues(
     Raises
     ------
     TypeError, ValueError
-        As :func:`setol_theory.spectra.correlation_eigenvalues`.
+        As :func:`setol_theory.linalg.correlation_eigenvalues`.
     """
     (res,) = batched_eigenvalues([W], backend, normalization=normalization, method=method,
                                  names=[name])

@@ -158,8 +158,8 @@ def select_ecs(
         Eigenvalues of ``X`` (any order, ``>= 0``).
     rule : {"xmin", "detx"} or float
     xmin, alpha : float, optional
-        A power-law fit already made (e.g. by :func:`setol_theory.htsr.analyze`); otherwise
-        :func:`setol_theory.powerlaw.fit_powerlaw` is run on the positive eigenvalues
+        A power-law fit already made (e.g. by :func:`setol_theory.analyze`); otherwise
+        :func:`setol_theory.fit.fit_powerlaw` is run on the positive eigenvalues
         (``fit_kwargs`` passed on).
     detx_rule : {"first_below", "closest"}
     min_ecs : int

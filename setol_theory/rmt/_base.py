@@ -1,23 +1,24 @@
-"""``setol verify``: the spectral models checked three ways, with a pass/fail table.
+"""The common interface of the spectral models (limiting eigenvalue densities).
 
-For every model of :mod:`setol_theory.densities`:
+Every model of :mod:`setol_theory.rmt` is a frozen dataclass with a uniform interface in the
+spirit of ``scipy.stats``: ``pdf``, ``cdf``, ``ppf``, ``support``, ``moment`` / ``moments``,
+``sample_eigenvalues`` / ``sample_matrix`` (where a matrix ensemble exists), ``stieltjes`` (G),
+``r_transform`` (R), ``free_cumulants``, ``integrated_r`` (the paper's layer function
+``int Re R``), ``inversion_domain`` and ``r_series_radius``. A method that does not exist for a
+model raises ``NotImplementedError`` saying why; parameters are validated on construction
+(``ValueError`` naming the parameter and its allowed range).
 
-* **sympy**: the library's closed forms (``G``, ``R``, integrated ``R``) against the
-  expressions derived in :mod:`derivations`, at complex test points, to ``1e-12`` relative
-  (both are closed forms in double precision: a few hundred ulps);
-* **identities**: ``G(R(w) + 1/w) = w`` on the analytic domain of the real branch, and the
-  moments -> free cumulants -> moments round trip (``1e-12``; ``1e-9`` where ``R`` is found by
-  numerical inversion);
-* **Monte Carlo**: the empirical Stieltjes transform of sampled spectra (and the ``R`` of the
-  empirical spectrum, by numerical inversion) against the closed form on a grid off the real
-  axis, for a ladder of sizes ``n/8 .. n``; the error is averaged over seeds, its decay rate in
-  ``n`` is fitted, and it must match the theory: ``n^-1`` for matrix ensembles (eigenvalue
-  rigidity: fluctuations of linear statistics are ``O(1/n)``, and so is the finite-size bias),
-  ``n^-1/2`` for models sampled as i.i.d. eigenvalues (the central limit theorem).
+Conventions (docs/glossary.md, docs/spectral_models.md):
 
-The tolerances are stated in each row of the table (the slope: 3 standard errors of the
-fit plus 0.1).  Plots: density vs. histogram of the
-samples, and ``R`` on the real axis with the branch point / end of the real branch marked.
+* a layer ``W`` is ``N x M`` with ``N >= M``, ``X = W^T W / N``, ``q = M / N = 1 / Q <= 1``;
+* ``G(z) = int rho(x) / (z - x) dx`` (positive convention, ``G ~ 1/z``), so
+  ``rho(x) = -Im G(x + i0) / pi``; a real ``z`` is read as ``x + i0``;
+* ``R(w) = G^{-1}(w) - 1/w = sum_k kappa_k w^{k-1}``;
+* branch cuts: for a real argument lying on a cut, ``side`` selects the boundary value:
+  ``"upper"`` (default, the limit from ``Im > 0``), ``"lower"`` (from ``Im < 0``), ``"real"``
+  (the real part, i.e. the mean of both lips -- what the paper integrates) or ``"raise"``.
+  Off the cuts every function is on its principal (physical) sheet; ``stieltjes`` and
+  ``r_transform`` always return complex arrays.
 """
 
 from __future__ import annotations

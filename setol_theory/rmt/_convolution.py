@@ -109,7 +109,7 @@ class FreeAdditiveConvolution:
     ----------
     a, b : spectral models
         Objects with ``stieltjes`` (and ``r_transform``, ``free_cumulants``, ``support``,
-        ``ppf`` for the methods that use them), e.g. those of :mod:`setol_theory.densities`.
+        ``ppf`` for the methods that use them), e.g. those of :mod:`setol_theory.rmt`.
     """
 
     a: Any

@@ -1,6 +1,6 @@
 """``setol verify``: the spectral models checked three ways, with a pass/fail table.
 
-For every model of :mod:`setol_theory.densities`:
+For every model of :mod:`setol_theory.rmt`:
 
 * **sympy**: the library's closed forms (``G``, ``R``, integrated ``R``) against the
   expressions derived in :mod:`derivations`, at complex test points, to ``1e-12`` relative
