@@ -10,6 +10,7 @@ every moved name.
 from __future__ import annotations
 
 import importlib
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,7 +31,8 @@ def moved_names(
     module : str
         The old module's ``__name__``.
     moved : mapping of str to str
-        Old name -> the module that now defines it.
+        Old name -> the module that now defines it, or ``"module:attribute"`` where the old
+        name is served by an adapter with the 0.1 behaviour.
 
     Returns
     -------
@@ -41,15 +43,17 @@ def moved_names(
         target = moved.get(name)
         if target is None:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        target, _, attr = target.partition(":")
         warnings.warn(
             f"{module}.{name} moved to {target}.{name}; the old path is removed in setol "
             f"{REMOVED_IN}",
             DeprecationWarning,
             stacklevel=2,
         )
-        return getattr(importlib.import_module(target), name)
+        return getattr(importlib.import_module(target), attr or name)
 
     def __dir__() -> list[str]:
-        return sorted(moved)
+        return sorted(set(vars(sys.modules[module])) | set(moved))
 
+    __getattr__.moved = dict(moved)  # type: ignore[attr-defined]
     return __getattr__, __dir__

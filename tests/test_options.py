@@ -171,12 +171,7 @@ def _moved_names() -> list[tuple[str, str]]:
     for old in ("spectra", "backend", "powerlaw", "densities", "free", "hciz", "scale",
                 "plotting", "htsr", "quality", "verify"):
         mod = importlib.import_module(f"setol_theory.{old}")
-        getattr_hook = getattr(mod, "__getattr__", None)
-        assert getattr_hook is not None, old
-        names = mod.__dir__() if old not in ("htsr", "quality", "verify") else []
-        if not names:
-            names = [n for n in getattr_hook.__closure__[1].cell_contents]  # the moved map
-        out += [(old, n) for n in names]
+        out += [(old, n) for n in sorted(mod.__getattr__.moved)]
     return out
 
 
@@ -186,6 +181,23 @@ def test_moved_name_still_resolves_with_a_deprecation_warning(old, name):
     with pytest.warns(DeprecationWarning, match=rf"setol_theory\.{old}\.{name} moved to"):
         obj = getattr(mod, name)
     assert obj is not None
+
+
+def test_old_analyze_layers_yields_pairs():
+    """htsr.analyze_layers (0.1) keeps its (metrics, evals) pairs and keyword options."""
+    from setol_theory.io import iter_layers
+
+    with pytest.warns(DeprecationWarning):
+        from setol_theory.htsr import analyze_layers
+    pairs = list(analyze_layers(iter_layers(_layers()), min_evals=2, traps=False))
+    assert [m.status for m, _ in pairs] == ["ok"] * 3
+    assert all(ev.shape == (m.M,) for m, ev in pairs)
+
+
+def test_dir_lists_real_and_moved_names():
+    import setol_theory.htsr as htsr
+
+    assert {"esd_metrics", "analyze"} <= set(dir(htsr))
 
 
 def test_new_paths_do_not_warn():

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import CheckpointChanged, UnreadableCheckpoint
 from ..htsr import LayerMetrics
-from ..io import Layer, iter_layers
+from ..io import Layer, iter_layers, load_torch_file
 from ..options import AnalysisOptions
 from ..pipeline import analyze_layers
 from ..util import nan_to_none as _nan_to_none
@@ -53,7 +53,6 @@ _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 def _cached_torch_file(path: str, mtime_ns: int, size: int) -> Any:
     """A torch checkpoint (loaded as ``iter_layers`` loads it: ``weights_only=True``, memory-
     mapped), kept for the next layer task of the same worker: one file per worker process."""
-    from ..io import load_torch_file
 
     obj = load_torch_file(Path(path))
     return dict(enumerate(obj)) if isinstance(obj, list | tuple) else obj

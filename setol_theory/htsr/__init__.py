@@ -82,7 +82,7 @@ __getattr__, __dir__ = moved_names(__name__, {
     "SUMMARY_METRICS": "setol_theory.pipeline",
     "TW1_Q99": "setol_theory.fit",
     "analyze": "setol_theory.pipeline",
-    "analyze_layers": "setol_theory.pipeline",
+    "analyze_layers": "setol_theory.pipeline:legacy_analyze_layers",
     "fit_mp_bulk": "setol_theory.fit",
     "metric_names": "setol_theory.pipeline",
     "tracy_widom_scale": "setol_theory.fit",

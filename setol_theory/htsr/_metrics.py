@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._tensor import is_tensor
 from ..fit import MPFit, PowerLawBoundWarning, PowerLawFit, fit_mp_bulk, fit_powerlaw
 from ..linalg import correlation_eigenvalues, zero_threshold
 from ._detx import DetXResult, detx_lambda_min
@@ -228,7 +229,6 @@ def analyze_matrix(
     Raises ``ValueError``/``TypeError`` (from the eigenvalue routine) on NaN/Inf, all-zero,
     1-wide, empty or non-float matrices.
     """
-    from .._tensor import is_tensor
 
     if not is_tensor(W):  # tensors stay tensors for a torch eigensolver
         W = np.asarray(W)

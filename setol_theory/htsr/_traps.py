@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._tensor import is_tensor, torch_to_numpy
 from ..fit import TW1_Q99, fit_mp_bulk, tracy_widom_scale
 from ..linalg import correlation_eigenvalues
 from ..rmt import MarchenkoPastur
@@ -274,7 +275,6 @@ def shuffled_layer(W: Array, rng: np.random.Generator, method: str, mean: float)
 def _as_matrix(W: Any) -> Array:
     """A numpy view of a weight matrix given as an array, a list or a torch tensor (bfloat16,
     float16 and grad-requiring or CUDA tensors included)."""
-    from .._tensor import is_tensor, torch_to_numpy
 
     return torch_to_numpy(W) if is_tensor(W) else np.asarray(W)
 

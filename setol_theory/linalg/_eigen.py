@@ -24,6 +24,7 @@ from .._tensor import (
     torch_dtype_name,
     torch_to_numpy,
 )
+from ._device import _cuda_device
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -271,7 +272,6 @@ def _eigs_torch(W: Any, what: str, tall: bool, use_svd: bool, device: str) -> np
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r}: torch finds no CUDA device on this machine")
-        from ._device import _cuda_device
 
         device = _cuda_device(device)  # a clear error for a missing or malformed index
     if is_tensor(W):

@@ -9,6 +9,7 @@ from ._analyze import (
     LayerResult,
     analyze,
     analyze_layers,
+    legacy_analyze_layers,
     resolve_options,
 )
 from ._quality import (
@@ -34,6 +35,7 @@ __all__ = [
     "SUMMARY_METRICS",
     "analyze",
     "analyze_layers",
+    "legacy_analyze_layers",
     "metric_names",
     "quality_report",
 ]

@@ -128,6 +128,7 @@ def analyze_layers(
     on_error: str = "raise",
     backend: Backend | None = None,
     batch_bytes: int | None = None,
+    **changes: Any,
 ) -> Iterator[LayerResult]:
     """The pipeline over a stream of layers, in order: one :class:`LayerResult` per layer.
 
@@ -138,9 +139,11 @@ def analyze_layers(
     copies of the correlation-trap test are made one at a time and batched the same way. With
     numpy each layer is analysed as soon as it is read. Each layer's result depends only on
     the layer and the options (the trap shuffle of every layer is seeded with ``seed``), so
-    any grouping of layers gives the same records.
+    any grouping of layers gives the same records.  ``**changes`` override fields of
+    ``options`` as in :func:`analyze`.
     """
-    opts = options if options is not None else AnalysisOptions()
+    opts, given = resolve_options(options, **changes)
+    backend = backend or given
     if on_error not in ("raise", "record"):
         raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     if backend is None:
@@ -189,6 +192,18 @@ def analyze_layers(
                 yield from flush()
                 buffered_bytes = 0
     yield from flush()
+
+
+def legacy_analyze_layers(layers: Iterable[Layer], *, on_error: str = "raise",
+                          batch_bytes: int | None = None, **changes: Any
+                          ) -> Iterator[tuple[LayerMetrics, Array | None]]:
+    """The 0.1 ``setol_theory.htsr.analyze_layers``: ``(metrics, evals or None)`` pairs.
+
+    Deprecated (removed in 0.3): use :func:`analyze_layers`, which yields
+    :class:`LayerResult` records (metrics, eigenvalues, detX edge, quality).
+    """
+    for r in analyze_layers(layers, on_error=on_error, batch_bytes=batch_bytes, **changes):
+        yield r.metrics, r.evals
 
 
 def _finish(m: LayerMetrics, evals: Array | None, detx: DetXResult | None,

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ..htsr import LayerMetrics
-from ..rmt import MarchenkoPastur
+from ..htsr import LayerMetrics, tracelog_partial_sums
+from ..rmt import MarchenkoPastur, real_branch_domain
 
 
 def pyplot():
@@ -143,7 +143,6 @@ def plot_verify_model(model, name: str, samples, convergence, path: str | Path |
     ax.set_title(f"{name}: density", fontsize=10)
 
     ax = axes[1]
-    from ..rmt import real_branch_domain
 
     try:
         w_lo, w_hi = real_branch_domain(model)
@@ -222,7 +221,6 @@ def plot_ecs_esd(evals: NDArray[np.float64], ecs, path: str | Path | None = None
     below 0 (arXiv:2507.17912 Eq. (126), Sec. 6.3). ``ecs`` is a
     :class:`setol_theory.quality.ECS`.
     """
-    from ..htsr import tracelog_partial_sums
 
     plt = pyplot()
     x = np.sort(np.asarray(evals, dtype=float))

@@ -18,6 +18,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import rmt as free
+from ..fit import fit_powerlaw, tracy_widom_scale
+from ..htsr import detx_lambda_min, erg_residual, positive_evals
+from ..io import default_model_path, iter_layers
 from ..linalg import (
     NUMPY,
     Backend,
@@ -26,6 +30,9 @@ from ..linalg import (
     eigenvalue_error_bound,
     resolve_backend,
 )
+from ..rmt import InverseMarchenkoPastur, MarchenkoPastur
+from ._checks import Check
+from ._models import _rel_err, _z_grid
 
 Array = NDArray[np.float64]
 
@@ -36,7 +43,6 @@ Array = NDArray[np.float64]
 
 
 def _check(model: str, check: str, error: float, tol: float, note: str = "") -> Any:
-    from ._checks import Check
 
     ok = bool(np.isfinite(error) and error <= tol)
     return Check(model, check, float(error), float(tol), ok, note)
@@ -58,8 +64,6 @@ class _Derived:
 
 
 def _derived(ev: Array, min_tail: int) -> _Derived:
-    from ..fit import fit_powerlaw
-    from ..htsr import detx_lambda_min, erg_residual, positive_evals
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,7 +148,6 @@ def compare_spectra(
             err["alpha"] = abs(a.alpha - b.alpha)
             tol["alpha"] = 2.0 * (a.alpha - 1.0) ** 2 * delta
         else:
-            from ..fit import fit_powerlaw
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -241,7 +244,6 @@ def agreement_checks(
 
 
 def _model_agreement(b: Backend, model: bool | str, min_tail: int) -> list[Any]:
-    from ..io import default_model_path, iter_layers
 
     if model is True:
         try:
@@ -302,8 +304,6 @@ def _lss_checks(label: str, ev: np.ndarray, law: Any, M_eff: int, kmax: int = 4)
     """The Monte Carlo checks of ``setol verify`` on one sampled spectrum: the empirical
     Stieltjes transform on verify's grid (distances 0.2 and 0.5 of the support width) with
     verify's error measure, and the free cumulants 1..kmax from the moments."""
-    from .. import rmt as free
-    from ._models import _rel_err, _z_grid
 
     z = _z_grid(law)
     rows = [_check(label, f"Stieltjes transform vs {type(law).__name__}",
@@ -343,8 +343,6 @@ def rmt_checks(
 
     Sizes default to the GPU ones (``n = 8192``, 64 x 1024); the CPU tests use small ones.
     """
-    from ..fit import tracy_widom_scale
-    from ..rmt import InverseMarchenkoPastur, MarchenkoPastur
 
     b = resolve_backend(device)
     if b.kind != "torch":

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import rmt as dens
+from .. import rmt as hciz
 from ._checks import Check
 
 #: Sub-critical large-N convergence: fitted slope of |error| vs N within this of -1 (the
@@ -31,7 +32,6 @@ def verify_hciz(seed: int = 0, sizes: Sequence[int] = (25, 50, 100, 200)
       ``-1 +- 0.15``; super-critical (edge sticking) error, less the edge-gap term, below
       ``1.5 log(N)/N``.
     """
-    from .. import rmt as hciz
 
     out: list[Check] = []
     a, b = np.array([0.3, 1.0, 2.0]), np.array([-0.5, 0.2, 1.1])

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from .. import rmt as dens
 from .. import rmt as free
+from ..report import plot_hciz_convergence, plot_verify_model
 from ..rmt import real_branch_domain
 from ._checks import Check, VerifyReport
 from ._hciz import verify_hciz
@@ -378,12 +379,10 @@ def verify(
             report.checks += checks
             report.convergence[name] = conv
     if plot_dir is not None:
-        from ..report import plot_verify_model
 
         out = Path(plot_dir)
         out.mkdir(parents=True, exist_ok=True)
         if report.hciz:
-            from ..report import plot_hciz_convergence
 
             plot_hciz_convergence(report.hciz, out / "verify_hciz.png")
         for name in names:
