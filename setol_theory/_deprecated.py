@@ -10,15 +10,41 @@ every moved name.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["moved_names"]
+__all__ = ["moved_names", "warn_deprecated"]
 
 #: The release in which the old paths are removed.
 REMOVED_IN = "0.3"
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _outside_caller_level() -> int:
+    """``stacklevel`` for :func:`warnings.warn` that names the first frame outside setol_theory
+    (and outside ``dataclasses``, which runs ``__post_init__``): the user's line."""
+    frame = sys._getframe(2)  # the caller of warn_deprecated
+    level = 2
+    while frame is not None:
+        raw = frame.f_code.co_filename
+        name = os.path.abspath(raw)
+        if not (raw.startswith("<") or name.startswith(_PACKAGE_DIR)
+                or name.endswith("dataclasses.py")):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 2
+
+
+def warn_deprecated(message: str) -> None:
+    """A ``DeprecationWarning`` attributed to the user's code, however deep in setol it is
+    raised (so Python's default filters show it once per calling line)."""
+    warnings.warn(message, DeprecationWarning, stacklevel=_outside_caller_level())
 
 
 def moved_names(
@@ -44,12 +70,15 @@ def moved_names(
         if target is None:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         target, _, attr = target.partition(":")
-        warnings.warn(
-            f"{module}.{name} moved to {target}.{name}; the old path is removed in setol "
-            f"{REMOVED_IN}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        # `from package import name` first probes hasattr(package, name) from importlib's
+        # bootstrap, then takes the attribute: warn once, on the real access
+        if not sys._getframe(1).f_code.co_filename.startswith("<frozen importlib"):
+            warnings.warn(
+                f"{module}.{name} moved to {target}.{name}; the old path is removed in setol "
+                f"{REMOVED_IN}",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         return getattr(importlib.import_module(target), attr or name)
 
     def __dir__() -> list[str]:

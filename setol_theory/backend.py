@@ -6,7 +6,7 @@ Importing a name from here still works in setol 0.2 and warns with a
 
 from setol_theory._deprecated import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {
+__getattr__, __dir__ = moved_names(__name__, _MOVED := {
     "Agreement": "setol_theory.verify",
     "Backend": "setol_theory.linalg",
     "DEVICES": "setol_theory.linalg",
@@ -27,3 +27,6 @@ __getattr__, __dir__ = moved_names(__name__, {
     "resolve_backend": "setol_theory.linalg",
     "rmt_checks": "setol_theory.verify",
 })
+
+#: ``from setol_theory.backend import *`` still gives the 0.1 names (each with its warning).
+__all__ = sorted(_MOVED)

@@ -6,7 +6,7 @@ Importing a name from here still works in setol 0.2 and warns with a
 
 from setol_theory._deprecated import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {
+__getattr__, __dir__ = moved_names(__name__, _MOVED := {
     "EmpiricalSpectrum": "setol_theory.rmt",
     "FreeCauchy": "setol_theory.rmt",
     "InverseMarchenkoPastur": "setol_theory.rmt",
@@ -18,3 +18,6 @@ __getattr__, __dir__ = moved_names(__name__, {
     "bare_power_law_stieltjes": "setol_theory.rmt",
     "q2_levy_paper": "setol_theory.rmt",
 })
+
+#: ``from setol_theory.densities import *`` still gives the 0.1 names (each with its warning).
+__all__ = sorted(_MOVED)

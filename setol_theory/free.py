@@ -6,7 +6,7 @@ Importing a name from here still works in setol 0.2 and warns with a
 
 from setol_theory._deprecated import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {
+__getattr__, __dir__ = moved_names(__name__, _MOVED := {
     "Branch": "setol_theory.rmt",
     "FreeAdditiveConvolution": "setol_theory.rmt",
     "as_upper": "setol_theory.rmt",
@@ -21,3 +21,6 @@ __getattr__, __dir__ = moved_names(__name__, {
     "stieltjes_density": "setol_theory.rmt",
     "stieltjes_samples": "setol_theory.rmt",
 })
+
+#: ``from setol_theory.free import *`` still gives the 0.1 names (each with its warning).
+__all__ = sorted(_MOVED)

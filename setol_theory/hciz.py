@@ -6,7 +6,7 @@ Importing a name from here still works in setol 0.2 and warns with a
 
 from setol_theory._deprecated import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {
+__getattr__, __dir__ = moved_names(__name__, _MOVED := {
     "ConvergenceResult": "setol_theory.rmt",
     "DEFAULT_COINCIDENCE_RTOL": "setol_theory.rmt",
     "DEFAULT_MAX_DPS": "setol_theory.rmt",
@@ -28,3 +28,6 @@ __getattr__, __dir__ = moved_names(__name__, {
     "spherical_integral_mc": "setol_theory.rmt",
     "spherical_integral_rate": "setol_theory.rmt",
 })
+
+#: ``from setol_theory.hciz import *`` still gives the 0.1 names (each with its warning).
+__all__ = sorted(_MOVED)

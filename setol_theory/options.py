@@ -19,16 +19,15 @@ import json
 import math
 import numbers
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
+from ._choices import DETX_RULES, MIN_ECS, QUALITY_MODELS, TRAP_SCALES, TRAP_SHUFFLES
+from ._deprecated import warn_deprecated
 from .errors import OptionError
-from .htsr import SHUFFLES, TRAP_SCALES
 from .io import KINDS
 from .linalg import PRECISIONS
-from .quality import DEFAULT_MIN_ECS, DEFAULT_MODELS, MODELS
 
 __all__ = [
     "AnalysisOptions",
@@ -46,7 +45,6 @@ DEVICES = ("numpy", "torch-cpu", "cuda", "auto")
 METHODS = ("auto", "eigvalsh", "svd")
 CONVS = ("slices", "reshape")
 NORMALIZATIONS = ("N", "none")
-DETX_RULES = ("first_below", "closest")
 SCALES = ("frobenius_M", "input")
 
 
@@ -73,6 +71,14 @@ def _check_int(name: str, value: Any, lo: int, *, none_ok: bool = False) -> None
         return
     if not _is_int(value) or value < lo:
         raise OptionError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+def _plain_ints(obj: Any, names: Sequence[str]) -> None:
+    """numpy integers to Python ints (the options go to JSON)."""
+    for name in names:
+        v = getattr(obj, name)
+        if _is_int(v):
+            object.__setattr__(obj, name, int(v))
 
 
 def _as_tuple(name: str, value: Any) -> tuple[str, ...] | None:
@@ -155,12 +161,14 @@ class AnalysisOptions(_Options):
     # correlation traps
     traps: bool = _opt(True, "skip the correlation-trap test (halves the eigenvalue work)",
                        flag="--no-traps")
-    seed: int = _opt(0, "seed of the correlation-trap shuffles", metavar="SEED")
+    seed: int | None = _opt(0, "seed of the correlation-trap shuffles (default 0; None in the "
+                            "Python API: a fresh seed each run, not reproducible)",
+                            metavar="SEED")
     trap_scale: str = _opt("variance", "MP scale of the shuffled layer in the trap test: its "
                            "exact entry variance (default) or a fit to the shuffled ESD "
                            "(WeightWatcher)", choices=TRAP_SCALES)
     trap_shuffle: str = _opt("auto", "permutation method of the trap test (same statistics)",
-                             choices=SHUFFLES, cli=False)
+                             choices=TRAP_SHUFFLES, cli=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", _as_tuple("layers", self.layers))
@@ -177,7 +185,7 @@ class AnalysisOptions(_Options):
                               f"known: {', '.join(KINDS)}")
         for name, allowed in (("conv", CONVS), ("normalization", NORMALIZATIONS),
                               ("precision", PRECISIONS), ("method", METHODS),
-                              ("trap_scale", TRAP_SCALES), ("trap_shuffle", SHUFFLES)):
+                              ("trap_scale", TRAP_SCALES), ("trap_shuffle", TRAP_SHUFFLES)):
             _check_choice(name, getattr(self, name), allowed)
         _check_int("min_evals", self.min_evals, 0)
         _check_int("max_evals", self.max_evals, 0, none_ok=True)
@@ -185,14 +193,14 @@ class AnalysisOptions(_Options):
             raise OptionError(f"max_evals ({self.max_evals}) must be >= min_evals "
                               f"({self.min_evals})")
         _check_int("min_tail", self.min_tail, 2)
-        _check_int("seed", self.seed, 0)
+        _check_int("seed", self.seed, 0, none_ok=True)
+        _plain_ints(self, ("min_evals", "max_evals", "min_tail", "seed"))
         if not isinstance(self.traps, bool):
             raise OptionError(f"traps must be True or False, got {self.traps!r}")
         dev = str(self.device).strip().lower() if isinstance(self.device, str) else None
         if dev == "cpu":
-            warnings.warn("device='cpu' is ambiguous and deprecated: use 'numpy' (LAPACK, what "
-                          "it meant in the Python API) or 'torch-cpu'", DeprecationWarning,
-                          stacklevel=3)
+            warn_deprecated("device='cpu' is ambiguous and deprecated: use 'numpy' (LAPACK, "
+                            "what it meant in the Python API) or 'torch-cpu'")
             dev = "numpy"
         if dev is None or not (dev in DEVICES or re.fullmatch(r"cuda:[0-9]+", dev)):
             raise OptionError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got "
@@ -206,8 +214,10 @@ class AnalysisOptions(_Options):
 
 
 def _ecs_value(value: Any) -> str | float:
-    if value in ("xmin", "detx"):
-        return str(value)
+    if isinstance(value, str) and value in ("xmin", "detx"):
+        return value
+    if isinstance(value, bool):
+        raise OptionError(f"ecs must be xmin, detx or a positive number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -237,13 +247,13 @@ class QualityOptions(_Options):
                           choices=DETX_RULES)
     scale: str = _opt("frobenius_M", "eigenvalue scale of the G functions: sum(lambda) = M "
                       "(frobenius_M, default; the TraceLog scale) or the ESD as analysed "
-                      "(input: X = W^T W / N; N is its 0.1 spelling)",
-                      choices=(*SCALES, "N"))
-    models: tuple[str, ...] = _opt(DEFAULT_MODELS, "comma-separated spectral models (default: "
-                                   "all): " + ",".join(MODELS), metavar="LIST")
+                      "(input: X = W^T W / N; N is its deprecated 0.1 spelling)",
+                      choices=(*SCALES, "N"), metavar="{frobenius_M,input}")
+    models: tuple[str, ...] = _opt(QUALITY_MODELS, "comma-separated spectral models (default: "
+                                   "all): " + ",".join(QUALITY_MODELS), metavar="LIST")
     K: int = _opt(5, "free cumulants in the 'emp' series (default 5; arXiv:2507.17912 Sec. 5.5, "
                   "Eq. (163))", metavar="K", flag="--K")
-    min_ecs: int = _opt(DEFAULT_MIN_ECS, f"smallest accepted ECS (default {DEFAULT_MIN_ECS} "
+    min_ecs: int = _opt(MIN_ECS, f"smallest accepted ECS (default {MIN_ECS} "
                         "eigenvalues)", metavar="K")
 
     def __post_init__(self) -> None:
@@ -252,21 +262,25 @@ class QualityOptions(_Options):
         if isinstance(models, str):
             models = tuple(m.strip() for m in models.split(",") if m.strip())
         models = tuple(models)
+        bad = [m for m in models if not isinstance(m, str)]
+        if bad:
+            raise OptionError(f"models: expected model names (str), got {bad[0]!r}")
         if not models:
             raise OptionError("models: give at least one model")
-        unknown = [m for m in models if m not in MODELS]
+        unknown = [m for m in models if m not in QUALITY_MODELS]
         if unknown:
             raise OptionError(f"models: unknown model(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(MODELS)}")
+                              f"known: {', '.join(QUALITY_MODELS)}")
         object.__setattr__(self, "models", models)
         if self.scale == "N":  # the 0.1 CLI spelling
-            warnings.warn("scale='N' is deprecated: use 'input' (the ESD as analysed, X = W^T W "
-                          "/ N)", DeprecationWarning, stacklevel=3)
+            warn_deprecated("scale='N' is deprecated: use 'input' (the ESD as analysed, "
+                            "X = W^T W / N)")
             object.__setattr__(self, "scale", "input")
         _check_choice("detx_rule", self.detx_rule, DETX_RULES)
         _check_choice("scale", self.scale, SCALES)
         _check_int("K", self.K, 1)
         _check_int("min_ecs", self.min_ecs, 1)
+        _plain_ints(self, ("K", "min_ecs"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,7 +303,12 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type[_Options],
         meta = f.metadata
         if not meta.get("cli", True) or f.name in exclude or (only and f.name not in only):
             continue
-        kw: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+        help_text = meta["help"]
+        if "default" not in help_text and f.default is not None \
+                and not isinstance(f.default, bool):
+            shown = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+            help_text += f" (default: {shown})"
+        kw: dict[str, Any] = {"dest": f.name, "help": help_text}
         if isinstance(f.default, bool):
             kw["action"] = "store_false" if f.default else "store_true"
             kw["default"] = f.default

@@ -6,7 +6,7 @@ Importing a name from here still works in setol 0.2 and warns with a
 
 from setol_theory._deprecated import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {
+__getattr__, __dir__ = moved_names(__name__, _MOVED := {
     "DEFAULT_ALPHA_RANGE": "setol_theory.fit",
     "DEFAULT_MIN_TAIL": "setol_theory.fit",
     "KSConvention": "setol_theory.fit",
@@ -19,3 +19,6 @@ __getattr__, __dir__ = moved_names(__name__, {
     "powerlaw_pdf": "setol_theory.fit",
     "truncated_powerlaw_pdf": "setol_theory.fit",
 })
+
+#: ``from setol_theory.powerlaw import *`` still gives the 0.1 names (each with its warning).
+__all__ = sorted(_MOVED)

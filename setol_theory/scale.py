@@ -6,7 +6,7 @@ Importing a name from here still works in setol 0.2 and warns with a
 
 from setol_theory._deprecated import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {
+__getattr__, __dir__ = moved_names(__name__, _MOVED := {
     "Checkpoint": "setol_theory.distributed",
     "CheckpointChanged": "setol_theory.distributed",
     "KEYS": "setol_theory.distributed",
@@ -21,3 +21,6 @@ __getattr__, __dir__ = moved_names(__name__, {
     "list_layers": "setol_theory.distributed",
     "read_table": "setol_theory.distributed",
 })
+
+#: ``from setol_theory.scale import *`` still gives the 0.1 names (each with its warning).
+__all__ = sorted(_MOVED)

@@ -6,7 +6,7 @@ Importing a name from here still works in setol 0.2 and warns with a
 
 from setol_theory._deprecated import moved_names
 
-__getattr__, __dir__ = moved_names(__name__, {
+__getattr__, __dir__ = moved_names(__name__, _MOVED := {
     "KINDS": "setol_theory.io",
     "Layer": "setol_theory.io",
     "correlation_eigenvalues": "setol_theory.linalg",
@@ -18,3 +18,6 @@ __getattr__, __dir__ = moved_names(__name__, {
     "validate_matrix": "setol_theory.linalg",
     "zero_threshold": "setol_theory.linalg",
 })
+
+#: ``from setol_theory.spectra import *`` still gives the 0.1 names (each with its warning).
+__all__ = sorted(_MOVED)

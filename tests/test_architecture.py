@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("setol_theory", "simulations")
 MAX_LINES = 800
 SIZE_CHECKED_DIRS = ("setol_theory", "simulations", "derivations", "benchmarks")
-HEAVY_MODULES = ("torch", "dask", "sympy", "matplotlib")
+HEAVY_MODULES = ("torch", "dask", "sympy", "matplotlib", "scipy", "numba", "mpmath")
 
 # Citations of files that are not in this repository (spec sections, appendices). The first
 # alternative is split in two so that this file does not match its own pattern.

@@ -206,3 +206,77 @@ def test_new_paths_do_not_warn():
         from setol_theory.fit import fit_powerlaw  # noqa: F401
         from setol_theory.io import iter_layers  # noqa: F401
         from setol_theory.pipeline import analyze as a  # noqa: F401
+
+
+def test_results_file_of_0_1_resumes(tmp_path):
+    """A results header in the 0.1 layout (fit/eig nested, no precision) resumes in 0.2."""
+    import json
+
+    from setol_theory.distributed import analyze_many
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    np.savez(ck / "m.npz", **_layers(3))
+    out = tmp_path / "t.jsonl"
+    first = analyze_many(ck, AnalysisOptions(traps=False), scheduler="serial", out=out)
+    lines = out.read_text().splitlines()
+    head = json.loads(lines[0])
+    s = head["settings"]
+    old = {k: v for k, v in s.items() if k not in ("min_tail", "method", "precision")}
+    old.update({"fit": {"min_tail": s["min_tail"]}, "method": s["method"]})
+    out.write_text("\n".join([json.dumps({**head, "settings": old}), *lines[1:]]) + "\n")
+    again = analyze_many(ck, AnalysisOptions(traps=False), scheduler="serial", out=out)
+    assert again.computed == 0 and again.resumed == first.computed == 3
+    with pytest.raises(ValueError, match=r"min_tail 10 -> 5"):
+        analyze_many(ck, AnalysisOptions(traps=False, min_tail=5), scheduler="serial", out=out)
+
+
+def test_conflicting_legacy_and_new_keyword_is_refused():
+    with pytest.warns(DeprecationWarning), pytest.raises(OptionError, match="given twice"):
+        analyze(_layers(), min_tail=5, fit_kwargs={"min_tail": 10})
+
+
+def test_numpy_integers_become_plain_ints():
+    import json
+
+    o = AnalysisOptions(min_evals=np.int64(5), seed=np.int32(2))
+    assert type(o.min_evals) is int and type(o.seed) is int
+    json.dumps(o.to_dict())
+    assert AnalysisOptions(seed=None).seed is None  # unseeded, as in 0.1
+
+
+@pytest.mark.parametrize("kw, exc", [
+    ({"ecs": True}, OptionError),
+    ({"models": ["imp", 3]}, OptionError),
+])
+def test_quality_options_types(kw, exc):
+    with pytest.raises(exc):
+        QualityOptions(**kw)
+
+
+def test_quality_argument_must_be_quality_options():
+    with pytest.raises(TypeError, match="quality must be a QualityOptions"):
+        analyze(_layers(), quality=AnalysisOptions())
+
+
+def test_star_import_from_an_old_module_warns_and_works():
+    ns: dict = {}
+    with pytest.warns(DeprecationWarning, match="setol_theory.densities"):
+        exec("from setol_theory.densities import *", ns)
+    assert ns["MarchenkoPastur"].__module__.startswith("setol_theory.rmt")
+
+
+def test_deprecation_warning_names_the_callers_line():
+    with pytest.warns(DeprecationWarning) as rec:
+        AnalysisOptions(device="cpu")
+    assert rec[0].filename == __file__
+    with pytest.warns(DeprecationWarning) as rec:
+        analyze(_layers(), traps=False, fit_kwargs={"min_tail": 5})
+    assert rec[0].filename == __file__
+
+
+def test_old_package_name_warns_once_on_from_import():
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        from setol_theory.htsr import analyze as _a  # noqa: F401
+    assert len([w for w in rec if issubclass(w.category, DeprecationWarning)]) == 1

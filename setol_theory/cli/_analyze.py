@@ -19,6 +19,7 @@ from ._common import (
     _os_message,
     _resolve_device,
     _resolve_source,
+    about,
     format_table,
     options_from_args,
 )
@@ -50,11 +51,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             backend = _resolve_device(opts, "analyze")
             result = analyze(source, opts, backend=backend, **run)
     except LayerError as exc:
-        raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
+        raise CLIError(about(source, f"{exc} (use --keep-going to record it and go on)")
+                       ) from exc
     except CheckpointChanged as exc:  # names the file
         raise CLIError(str(exc)) from exc
     except (ValueError, TypeError, FileNotFoundError, OSError, TimeoutError) as exc:
-        raise CLIError(f"{source}: {_os_message(exc)}") from exc
+        raise CLIError(about(source, _os_message(exc))) from exc
 
     if not args.quiet:
         print(format_table(result.layers))
@@ -133,6 +135,8 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
     opts = options_from_args(AnalysisOptions, args)
+    if args.scheduler in ("serial", "local"):  # the workers are on this machine: check here
+        _resolve_device(opts, "analyze-many")
     _check_outputs(args, files=("out", "csv"))
     if not args.quiet:
         print(f"setol analyze-many: {', '.join(args.sources)} -> {args.out} "

@@ -141,3 +141,9 @@ def _os_message(exc: BaseException) -> str:
         return f"{names}: {exc.strerror}"
     return str(exc)
 
+
+def about(source: Any, message: str) -> str:
+    """``"SOURCE: message"``, without naming the source twice when the message already
+    starts with it."""
+    text = str(source)
+    return message if message.startswith(text) else f"{text}: {message}"

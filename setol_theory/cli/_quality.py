@@ -17,6 +17,7 @@ from ._common import (
     _ensure_parent,
     _fmt,
     _resolve_source,
+    about,
     options_from_args,
 )
 
@@ -112,18 +113,19 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from ..pipeline import LayerError, analyze
 
     source = _resolve_source(args.path)
+    aopts = options_from_args(AnalysisOptions, args, normalization="N", traps=False)
     if not args.quiet:
         print(f"setol quality: {source}", file=sys.stderr)
-    aopts = options_from_args(AnalysisOptions, args, normalization="N", traps=False)
     try:
         result = analyze(source, aopts, quality=qopts, keep_evals=bool(args.plot),
                          on_error="record" if args.keep_going else "raise",
                          progress=not args.quiet)
         report = result.quality
     except LayerError as exc:
-        raise CLIError(f"{source}: {exc} (use --keep-going to record it and go on)") from exc
+        raise CLIError(about(source, f"{exc} (use --keep-going to record it and go on)")
+                       ) from exc
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
-        raise CLIError(f"{source}: {exc}") from exc
+        raise CLIError(about(source, str(exc))) from exc
 
     if not args.quiet:
         cols = [("layer", 34, "s"), ("alpha", 6, ".3f"), ("a_hat", 7, ".3f"),

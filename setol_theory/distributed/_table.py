@@ -166,6 +166,25 @@ def _parse(path: Path, data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]
     return head.get("settings"), keep, unr, good
 
 
+def _settings_0_2(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A results header of setol 0.1 in the 0.2 layout, so that its runs resume.
+
+    0.1 nested ``fit: {min_tail}`` and ``eig: {method}`` and did not record ``precision``
+    (always float64 there); 0.2 records the flat :class:`~setol_theory.options.AnalysisOptions`
+    fields.  A 0.2 header is returned unchanged.
+    """
+    if "fit" not in old and "eig" not in old:
+        return old
+    out = {k: v for k, v in old.items() if k not in ("fit", "eig")}
+    out.update(old.get("fit") or {})
+    out.update(old.get("eig") or {})
+    out.setdefault("precision", "float64")
+    for key in ("method", "min_tail"):  # 0.1 left them out when they had their default
+        if key not in out and key in new:
+            out[key] = {"method": "auto", "min_tail": 10}[key]
+    return out
+
+
 class _Writer:
     """Appends rows to the results file, flushing each line, holding an exclusive lock on
     it (``flock``; none where ``fcntl`` is missing) so that two runs cannot share it."""
@@ -191,13 +210,14 @@ class _Writer:
             data = fh.read()
             if data and resume:
                 old, rows, unreadable, good = _parse(path, data)
+                old = _settings_0_2(old if isinstance(old, dict) else {}, settings)
                 if old != settings:
-                    old = old if isinstance(old, dict) else {}
-                    diff = sorted(k for k in set(old) | set(settings)
-                                  if old.get(k) != settings.get(k))
-                    raise ValueError(f"{path} was written with other settings "
-                                     f"({', '.join(diff)}); use another file, or start it "
-                                     "afresh (resume=False; setol analyze-many --restart)")
+                    diff = ", ".join(f"{k} {old.get(k, '(unset)')!r} -> {settings.get(k)!r}"
+                                     for k in sorted(set(old) | set(settings))
+                                     if old.get(k) != settings.get(k))
+                    raise ValueError(f"{path} was written with other settings ({diff}); use "
+                                     "another file, or start it afresh (resume=False; setol "
+                                     "analyze-many --restart)")
                 self.existing, self.unreadable = rows, unreadable
                 fh.truncate(good)  # drop a line cut short by a killed run
             else:

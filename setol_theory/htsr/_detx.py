@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._choices import DETX_RULES
+
 Array = NDArray[np.float64]
 
 
-_RULES = ("first_below", "closest")
+_RULES = DETX_RULES
 
 
 _NORMS = ("frobenius_M", "none")

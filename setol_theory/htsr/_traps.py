@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import _choices
 from .._tensor import is_tensor, torch_to_numpy
 from ..fit import TW1_Q99, fit_mp_bulk, tracy_widom_scale
 from ..linalg import correlation_eigenvalues
@@ -67,7 +68,7 @@ class TrapResult:
 
 
 #: How :func:`correlation_traps` sets the MP scale of the shuffled layer.
-TRAP_SCALES = ("variance", "fit")
+TRAP_SCALES = _choices.TRAP_SCALES
 
 
 def entry_moments(W: Array) -> tuple[float, float]:
@@ -112,7 +113,7 @@ def trap_threshold(sigma2: float, N: int, M: int, tw_quantile: float = TW1_Q99) 
 
 
 #: Shuffle methods of :func:`permute_entries`.
-SHUFFLES = ("auto", "numpy", "blocked")
+SHUFFLES = _choices.TRAP_SHUFFLES
 
 
 #: ``shuffle="auto"`` uses the blocked permutation from this many entries on (256 KiB of

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._deprecated import warn_deprecated
 from ..errors import LayerError
 from ..htsr import (
     DetXResult,
@@ -80,8 +81,8 @@ def resolve_options(options: AnalysisOptions | None = None, /, **changes: Any
         backend = changes.pop("device")
     legacy = {k: changes.pop(k) for k in ("fit_kwargs", "eig_kwargs") if k in changes}
     for key, value in legacy.items():
-        warnings.warn(f"{key}= is deprecated: give AnalysisOptions fields (min_tail=, method=, "
-                      "device=) instead", DeprecationWarning, stacklevel=3)
+        warn_deprecated(f"{key}= is deprecated: give AnalysisOptions fields (min_tail=, "
+                        "method=, device=) instead")
         value = dict(value or {})
         if key == "fit_kwargs":
             extra = sorted(set(value) - {"min_tail"})
@@ -89,13 +90,21 @@ def resolve_options(options: AnalysisOptions | None = None, /, **changes: Any
                 raise OptionError(f"fit_kwargs: unknown option(s) {', '.join(extra)}; the "
                                   "analysis takes min_tail (other power-law settings: call "
                                   "setol_theory.fit.fit_powerlaw on the eigenvalues)")
-            changes.update(value)
+            for k, v in value.items():
+                if k in changes and changes[k] != v:
+                    raise OptionError(f"{k} given twice with different values: {changes[k]!r} "
+                                      f"and fit_kwargs[{k!r}] = {v!r}")
+                changes[k] = v
         else:
             unknown = sorted(set(value) - {"method", "backend", "device"})
             if unknown:
                 raise OptionError(f"eig_kwargs: unknown option(s) {unknown}")
-            if "method" in value:
-                changes["method"] = value["method"]
+            for k, v in (("method", value.get("method")),):
+                if v is not None:
+                    if k in changes and changes[k] != v:
+                        raise OptionError(f"{k} given twice with different values: "
+                                          f"{changes[k]!r} and eig_kwargs[{k!r}] = {v!r}")
+                    changes[k] = v
             if "backend" in value or "device" in value:
                 kind, dev = value.get("backend", "numpy"), str(value.get("device", "cpu"))
                 if kind not in ("numpy", "torch"):
@@ -113,9 +122,15 @@ def resolve_options(options: AnalysisOptions | None = None, /, **changes: Any
     return options, backend
 
 
+def _layer_message(name: str, reason: str) -> str:
+    """``"layer 'name': reason"``, naming the layer once."""
+    head = f"layer {name!r}"
+    return reason if reason.startswith(head) else f"{head}: {reason}"
+
+
 def _record_error(layer: Layer, exc: Exception, on_error: str, N: int, M: int) -> LayerMetrics:
     if on_error == "raise":
-        raise LayerError(f"layer {layer.name!r}: {exc}") from exc
+        raise LayerError(_layer_message(layer.name, str(exc))) from exc
     return LayerMetrics(name=layer.name, kind=layer.kind, status="skipped", reason=str(exc),
                         N=N, M=M)
 
@@ -180,7 +195,7 @@ def analyze_layers(
         elif layer.W is None:
             reason = layer.skip_reason or "not analysable"
             if on_error == "raise":
-                raise LayerError(f"layer {layer.name!r}: {reason}")
+                raise LayerError(_layer_message(layer.name, reason))
             m = LayerMetrics(name=layer.name, kind=layer.kind, status="skipped",
                              reason=reason, N=N, M=M)
             slots.append(_finish(m, None, None, quality))
@@ -333,6 +348,8 @@ def analyze(
     'ok'
     """
     opts, backend = resolve_options(options, **changes)
+    if quality is not None and not isinstance(quality, QualityOptions):
+        raise TypeError(f"quality must be a QualityOptions, got {type(quality).__name__}")
     if backend is None:
         backend = resolve_backend(opts.device, precision=opts.precision)
     it: Iterable[Any] = iter_layers(source, layers=list(opts.layers) if opts.layers else None,

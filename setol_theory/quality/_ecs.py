@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._choices import MIN_ECS
 from ..errors import ECSError
 from ..fit import PowerLawBoundWarning, fit_powerlaw
 from ..htsr import DetXResult, as_spectrum, detx_lambda_min, erg_residual
@@ -23,7 +24,7 @@ Array = NDArray[np.float64]
 # ======================================================================================
 #: Smallest ECS accepted by :func:`select_ecs` (fewer eigenvalues give no meaningful
 #: spectral-model fit: the free-Cauchy width, the cumulants and the TPL need several).
-DEFAULT_MIN_ECS = 5
+DEFAULT_MIN_ECS = MIN_ECS
 
 
 _ECS_RULES = ("xmin", "detx")

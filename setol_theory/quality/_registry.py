@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._choices import QUALITY_MODELS
 from ..htsr import DetXResult
 from ..rmt import EmpiricalSpectrum, q2_levy_paper
 from ._ecs import DEFAULT_MIN_ECS, ECS, select_ecs
@@ -137,6 +138,9 @@ MODELS: dict[str, tuple[str, str, Callable[[_Ctx], tuple[float, dict[str, Any]]]
 
 
 #: Models computed by default (all of them).
+if tuple(MODELS) != QUALITY_MODELS:  # pragma: no cover - a model added in one place only
+    raise ImportError("quality.MODELS and setol_theory._choices.QUALITY_MODELS list different "
+                      "models: add a new model to both")
 DEFAULT_MODELS: tuple[str, ...] = tuple(MODELS)
 
 

@@ -1,0 +1,26 @@
+"""The allowed values of the settings, stated once, where every layer can read them.
+
+The modules that implement a setting import its vocabulary from here (``htsr`` the trap
+scales and shuffles, ``htsr`` the detX rules, ``quality`` the model names and the smallest
+ECS), and so does :mod:`setol_theory.options`, which builds the CLI flags from them without
+importing the numerical layers (numba, scipy): ``setol --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DETX_RULES", "MIN_ECS", "QUALITY_MODELS", "TRAP_SCALES", "TRAP_SHUFFLES"]
+
+#: MP scale of the shuffled layer in the correlation-trap test: its exact entry variance, or a
+#: fit to the shuffled ESD (WeightWatcher's choice).
+TRAP_SCALES: tuple[str, ...] = ("variance", "fit")
+#: Permutation methods of the trap test (same statistics; "blocked" streams large layers).
+TRAP_SHUFFLES: tuple[str, ...] = ("auto", "numpy", "blocked")
+#: Index rules of the TraceLog/detX edge: the first k with sum ln lambda < 0 (the reference
+#: tool), or the k closest to 0 after the peak.
+DETX_RULES: tuple[str, ...] = ("first_below", "closest")
+#: The quality models of :data:`setol_theory.quality.MODELS`, in table order (the registry
+#: checks at import that its keys are exactly these).
+QUALITY_MODELS: tuple[str, ...] = ("bs", "fc", "lw", "lw_paper", "imp", "imp_gtable", "tpl",
+                                   "emp", "emp_inv")
+#: Smallest accepted effective correlation space (eigenvalues).
+MIN_ECS: int = 5
