@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..htsr import LayerMetrics
+from ..options import AnalysisOptions
 from ._checkpoints import Checkpoint, _natural_key
 
 try:  # POSIX
@@ -167,21 +168,19 @@ def _parse(path: Path, data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]
 
 
 def _settings_0_2(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A results header of setol 0.1 in the 0.2 layout, so that its runs resume.
+    """A results header in the current layout, so that runs of older versions resume.
 
-    0.1 nested ``fit: {min_tail}`` and ``eig: {method}`` and did not record ``precision``
-    (always float64 there); 0.2 records the flat :class:`~setol_theory.options.AnalysisOptions`
-    fields.  A 0.2 header is returned unchanged.
+    0.1 nested ``fit: {min_tail}`` and ``eig: {method}``; 0.2 records the flat
+    :class:`~setol_theory.options.AnalysisOptions` fields.  An option that a header does not
+    record (it did not exist yet, or 0.1 left it out at its default) had its default value.
     """
-    if "fit" not in old and "eig" not in old:
-        return old
     out = {k: v for k, v in old.items() if k not in ("fit", "eig")}
     out.update(old.get("fit") or {})
     out.update(old.get("eig") or {})
-    out.setdefault("precision", "float64")
-    for key in ("method", "min_tail"):  # 0.1 left them out when they had their default
-        if key not in out and key in new:
-            out[key] = {"method": "auto", "min_tail": 10}[key]
+    defaults = AnalysisOptions().to_dict()
+    for key in new:
+        if key not in out and key in defaults:
+            out[key] = defaults[key]
     return out
 
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from ..errors import CheckpointChanged, UnreadableCheckpoint
 from ..htsr import LayerMetrics
-from ..io import Layer, iter_layers, load_torch_file
+from ..io import TORCH_SUFFIXES, Layer, load_torch_file
 from ..options import AnalysisOptions
-from ..pipeline import analyze_layers
+from ..pipeline import analyze_layers, in_size_range, select_layers
 from ..util import nan_to_none as _nan_to_none
 from ._checkpoints import WEIGHT_SUFFIXES
 
@@ -46,7 +46,6 @@ def _check_stamp(path: str, stamp: str | None) -> None:
                                 "another process?); run again to analyse the new version")
 
 
-_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
 @lru_cache(maxsize=1)
@@ -61,7 +60,7 @@ def _cached_torch_file(path: str, mtime_ns: int, size: int) -> Any:
 def _layer_source(path: str) -> Any:
     """What ``iter_layers`` reads for a checkpoint: the path, or a cached torch state."""
     p = Path(path)
-    if p.is_file() and p.suffix in _TORCH_SUFFIXES:
+    if p.is_file() and p.suffix in TORCH_SUFFIXES:
         st = p.stat()
         return _cached_torch_file(str(p), st.st_mtime_ns, st.st_size)
     return path
@@ -69,17 +68,11 @@ def _layer_source(path: str) -> Any:
 
 def _iter(path: str, opts: AnalysisOptions, layers: Sequence[str] | None = None
           ) -> Iterator[Layer]:
-    if layers is None:
-        layers = list(opts.layers) if opts.layers else None
-    return iter_layers(_layer_source(path), layers=layers,
-                       kinds=list(opts.kinds) if opts.kinds else None, conv=opts.conv)
+    return select_layers(_layer_source(path), opts, layers)
 
 
 def _needs_eigenvalues(layer: Layer, opts: AnalysisOptions) -> bool:
-    if layer.W is None:
-        return False
-    M = min(layer.W.shape)
-    return opts.min_evals <= M <= (opts.max_evals if opts.max_evals is not None else M)
+    return layer.W is not None and in_size_range(min(layer.W.shape), opts)
 
 
 def _analyze(layers: Iterable[Layer], opts: AnalysisOptions

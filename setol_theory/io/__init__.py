@@ -12,12 +12,13 @@ from ._layer import (
     KINDS,
     Layer,
 )
-from ._readers import load_torch_file
+from ._readers import TORCH_SUFFIXES, load_torch_file
 from ._safetensors import (
     read_safetensors,
 )
 
 __all__ = [
+    "TORCH_SUFFIXES",
     "load_torch_file",
     "KINDS",
     "Layer",

@@ -45,7 +45,8 @@ except ImportError:  # pragma: no cover - Python built without lzma
 _SAFETENSORS_SUFFIXES = (".safetensors",)
 
 
-_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+#: Suffixes of torch checkpoints (pickles, read with ``weights_only=True``).
+TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 
 
 _NUMPY_SUFFIXES = (".npz", ".npy")
@@ -435,9 +436,9 @@ def _path_tensors(p: Path) -> Iterator[_Tensor]:
         with _corrupt_as_value_error(p, ".npy file: ", _NPY_HEADER_ERRORS):
             arr = np.load(p, mmap_mode="r", allow_pickle=False)
         return iter([_numpy_tensor(p.stem, np.asarray(arr))])
-    if suffix in _TORCH_SUFFIXES:
+    if suffix in TORCH_SUFFIXES:
         return iter(_torch_file_tensors(p))
-    known = ", ".join(_SAFETENSORS_SUFFIXES + _NUMPY_SUFFIXES + _TORCH_SUFFIXES)
+    known = ", ".join(_SAFETENSORS_SUFFIXES + _NUMPY_SUFFIXES + TORCH_SUFFIXES)
     raise ValueError(f"{p}: unknown weights file type {suffix!r} (expected one of {known}, "
                      "or a model directory)")
 

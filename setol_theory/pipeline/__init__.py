@@ -9,8 +9,10 @@ from ._analyze import (
     LayerResult,
     analyze,
     analyze_layers,
+    in_size_range,
     legacy_analyze_layers,
     resolve_options,
+    select_layers,
 )
 from ._quality import (
     QualityRecord,
@@ -35,6 +37,8 @@ __all__ = [
     "SUMMARY_METRICS",
     "analyze",
     "analyze_layers",
+    "in_size_range",
+    "select_layers",
     "legacy_analyze_layers",
     "metric_names",
     "quality_report",

@@ -12,7 +12,7 @@ the same.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -39,7 +39,8 @@ from ._results import ModelAnalysis
 
 Array = NDArray[np.float64]
 
-__all__ = ["LayerResult", "analyze", "analyze_layers", "resolve_options"]
+__all__ = ["LayerResult", "analyze", "analyze_layers", "in_size_range", "resolve_options",
+           "select_layers"]
 
 #: With torch, ``analyze`` hands the eigensolver up to this many layers (or bytes of layers)
 #: at once; the backend batches those of equal size. The layers are views of the model
@@ -122,6 +123,22 @@ def resolve_options(options: AnalysisOptions | None = None, /, **changes: Any
     return options, backend
 
 
+def select_layers(source: Any, options: AnalysisOptions,
+                  layers: Sequence[str] | None = None) -> Iterator[Layer]:
+    """The layers of ``source`` that ``options`` select (``layers`` patterns, ``kinds``,
+    ``conv``), in model order; ``layers`` overrides the name patterns (a task reading one
+    layer). The size filter is applied by :func:`analyze_layers` (:func:`in_size_range`)."""
+    if layers is None:
+        layers = list(options.layers) if options.layers else None
+    return iter_layers(source, layers=layers,
+                       kinds=list(options.kinds) if options.kinds else None, conv=options.conv)
+
+
+def in_size_range(M: int, options: AnalysisOptions) -> bool:
+    """Whether a matrix with ``M`` eigenvalues is analysed (``min_evals <= M <= max_evals``)."""
+    return options.min_evals <= M and (options.max_evals is None or M <= options.max_evals)
+
+
 def _layer_message(name: str, reason: str) -> str:
     """``"layer 'name': reason"``, naming the layer once."""
     head = f"layer {name!r}"
@@ -186,8 +203,7 @@ def analyze_layers(
         else:  # a matrix that cannot be analysed (dtype, 1-wide, empty) still has a shape
             shape = tuple(getattr(layer, "matrix_shape", None) or ())
         N, M = (max(shape), min(shape)) if len(shape) == 2 else (0, 0)
-        in_range = lo <= M and (hi is None or M <= hi)
-        if len(shape) == 2 and not in_range:
+        if len(shape) == 2 and not in_size_range(M, opts):
             limits = f"[{lo}, {hi if hi is not None else 'inf'}]"
             m = LayerMetrics(name=layer.name, kind=layer.kind, status="filtered", N=N, M=M,
                              reason=f"{M} eigenvalues, outside min_evals/max_evals {limits}")
@@ -352,9 +368,7 @@ def analyze(
         raise TypeError(f"quality must be a QualityOptions, got {type(quality).__name__}")
     if backend is None:
         backend = resolve_backend(opts.device, precision=opts.precision)
-    it: Iterable[Any] = iter_layers(source, layers=list(opts.layers) if opts.layers else None,
-                                    kinds=list(opts.kinds) if opts.kinds else None,
-                                    conv=opts.conv)
+    it: Iterable[Any] = select_layers(source, opts)
     if progress is True:
         from tqdm.auto import tqdm
 
