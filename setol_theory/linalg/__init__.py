@@ -18,7 +18,9 @@ from ._backend import (
 )
 from ._device import cuda_available
 from ._eigen import (
+    available_memory_bytes,
     correlation_eigenvalues,
+    eigen_memory_bytes,
     finalize_eigenvalues,
     gram_numpy,
     validate_matrix,
@@ -26,6 +28,8 @@ from ._eigen import (
 )
 
 __all__ = [
+    "available_memory_bytes",
+    "eigen_memory_bytes",
     "Backend",
     "DEVICES",
     "DeviceError",

@@ -62,6 +62,8 @@ from ._eigen import (
     _check_values_numpy,
     _eigs_numpy,
     _overflow_error,
+    available_memory_bytes,
+    eigen_memory_bytes,
     finalize_eigenvalues,
     gram_numpy,
     validate_matrix,
@@ -376,16 +378,14 @@ class _Engine:
     def _add_numpy(self, index: int, W: np.ndarray, what: str, n: int, m: int,
                    precision: str, fallback: str) -> None:
         N = max(n, m)
+        _check_memory(what, N, min(n, m), 8 if precision == "float64" else 4,
+                      int(np.dtype(W.dtype).itemsize), self.use_svd)
         if self.use_svd:
             lam = _eigs_numpy(W, what, n >= m, True)
             self._done(index, lam, N, what, "numpy", fallback, float(np.finfo(np.float64).eps))
             return
         with np.errstate(over="ignore", invalid="ignore"):
-            if precision == "float64":
-                G = gram_numpy(W)
-            else:
-                A = np.asarray(W if n >= m else W.T, dtype=np.float32)
-                G = A.T @ A
+            G = gram_numpy(W, dtype=np.float64 if precision == "float64" else np.float32)
             if not np.isfinite(G).all():
                 raise _overflow(what, precision)
         # numpy: LAPACK solves a stack one matrix at a time, so there is nothing to gain from
@@ -421,6 +421,25 @@ class _Engine:
     def flush_all(self) -> None:
         for key in list(self.groups):
             self.flush(key)
+
+
+#: Fraction of the available memory a layer's eigenvalue computation may plan to use.
+MEMORY_FRACTION = 0.9
+
+
+def _check_memory(what: str, N: int, M: int, itemsize: int, layer_itemsize: int,
+                  use_svd: bool) -> None:
+    """Refuse, with a ValueError (the layer is skipped with this reason, or LayerError), a
+    layer whose eigenvalues need more memory than the system has left: never an OOM kill."""
+    avail = available_memory_bytes()
+    if avail is None:
+        return
+    need = (N * M * 8 + 2 * M * M * 8) if use_svd else \
+        eigen_memory_bytes(N, M, itemsize, layer_itemsize)
+    if need > MEMORY_FRACTION * avail:
+        raise ValueError(f"{what}: its eigenvalues need ~{_human(need)} of memory (the "
+                         f"{M} x {M} Gram matrix and the eigensolver's copy), "
+                         f"{_human(avail)} available: not computed")
 
 
 def _overflow(what: str, precision: str) -> ValueError:

@@ -9,6 +9,7 @@ of float64 so that float32/bf16 weights do not lose the small eigenvalues.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -202,53 +203,126 @@ def _overflow_error(what: str) -> ValueError:
     return ValueError(f"{what}: W^T W overflows float64 (entries too large)")
 
 
-#: Above this size (bytes of the float64 copy of ``W``) the Gram matrix of a non-float64 layer
-#: is accumulated over row blocks of ``_GRAM_BLOCK_BYTES`` instead of converting the whole
-#: layer to float64 at once: the peak extra memory is one block instead of twice the layer.
+#: Above this size (bytes of the converted copy of ``W``) the Gram matrix of a layer whose dtype
+#: differs from the product's is accumulated over row blocks instead of converting the whole
+#: layer at once: the peak extra memory is one block instead of twice the layer.
 _GRAM_DIRECT_BYTES = 32 * 2**20
+#: Row blocks of the narrow path (``M <= _GRAM_TILE``): large enough that each block's product
+#: is compute-bound (the 8 MiB blocks of 0.1 made a float32 16384-wide layer 20x slower than
+#: one BLAS call: every block re-read the whole Gram matrix).
+_GRAM_BLOCK_BYTES = 64 * 2**20
+#: Widest Gram matrix made by one BLAS call; wider ones are assembled from tiles of this side.
+#: OpenBLAS 0.3.31's multithreaded ``dsyrk`` with its SkylakeX (AVX-512) kernels, which
+#: OpenBLAS picks on AVX-512 CPUs, dies with SIGSEGV for outputs of side >= ~16,000 once the
+#: inner dimension is >= 1024 (measured: 1024 x 16383 and 2048 x 16100 crash, 512 x 16383,
+#: 2048 x 15000 and 12288 x 12288 do not; one thread, ``dgemm`` and ``ssyrk`` do not). Tiles of
+#: 4096 keep every ``syrk`` far below that and cost 1.0-1.3x one call (benchmarks/bench_gram.py).
+_GRAM_TILE = 4096
+#: Bytes of one converted column panel in the tiled path (rows are chunked beyond it).
+_GRAM_PANEL_BYTES = 512 * 2**20
 
 
-_GRAM_BLOCK_BYTES = 8 * 2**20
+def _as(A: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return A if A.dtype == dtype else np.asarray(A, dtype=dtype)
 
 
-def gram_numpy(W: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """The float64 ``M x M`` Gram matrix ``W^T W`` (``W`` tall) or ``W W^T`` (``W`` wide).
+def gram_numpy(W: np.ndarray, out: np.ndarray | None = None,
+               dtype: np.dtype | type = np.float64) -> np.ndarray:
+    """The ``M x M`` Gram matrix ``W^T W`` (``W`` tall) or ``W W^T`` (``W`` wide) in ``dtype``.
 
-    A float64 ``W``, or one whose float64 copy is at most 32 MiB, is multiplied in one BLAS
-    call (``syrk``). A larger float32/float16 ``W`` is converted and accumulated over blocks
-    of 8 MiB along its long side, so that the float64 copy of a 30522 x 384 embedding
-    (94 MB) is never made; the result differs from the one-call product only by float64
-    round-off of the summation order (a few ``eps * ||W||_F^2``).
+    A narrow layer (``M <= 4096``) whose copy in ``dtype`` is small, or that is already in
+    ``dtype``, is multiplied in one BLAS call (``syrk``); a larger one of another dtype is
+    converted and accumulated over row blocks of 64 MiB, so that the float64 copy of a
+    30522 x 384 float32 embedding is never made. A wider layer is assembled from tiles of at
+    most 4096 x 4096 (``syrk`` on the diagonal, ``gemm`` off it; column panels converted
+    chunk by chunk), which never calls a single very large ``syrk`` (a crash of OpenBLAS's
+    multithreaded AVX-512 ``dsyrk``: see ``_GRAM_TILE``) and never holds a converted copy of
+    the whole layer. Every route differs from the one-call product only by the round-off of
+    the summation order (a few ``eps * ||W||_F^2``).
 
     Parameters
     ----------
     W : numpy.ndarray, shape (n, m)
         Float matrix.
     out : numpy.ndarray, optional
-        float64 array of shape ``(M, M)`` to write into.
+        Array of shape ``(M, M)`` and dtype ``dtype`` to write into.
+    dtype : numpy dtype, default float64
+        Precision of the products and of the result.
 
     Returns
     -------
     numpy.ndarray
-        ``G``, float64, ``M x M`` with ``M = min(n, m)``.
+        ``G``, ``M x M`` with ``M = min(n, m)``.
     """
     n, m = W.shape
-    tall = n >= m
-    A = W if tall else W.T  # N x M view
+    A = W if n >= m else W.T  # N x M view
     N, M = A.shape
-    if A.dtype == np.float64 or N * M * 8 <= _GRAM_DIRECT_BYTES:
-        A = np.asarray(A, dtype=np.float64)
-        if out is None:
-            return A.T @ A  # numpy uses BLAS syrk for A.T @ A
-        return np.matmul(A.T, A, out=out)
-    G = np.zeros((M, M)) if out is None else out
-    if out is not None:
-        G[...] = 0.0
-    rows = max(1, _GRAM_BLOCK_BYTES // (8 * M))
-    for a in range(0, N, rows):
-        B = np.asarray(A[a:a + rows], dtype=np.float64)
-        G += B.T @ B
+    dt = np.dtype(dtype)
+    if M <= _GRAM_TILE:
+        if A.dtype == dt or N * M * dt.itemsize <= _GRAM_DIRECT_BYTES:
+            A = _as(A, dt)
+            if out is None:
+                return A.T @ A  # numpy uses BLAS syrk for A.T @ A
+            return np.matmul(A.T, A, out=out)
+        G = np.zeros((M, M), dt) if out is None else out
+        if out is not None:
+            G[...] = 0.0
+        rows = max(1, _GRAM_BLOCK_BYTES // (dt.itemsize * M))
+        for a in range(0, N, rows):
+            B = _as(A[a:a + rows], dt)
+            G += B.T @ B
+        return G
+    G = np.empty((M, M), dt) if out is None else out
+    T = _GRAM_TILE
+    # rows per chunk of a converted panel (a view needs no chunking)
+    R = N if A.dtype == dt else max(1, _GRAM_PANEL_BYTES // (dt.itemsize * T))
+    for i0 in range(0, M, T):
+        i1 = min(i0 + T, M)
+        whole_i = _as(A[:, i0:i1], dt) if R >= N else None  # converted once per row of tiles
+        for k0 in range(i0, M, T):
+            k1 = min(k0 + T, M)
+            acc = None
+            for r0 in range(0, N, R):
+                Pi = whole_i if whole_i is not None else _as(A[r0:r0 + R, i0:i1], dt)
+                if k0 == i0:
+                    part = Pi.T @ Pi  # syrk on a <= 4096-wide tile
+                else:
+                    part = Pi.T @ _as(A[r0:r0 + R, k0:k1] if R < N else A[:, k0:k1], dt)
+                acc = part if acc is None else acc + part
+            G[i0:i1, k0:k1] = acc
+            if k0 != i0:
+                G[k0:k1, i0:i1] = acc.T
     return G
+
+
+def eigen_memory_bytes(N: int, M: int, itemsize: int = 8, layer_itemsize: int = 8) -> int:
+    """Peak extra memory of the numpy eigenvalues of an ``N x M`` layer (``N >= M``), bytes.
+
+    The ``M x M`` Gram matrix, the copy LAPACK's ``syevd`` works on (numpy makes it), and the
+    converted panels of :func:`gram_numpy`'s tiled path when the layer's dtype differs.
+    """
+    gram = M * M * itemsize
+    panels = 0
+    if layer_itemsize != itemsize:
+        T = min(M, _GRAM_TILE)
+        rows = min(N, max(1, _GRAM_PANEL_BYTES // (itemsize * T)))
+        panels = 2 * rows * T * itemsize
+    return 2 * gram + panels
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can still give this process (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _eigs_numpy(W: np.ndarray, what: str, tall: bool, use_svd: bool) -> np.ndarray:
