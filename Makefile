@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_analyze.py
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/bench_transforms.py
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_gram.py --widths 384,1024,2048,4096,8192
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -89,6 +89,7 @@ def test_memory_estimate():
 def test_layer_too_large_for_the_memory_left_is_skipped(monkeypatch):
     """Never an out-of-memory kill: a layer whose eigenvalues would not fit is skipped."""
     monkeypatch.setattr(_backend, "available_memory_bytes", lambda: 3 * 2**20)
+    monkeypatch.setattr(_backend, "_MEMORY_CHECK_MIN", 0)
     rng = np.random.default_rng(4)
     model = {"big.weight": rng.normal(size=(800, 600)), "small.weight": rng.normal(size=(80, 40))}
     res = analyze(model, traps=False, on_error="record")

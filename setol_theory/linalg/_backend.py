@@ -425,18 +425,20 @@ class _Engine:
 
 #: Fraction of the available memory a layer's eigenvalue computation may plan to use.
 MEMORY_FRACTION = 0.9
+#: Layers needing less than this are computed without looking at the free memory.
+_MEMORY_CHECK_MIN = 64 * 2**20
 
 
 def _check_memory(what: str, N: int, M: int, itemsize: int, layer_itemsize: int,
                   use_svd: bool) -> None:
     """Refuse, with a ValueError (the layer is skipped with this reason, or LayerError), a
     layer whose eigenvalues need more memory than the system has left: never an OOM kill."""
-    avail = available_memory_bytes()
-    if avail is None:
-        return
     need = (N * M * 8 + 2 * M * M * 8) if use_svd else \
         eigen_memory_bytes(N, M, itemsize, layer_itemsize)
-    if need > MEMORY_FRACTION * avail:
+    if need < _MEMORY_CHECK_MIN:  # small layers: not worth a look at /proc/meminfo
+        return
+    avail = available_memory_bytes()
+    if avail is not None and need > MEMORY_FRACTION * avail:
         raise ValueError(f"{what}: its eigenvalues need ~{_human(need)} of memory (the "
                          f"{M} x {M} Gram matrix and the eigensolver's copy), "
                          f"{_human(avail)} available: not computed")
