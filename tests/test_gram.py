@@ -80,10 +80,61 @@ def test_eigenvalues_of_a_tiled_layer_match(monkeypatch):
 
 
 def test_memory_estimate():
+    gram = 500 * 500 * 8
     # float64 layer: the Gram matrix and LAPACK's copy
-    assert eigen_memory_bytes(1000, 500) == 2 * 500 * 500 * 8
-    # float32 layer: plus two converted panels
-    assert eigen_memory_bytes(1000, 500, 8, 4) == 2 * 500 * 500 * 8 + 2 * 1000 * 500 * 8
+    assert eigen_memory_bytes(1000, 500) == 2 * gram
+    # small float32 layer: plus its float64 copy
+    assert eigen_memory_bytes(1000, 500, 8, 4) == 2 * gram + 1000 * 500 * 8
+    # a float32 embedding 30522 x 384: two 64 MiB row blocks, not a copy of the layer
+    rows = (64 * 2**20) // (8 * 384)
+    assert eigen_memory_bytes(30522, 384, 8, 4) == 2 * 384 * 384 * 8 + 2 * rows * 384 * 8
+    # tiled float64 layer: three tile temporaries; float32: plus two converted panels
+    T = 4096
+    assert eigen_memory_bytes(8192, 8192) == 2 * 8192**2 * 8 + 3 * T * T * 8
+    rows = (512 * 2**20) // (8 * T)
+    assert eigen_memory_bytes(40000, 8192, 8, 4) == (2 * 8192**2 * 8 + 2 * rows * T * 8
+                                                      + 3 * T * T * 8)
+    # SVD: the float64 layer and LAPACK's copy
+    assert eigen_memory_bytes(1000, 500, svd=True) == 2 * 1000 * 500 * 8 + 500 * 8
+
+
+def test_memory_estimate_bounds_the_measured_peak():
+    """The estimate is an upper bound of what the numpy route really allocates (tracemalloc
+    sees numpy's buffers), and not more than twice it."""
+    import tracemalloc
+
+    from setol_theory.linalg import batched_eigenvalues
+
+    for shape, dtype in [((3000, 400), np.float32), ((900, 700), np.float64)]:
+        W = np.random.default_rng(5).standard_normal(shape).astype(dtype)
+        tracemalloc.start()
+        batched_eigenvalues([W])
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        est = eigen_memory_bytes(*shape, 8, np.dtype(dtype).itemsize)
+        assert peak <= est <= 2 * peak + 2**20, (shape, dtype, peak, est)
+
+
+def test_out_is_checked(monkeypatch):
+    W = np.random.default_rng(6).standard_normal((100, 40))
+    with pytest.raises(ValueError, match="shape"):
+        gram_numpy(W, out=np.empty((45, 45)))
+    with pytest.raises(ValueError, match="float64"):
+        gram_numpy(W, out=np.empty((40, 40), dtype=np.int64))
+    S = np.random.default_rng(7).standard_normal((40, 40))
+    with pytest.raises(ValueError, match="share memory"):
+        gram_numpy(S, out=S)
+
+
+def test_cgroup_limit(tmp_path):
+    from setol_theory.linalg._eigen import _cgroup_available
+
+    assert _cgroup_available(str(tmp_path)) is None  # no cgroup files
+    (tmp_path / "memory.max").write_text("max\n")
+    assert _cgroup_available(str(tmp_path)) is None  # no limit
+    (tmp_path / "memory.max").write_text(str(4 * 2**30))
+    (tmp_path / "memory.current").write_text(str(3 * 2**30))
+    assert _cgroup_available(str(tmp_path)) == 2**30
 
 
 def test_layer_too_large_for_the_memory_left_is_skipped(monkeypatch):
@@ -98,6 +149,10 @@ def test_layer_too_large_for_the_memory_left_is_skipped(monkeypatch):
     assert "need ~" in big.reason and "available" in big.reason and "600 x 600" in big.reason
     with pytest.raises(LayerError, match="600 x 600 Gram matrix"):
         analyze(model, traps=False)
+    pytest.importorskip("torch")
+    # torch on the CPU: the same memory, the same refusal (after its fallback to numpy)
+    res = analyze(model, traps=False, on_error="record", device="torch-cpu")
+    assert [m.status for m in res.layers] == ["skipped", "ok"]
 
 
 def _has_avx512() -> bool:
@@ -131,3 +186,21 @@ def test_16384_wide_layer_is_analysed_without_a_crash(dtype):
                          capture_output=True, text=True, timeout=3600)
     assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:]}"
     assert run.stdout.startswith("ok 16384 16384"), run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_avx512(), reason="needs an AVX-512 CPU (OpenBLAS SkylakeX kernels)")
+def test_control_the_plain_product_crashes_under_skylakex():
+    """The negative control of the test above: in the same environment the one-call
+    ``A.T @ A`` of a float64 2048 x 16100 matrix (threaded dsyrk) dies with SIGSEGV. If this
+    starts failing, OpenBLAS has fixed the bug (then ``_GRAM_TILE`` may be revisited)."""
+    code = """
+        import numpy as np
+        A = np.random.default_rng(0).standard_normal((2048, 16100))
+        A.T @ A
+        print("no crash")
+        """
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2", OPENBLAS_CORETYPE="SKYLAKEX")
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == -11, (run.returncode, run.stdout, run.stderr[-500:])

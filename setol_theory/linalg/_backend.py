@@ -433,15 +433,16 @@ def _check_memory(what: str, N: int, M: int, itemsize: int, layer_itemsize: int,
                   use_svd: bool) -> None:
     """Refuse, with a ValueError (the layer is skipped with this reason, or LayerError), a
     layer whose eigenvalues need more memory than the system has left: never an OOM kill."""
-    need = (N * M * 8 + 2 * M * M * 8) if use_svd else \
-        eigen_memory_bytes(N, M, itemsize, layer_itemsize)
+    need = eigen_memory_bytes(N, M, itemsize, layer_itemsize, svd=use_svd)
     if need < _MEMORY_CHECK_MIN:  # small layers: not worth a look at /proc/meminfo
         return
     avail = available_memory_bytes()
     if avail is not None and need > MEMORY_FRACTION * avail:
-        raise ValueError(f"{what}: its eigenvalues need ~{_human(need)} of memory (the "
-                         f"{M} x {M} Gram matrix and the eigensolver's copy), "
-                         f"{_human(avail)} available: not computed")
+        what_needs = (f"the {N} x {M} layer in float64 and the SVD's copy" if use_svd else
+                      f"the {M} x {M} Gram matrix, the eigensolver's copy and the blocks "
+                      "that form it")
+        raise ValueError(f"{what}: its eigenvalues need ~{_human(need)} of memory "
+                         f"({what_needs}), {_human(avail)} available: not computed")
 
 
 def _overflow(what: str, precision: str) -> ValueError:
@@ -484,8 +485,9 @@ class _TorchEngine(_Engine):
     def _available(self) -> float:
         if self.backend.memory_limit is not None:
             return float(self.backend.memory_limit)
-        if not self.backend.is_cuda:
-            return math.inf
+        if not self.backend.is_cuda:  # torch on the CPU: the system's memory
+            avail = available_memory_bytes()
+            return math.inf if avail is None else MEMORY_FRACTION * avail
         torch = self.torch
         free, _total = torch.cuda.mem_get_info(self.backend.device)
         cached = torch.cuda.memory_reserved(self.backend.device) - torch.cuda.memory_allocated(

@@ -208,15 +208,15 @@ def _overflow_error(what: str) -> ValueError:
 #: layer at once: the peak extra memory is one block instead of twice the layer.
 _GRAM_DIRECT_BYTES = 32 * 2**20
 #: Row blocks of the narrow path (``M <= _GRAM_TILE``): large enough that each block's product
-#: is compute-bound (the 8 MiB blocks of 0.1 made a float32 16384-wide layer 20x slower than
-#: one BLAS call: every block re-read the whole Gram matrix).
+#: is compute-bound (with the 8 MiB blocks of 0.1 every block of a 16384-wide float32 layer
+#: re-read the whole 2 GiB Gram matrix).
 _GRAM_BLOCK_BYTES = 64 * 2**20
 #: Widest Gram matrix made by one BLAS call; wider ones are assembled from tiles of this side.
 #: OpenBLAS 0.3.31's multithreaded ``dsyrk`` with its SkylakeX (AVX-512) kernels, which
 #: OpenBLAS picks on AVX-512 CPUs, dies with SIGSEGV for outputs of side >= ~16,000 once the
 #: inner dimension is >= 1024 (measured: 1024 x 16383 and 2048 x 16100 crash, 512 x 16383,
 #: 2048 x 15000 and 12288 x 12288 do not; one thread, ``dgemm`` and ``ssyrk`` do not). Tiles of
-#: 4096 keep every ``syrk`` far below that and cost 1.0-1.3x one call (benchmarks/bench_gram.py).
+#: 4096 keep every ``syrk`` far below that and cost 0.8-1.2x one call (benchmarks/bench_gram.py).
 _GRAM_TILE = 4096
 #: Bytes of one converted column panel in the tiled path (rows are chunked beyond it).
 _GRAM_PANEL_BYTES = 512 * 2**20
@@ -232,7 +232,8 @@ def gram_numpy(W: np.ndarray, out: np.ndarray | None = None,
 
     A narrow layer (``M <= 4096``) whose copy in ``dtype`` is small, or that is already in
     ``dtype``, is multiplied in one BLAS call (``syrk``); a larger one of another dtype is
-    converted and accumulated over row blocks of 64 MiB, so that the float64 copy of a
+    converted and accumulated over row blocks of 64 MiB (two held at a time), so that the
+    float64 copy of a
     30522 x 384 float32 embedding is never made. A wider layer is assembled from tiles of at
     most 4096 x 4096 (``syrk`` on the diagonal, ``gemm`` off it; column panels converted
     chunk by chunk), which never calls a single very large ``syrk`` (a crash of OpenBLAS's
@@ -258,6 +259,12 @@ def gram_numpy(W: np.ndarray, out: np.ndarray | None = None,
     A = W if n >= m else W.T  # N x M view
     N, M = A.shape
     dt = np.dtype(dtype)
+    if out is not None:
+        if out.shape != (M, M) or out.dtype != dt:
+            raise ValueError(f"out must be a {dt} array of shape ({M}, {M}), got {out.dtype} "
+                             f"{out.shape}")
+        if np.shares_memory(out, W):
+            raise ValueError("out must not share memory with W")
     if M <= _GRAM_TILE:
         if A.dtype == dt or N * M * dt.itemsize <= _GRAM_DIRECT_BYTES:
             A = _as(A, dt)
@@ -295,34 +302,79 @@ def gram_numpy(W: np.ndarray, out: np.ndarray | None = None,
     return G
 
 
-def eigen_memory_bytes(N: int, M: int, itemsize: int = 8, layer_itemsize: int = 8) -> int:
+def eigen_memory_bytes(N: int, M: int, itemsize: int = 8, layer_itemsize: int = 8,
+                       svd: bool = False) -> int:
     """Peak extra memory of the numpy eigenvalues of an ``N x M`` layer (``N >= M``), bytes.
 
-    The ``M x M`` Gram matrix, the copy LAPACK's ``syevd`` works on (numpy makes it), and the
-    converted panels of :func:`gram_numpy`'s tiled path when the layer's dtype differs.
+    ``itemsize`` is the precision's (8: float64), ``layer_itemsize`` the stored layer's. The
+    ``M x M`` Gram matrix and the copy LAPACK's ``syevd`` works on (numpy makes it), plus what
+    :func:`gram_numpy` holds while it forms the Gram matrix: the converted layer (at most 32 MiB)
+    or two row blocks (narrow path), or two converted panels and three tile-sized temporaries
+    (tiled path). ``svd=True``: the converted layer and LAPACK's copy of it.
     """
+    if svd:
+        return 2 * N * M * 8 + M * 8
     gram = M * M * itemsize
-    panels = 0
-    if layer_itemsize != itemsize:
-        T = min(M, _GRAM_TILE)
-        rows = min(N, max(1, _GRAM_PANEL_BYTES // (itemsize * T)))
-        panels = 2 * rows * T * itemsize
-    return 2 * gram + panels
+    converting = layer_itemsize != itemsize
+    if M <= _GRAM_TILE:
+        if not converting:
+            work = 0
+        elif N * M * itemsize <= _GRAM_DIRECT_BYTES:
+            work = N * M * itemsize
+        else:
+            rows = max(1, _GRAM_BLOCK_BYTES // (itemsize * M))
+            work = 2 * min(N, rows) * M * itemsize  # the next block is made before the last goes
+    else:
+        T = _GRAM_TILE
+        rows = N if not converting else min(N, max(1, _GRAM_PANEL_BYTES // (itemsize * T)))
+        work = (2 * rows * T * itemsize if converting else 0) + 3 * T * T * itemsize
+    return 2 * gram + work
+
+
+def _cgroup_available(root: str = "/sys/fs/cgroup") -> int | None:
+    """Memory left under this process's cgroup limit (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``), or None when there is no limit or no cgroup."""
+    for limit_file, usage_file in (
+        (f"{root}/memory.max", f"{root}/memory.current"),
+        (f"{root}/memory/memory.limit_in_bytes", f"{root}/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            with open(limit_file) as fh:
+                text = fh.read().strip()
+            if text == "max":
+                return None
+            limit = int(text)
+            with open(usage_file) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit >= 2**60:  # v1's "no limit"
+            return None
+        return max(0, limit - usage)
+    return None
 
 
 def available_memory_bytes() -> int | None:
-    """Memory the system can still give this process (Linux ``MemAvailable``), or None."""
+    """Memory this process can still get: the smaller of the system's ``MemAvailable`` (Linux)
+    and what is left under its cgroup limit (containers, batch schedulers), or None."""
+    avail: int | None = None
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    avail = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+    if avail is None:
+        try:
+            avail = int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            avail = None
+    cg = _cgroup_available()
+    if cg is not None:
+        avail = cg if avail is None else min(avail, cg)
+    return avail
 
 
 def _eigs_numpy(W: np.ndarray, what: str, tall: bool, use_svd: bool) -> np.ndarray:
