@@ -7,6 +7,7 @@ imported by the caller) and imported only where a torch file or device is asked 
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -93,3 +94,19 @@ def torch_to_numpy(t: Any) -> np.ndarray:
         t = t.to(torch.float32)
     return t.numpy()
 
+
+def as_torch(W: Any, torch: Any) -> Any:
+    """``W`` (a tensor, detached, or an array, shared without a copy where torch allows) as a
+    CPU-side torch tensor: negative strides are made contiguous and non-native byte order
+    native, which ``torch.from_numpy`` rejects."""
+    if is_tensor(W):
+        return W.detach()
+    A = np.asarray(W)
+    if any(s < 0 for s in A.strides):
+        A = np.ascontiguousarray(A)
+    if not A.dtype.isnative:
+        A = A.astype(A.dtype.newbyteorder("="))
+    with warnings.catch_warnings():
+        # read-only arrays (memory-mapped weights): the tensor is only read, never written
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(A)

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._tensor import is_tensor, torch_to_numpy
+from .._tensor import as_torch, is_tensor, torch_to_numpy
 from ..errors import DeviceError, DeviceFallbackWarning
 from ._device import (
     _cuda_device,
@@ -557,18 +557,7 @@ class _TorchEngine(_Engine):
 
     def _prepare(self, W: Any, what: str, n: int, m: int) -> Any:
         torch = self.torch
-        if is_tensor(W):
-            T = W.detach()
-        else:
-            A = np.asarray(W)
-            if any(s < 0 for s in A.strides):
-                A = np.ascontiguousarray(A)
-            if not A.dtype.isnative:  # torch.from_numpy rejects non-native byte order
-                A = A.astype(A.dtype.newbyteorder("="))
-            with warnings.catch_warnings():
-                # read-only arrays (memory-mapped weights): the tensor is only read
-                warnings.simplefilter("ignore", UserWarning)
-                T = torch.from_numpy(A)
+        T = as_torch(W, torch)
         # move first, then upcast on the device: half the bytes over PCIe for float32 weights
         T = T.to(device=self.backend.device).to(self.dtype)
         if self.check_values:

@@ -10,12 +10,12 @@ of float64 so that float32/bf16 weights do not lose the small eigenvalues.
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any
 
 import numpy as np
 
 from .._tensor import (
+    as_torch,
     dtype_problem,
     import_torch,
     is_tensor,
@@ -400,18 +400,7 @@ def _eigs_torch(W: Any, what: str, tall: bool, use_svd: bool, device: str) -> np
             raise ValueError(f"device={device!r}: torch finds no CUDA device on this machine")
 
         device = _cuda_device(device)  # a clear error for a missing or malformed index
-    if is_tensor(W):
-        T = W.detach()
-    else:
-        A = np.asarray(W)
-        if any(s < 0 for s in A.strides):
-            A = np.ascontiguousarray(A)
-        if not A.dtype.isnative:  # torch.from_numpy rejects non-native byte order
-            A = A.astype(A.dtype.newbyteorder("="))
-        with warnings.catch_warnings():
-            # read-only arrays (memory-mapped weights): the tensor is only read, never written
-            warnings.simplefilter("ignore", UserWarning)
-            T = torch.from_numpy(A)
+    T = as_torch(W, torch)
     # move first, then upcast on the device: half the bytes over PCIe for float32 weights
     T = T.to(device=device).to(torch.float64)
     n_nan = int(torch.isnan(T).sum().item())
