@@ -430,7 +430,8 @@ class MatrixQuality:
         Same, with the finite-N top eigenvalue of ``D`` in the sticking phase.
     Q2_paper : float
         ``sum_k G(lambda_k)``, ``G = int_{lambda_min}^{lambda} Re R`` (``nan`` when ``R`` is
-        not integrable on the interval, e.g. the MP pole; see ``notes``).
+        not integrable on the interval, e.g. the MP pole; the reason is in
+        ``Q2_paper_status``).
     gamma_standard, gamma_paper : float
         ``(1/2) sum_k F(2 n beta lambda_k)`` and the paper's ``n beta sum_k G(lambda_k)``.
     phases : tuple of str
@@ -438,6 +439,9 @@ class MatrixQuality:
     equilibrated : bool
     notes : tuple of str
     assumptions : tuple of str
+    Q2_paper_status : str
+        ``"ok"``, or why ``Q2_paper`` is undefined (e.g. the pole of the MP R-transform at
+        ``z = 1/q`` inside the ECS eigenvalue range).
     """
 
     N: int
@@ -457,6 +461,7 @@ class MatrixQuality:
     seconds: float
     notes: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ASSUMPTIONS
+    Q2_paper_status: str = "ok"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -473,7 +478,8 @@ def _paper_q2(lambdas: Array, law: Any, lambda_min: float) -> tuple[float, str]:
         vals = [float(np.real(np.asarray(law.integrated_r(v, lower=lambda_min)).reshape(())))
                 for v in lambdas]
     except (ValueError, ZeroDivisionError) as exc:
-        return math.nan, f"paper G(lambda) undefined: {exc}"
+        return math.nan, (f"paper G(lambda) undefined on the ECS [{lambda_min:g}, "
+                          f"{float(lambdas.max()):g}]: {exc}")
     total = math.fsum(vals)
     if not math.isfinite(total):
         return math.nan, "paper G(lambda) is not finite on the ECS"
@@ -532,7 +538,8 @@ def matrix_quality(N: int, lambdas: ArrayLike, law: Any, n_beta: float, *,
         Q2_paper=q2p,
         gamma_standard=rmt.hciz_lowrank_asymptotic(2.0 * n_beta * lam, law, beta=1),
         gamma_paper=n_beta * q2p if math.isfinite(q2p) else math.nan,
-        phases=phases, equilibrated=fs.equilibrated, seconds=fs.seconds, notes=tuple(notes))
+        phases=phases, equilibrated=fs.equilibrated, seconds=fs.seconds, notes=tuple(notes),
+        Q2_paper_status=note or "ok")
 
 
 def thermodynamic_integration(D: ArrayLike, lambdas: ArrayLike, n_beta: float, *,

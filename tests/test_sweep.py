@@ -226,6 +226,33 @@ def test_simulate_ising_and_matrix_end_to_end(tmp_path):
     assert (out / "matrix.png").exists()
 
 
+def test_simulate_matrix_mp_one_size_prints_no_nan(tmp_path, capsys):
+    """MP student at one size: the paper's sum G (pole of R inside the ECS) and the convergence
+    rate (one size) are undefined -- each printed with its reason, never as nan."""
+    out = tmp_path / "mp"
+    assert _run(["simulate", "matrix", "--N", "20", "--chains", "2", "--sweeps", "200",
+                 "--out", str(out), "--workers", "1", "--no-plot"]) == 0
+    text = capsys.readouterr().out
+    assert "nan" not in text.lower()
+    assert "undefined" in text and "pole" in text and "needs at least two sizes" in text
+    row = list(csv.DictReader(open(out / "table.csv")))[0]
+    assert row["Q2_paper"] == "" and "pole" in row["Q2_paper_status"]
+
+
+def test_simulate_matrix_annealed(tmp_path, capsys):
+    png = tmp_path / "ann.png"
+    assert _run(["simulate", "matrix-annealed", "--M", "1,4", "--r", "0:0.5:2", "--n-data",
+                 "20000", "--plot", str(png)]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == 4
+    for ln in lines:  # M = 1: exact = trace form = 1/2 ln(1 + 2 beta (1 - r))
+        m, r, ex, _, _, z, tr, _ = (float(v) for v in ln.split())
+        assert abs(z) < 4
+        if m == 1:
+            assert ex == pytest.approx(0.5 * math.log1p(4 * (1 - r)), abs=1e-5) and tr == ex
+    assert png.stat().st_size > 10_000
+
+
 @pytest.mark.parametrize("extra,msg", [
     (["--alpha", "0"], "alpha"),
     (["--alpha=-1:2:3"], "alpha"),

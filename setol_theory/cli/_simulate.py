@@ -169,6 +169,20 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     common(m)
     m.set_defaults(func=cmd_simulate_matrix, sweeps_default=20000)
 
+    a = ssub.add_parser(
+        "matrix-annealed", help="matrix annealed Hamiltonian: closed form vs Monte Carlo",
+        description="beta G_an(R) = 1/2 ln det[I + (2 beta/M)(I - R)] per example (Gaussian "
+                    "features of variance 1/M) against a Monte Carlo average over data, the "
+                    "paper's trace form and the large-M limit (beta/M) Tr(I - R).")
+    a.add_argument("--M", default="1,8,64", metavar="LIST", help="feature dimensions")
+    a.add_argument("--beta", type=float, default=2.0, help="inverse temperature (default 2)")
+    a.add_argument("--r", default="-0.5:1:7", metavar="GRID",
+                   help="mean eigenvalues of R (default -0.5:1:7)")
+    a.add_argument("--n-data", type=int, default=200_000, help="data draws per point")
+    a.add_argument("--plot", metavar="FILE", default="results/matrix-annealed.png")
+    a.add_argument("--quiet", action="store_true", help="no table")
+    a.set_defaults(func=cmd_simulate_matrix_annealed)
+
     t = ssub.add_parser(
         "theory", help="figure of the analytic learning curves (no simulation)",
         description="T = 0 replica-symmetric and annealed curves (spherical and Ising, with the "
@@ -310,8 +324,9 @@ def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in keys})
+        for r in rows:  # an undefined number is an empty cell; its *_status column says why
+            w.writerow({k: "" if isinstance(v, float) and math.isnan(v) else v
+                        for k, v in ((k, r.get(k, "")) for k in keys)})
 
 
 def _plot_perceptron(rows: list[dict[str, Any]], prior: str, output: str, path: Path) -> None:
@@ -480,6 +495,30 @@ def cmd_simulate_theory(args: argparse.Namespace) -> int:
 # matrix model
 # --------------------------------------------------------------------------------------------
 
+def cmd_simulate_matrix_annealed(args: argparse.Namespace) -> int:
+    """Table and figure of the matrix annealed Hamiltonian against its Monte Carlo."""
+    from simulations.matrix_annealed import annealed_table, plot_annealed
+
+    Ms = parse_sizes(args.M, "M", minimum=1)
+    rv = parse_grid(args.r, "r", positive=False)
+    if any(abs(v) > 1 for v in rv):
+        raise ValueError("--r: overlap eigenvalues must lie in [-1, 1]")
+    if not math.isfinite(args.beta) or args.beta < 0:
+        raise ValueError(f"--beta must be finite and >= 0, got {args.beta}")
+    rows = annealed_table(Ms, args.beta, rv, n_data=_positive_int(args.n_data, "n-data", 2))
+    if not args.quiet:
+        print(f"{'M':>4} {'r':>6} {'exact':>9} {'MC':>9} {'+-':>8} {'z':>6} {'trace':>9} "
+              f"{'large-M':>9}")
+        for r in rows:
+            print(f"{r['M']:>4d} {r['r']:>6.3g} {r['exact']:>9.5f} {r['mc']:>9.5f} "
+                  f"{r['mc_se']:>8.1e} {r['z']:>6.2f} {r['trace_form']:>9.5f} "
+                  f"{r['large_M']:>9.5f}")
+    plot_annealed(rows, args.plot)
+    if not args.quiet:
+        print(f"figure: {args.plot}", file=sys.stderr)
+    return 0
+
+
 def cmd_simulate_matrix(args: argparse.Namespace) -> int:
     """Run the matrix-model sweep; print the convergence table and slope; returns 0."""
     from simulations.matrix_model import ASSUMPTIONS, fit_convergence, make_law
@@ -518,7 +557,9 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
             row = {"n_beta": nb, "N": N, "Q2": mean, "Q2_se": err,
                    "Q2_standard": rs[0]["Q2_standard"],
                    "Q2_standard_finite_edge": rs[0]["Q2_standard_finite_edge"],
-                   "Q2_paper": rs[0]["Q2_paper"], "gamma_standard": rs[0]["gamma_standard"],
+                   "Q2_paper": rs[0]["Q2_paper"],
+                   "Q2_paper_status": _paper_status(rs[0]),
+                   "gamma_standard": rs[0]["gamma_standard"],
                    "gamma_paper": rs[0]["gamma_paper"],
                    "error": mean - rs[0]["Q2_standard"],
                    "equilibrated": all(bool(r["equilibrated"]) for r in rs),
@@ -528,9 +569,11 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
         slope, slope_se, pref, ok = fit_convergence([r["N"] for r in per_n],
                                                     [r["error"] for r in per_n],
                                                     [r["Q2_se"] for r in per_n])
+        resolved = [int(r["N"]) for r, o in zip(per_n, ok, strict=True) if o]
         fits.append({"n_beta": nb, "slope": slope, "slope_se": slope_se, "prefactor": pref,
-                     "resolved_sizes": [int(r["N"]) for r, o in zip(per_n, ok, strict=True)
-                                        if o]})
+                     "resolved_sizes": resolved,
+                     "status": "ok" if math.isfinite(slope) else
+                     _convergence_status(per_n, resolved)})
     _write_table(out / "table.csv", rows)
     write_json(out / "summary.json", nan_to_none({
         "command": "simulate matrix", "law": args.law, "q": args.q, "sigma2": args.sigma2,
@@ -541,14 +584,22 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
         print(f"{'n_beta':>7} {'N':>6} {'Q2 (MC)':>11} {'+-':>8} {'Q2_inf':>10} "
               f"{'Q2_N-Q2_inf':>12} {'Q2_paper':>10} {'eq':>3}")
         for r in rows:
+            paper = (f"{r['Q2_paper']:>10.5g}" if math.isfinite(r["Q2_paper"])
+                     else f"{'undefined':>10}")
             print(f"{r['n_beta']:>7.4g} {r['N']:>6d} {r['Q2']:>11.5f} {r['Q2_se']:>8.1e} "
-                  f"{r['Q2_standard']:>10.5f} {r['error']:>12.3e} {r['Q2_paper']:>10.5g} "
+                  f"{r['Q2_standard']:>10.5f} {r['error']:>12.3e} {paper} "
                   f"{('y' if r['equilibrated'] else 'n'):>3}")
         for f in fits:
-            print(f"n_beta = {f['n_beta']:g}: |Q2_N - Q2_inf| ~ {f['prefactor']:.3g} "
-                  f"N^{f['slope']:.3f} (+- {f['slope_se']:.3f})")
-        notes = {r["notes"] for r in rows if r["notes"]}
-        for n in notes:
+            if math.isfinite(f["slope"]):
+                print(f"n_beta = {f['n_beta']:g}: |Q2_N - Q2_inf| ~ {f['prefactor']:.3g} "
+                      f"N^{f['slope']:.3f} (+- {f['slope_se']:.3f})")
+            else:
+                print(f"n_beta = {f['n_beta']:g}: convergence rate not fitted: {f['status']}")
+        statuses = {r["Q2_paper_status"] for r in rows if r["Q2_paper_status"] != "ok"}
+        for st in sorted(statuses):
+            print(f"Q2_paper: {st}")
+        notes = {n for r in rows for n in r["notes"].split(" | ") if n and n not in statuses}
+        for n in sorted(notes):
             print(f"note: {n}")
     if not args.no_plot:
         path = Path(args.plot) if args.plot else out / "matrix.png"
@@ -556,6 +607,27 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"figure: {path}", file=sys.stderr)
     return 0
+
+
+def _paper_status(rec: dict[str, Any]) -> str:
+    """Why the paper's ``sum G(lambda)`` is undefined (``"ok"`` when it is a number)."""
+    v = rec.get("Q2_paper")
+    if v is not None and math.isfinite(float(v)):
+        return "ok"
+    st = rec.get("Q2_paper_status")
+    if st and st != "ok":
+        return str(st)
+    return next((n for n in rec.get("notes", ()) if "paper G" in n), "undefined")
+
+
+def _convergence_status(per_n: list[dict[str, Any]], resolved: list[int]) -> str:
+    """Why ``|Q2_N - Q2_inf| ~ N^s`` cannot be fitted (it needs two resolved sizes)."""
+    sizes = [int(r["N"]) for r in per_n]
+    if len(sizes) < 2:
+        return (f"needs at least two sizes (--N {sizes[0]} gives one; e.g. --N "
+                f"{sizes[0]},{2 * sizes[0]},{4 * sizes[0]})")
+    return (f"needs at least two sizes whose error |Q2_N - Q2_inf| exceeds 2 standard errors "
+            f"(resolved: {resolved or 'none'} of {sizes}); run more --sweeps / --chains")
 
 
 def _plot_matrix(rows: list[dict[str, Any]], fits: list[dict[str, Any]], path: Path,

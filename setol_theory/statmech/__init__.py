@@ -27,6 +27,11 @@ from ._curves import (
     gibbs_learning_curve,
     high_temperature_curve,
 )
+from ._matrix import (
+    matrix_annealed_hamiltonian,
+    matrix_annealed_large_m,
+    matrix_annealed_trace_form,
+)
 from ._rs import (
     IsingTransition,
     RSPoint,
@@ -56,6 +61,9 @@ __all__ = [
     "gibbs_rs_point",
     "high_temperature_curve",
     "high_temperature_point",
+    "matrix_annealed_hamiltonian",
+    "matrix_annealed_large_m",
+    "matrix_annealed_trace_form",
     "ising_high_t_transition",
     "ising_transition",
     "overlap_from_error",
