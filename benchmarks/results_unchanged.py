@@ -4,7 +4,11 @@ Runs the same ``setol`` commands (``analyze``, ``quality``, ``analyze-many``) wi
 a git revision (default: the commit before the architecture refactor) and with the working tree,
 in the same run and with the same interpreter, and compares the JSON they write after dropping
 the fields that legitimately differ between runs (paths of temporary files, timestamps, file
-identities). Exit status 1 on any difference; the differences are printed.
+identities). Intended changes of definition since the reference revision are stated in
+:data:`INTENDED`: the old output is translated by their rule before the comparison (so a changed
+column is still checked, against what the new definition says it must be), and columns that are
+new or whose method changed are listed, not compared. Exit status 1 on any other difference;
+the differences are printed.
 
     python benchmarks/results_unchanged.py                 # against d4e0ca3
     python benchmarks/results_unchanged.py --ref HEAD~3    # against another revision
@@ -110,6 +114,68 @@ def run(code_dir: Path, argv: list[str], out: Path, ckpt: Path) -> object:
 NEW_KEYS: set[str] = set()
 
 
+#: Intended differences of definition since the reference revision (docs/weightwatcher.md,
+#: docs/glossary.md): what changed, and how the old value is translated (``None``: not
+#: comparable, listed only).
+INTENDED: dict[str, str] = {
+    "alpha_hat": "removed: it was alpha * log10(lambda_max) of the ESD (X = WᵀW/N by default); "
+                 "its published counterpart is alpha_weighted",
+    "alpha_weighted": "new: alpha * log10(lambda_max of WᵀW) = alpha * log10(c lambda_max), "
+                      "c = N (normalization N) or 1 (none); checked from the old alpha and "
+                      "lambda_max",
+    "log_norm": "now on WᵀW whatever the normalization: old + log10(c); checked",
+    "log_spectral_norm": "now on WᵀW whatever the normalization: old + log10(c); checked",
+    "log_alpha_norm": "new: log10 sum (c lambda)^alpha; not in the old output (listed)",
+}
+#: Keys translated from the old output by a formula: compared to 1e-12 relative, not bitwise.
+TRANSLATED = {"alpha_weighted", "log_norm", "log_spectral_norm", "mean_alpha_weighted",
+              "mean_log_norm", "mean_log_spectral_norm"}
+#: Columns of the new output that the old one did not have (INTENDED says why); listed.
+NEW_COLUMNS: set[str] = set()
+_NEW_ONLY = {k for k, v in INTENDED.items() if v.startswith("new:") and "checked" not in v}
+
+
+def _translate_record(r: dict, normalization: str) -> dict:
+    """An old per-layer record under the new definitions (INTENDED)."""
+    if "alpha_hat" not in r:
+        return r
+    r = dict(r)
+    r.pop("alpha_hat")
+    c = float(r.get("N") or 1) if r.get("normalization", normalization) == "N" else 1.0
+    lmax, alpha = r.get("lambda_max"), r.get("alpha")
+    r["alpha_weighted"] = (alpha * math.log10(c * lmax)
+                           if alpha is not None and lmax is not None else None)
+    for k in ("log_norm", "log_spectral_norm"):
+        if r.get(k) is not None:
+            r[k] = r[k] + math.log10(c)
+    return r
+
+
+def translate_old(x: object) -> object:
+    """The old JSON with every per-layer record (and the summary means) translated."""
+    if isinstance(x, list):
+        return [translate_old(v) for v in x]
+    if not isinstance(x, dict):
+        return x
+    settings = x.get("settings") if isinstance(x.get("settings"), dict) else {}
+    norm = settings.get("normalization") or (settings.get("htsr") or {}).get("normalization")
+    x = {k: translate_old(v) if k != "layers" else v for k, v in x.items()}
+    x = _translate_record(x, "N")
+    if isinstance(x.get("layers"), list):
+        x["layers"] = [_translate_record(r, norm or "N") if isinstance(r, dict) else r
+                       for r in x["layers"]]
+        summ = x.get("summary")
+        if isinstance(summ, dict) and "mean_alpha_hat" in summ:
+            summ = dict(summ)
+            summ.pop("mean_alpha_hat")
+            ok = [r for r in x["layers"] if r.get("status") == "ok"]
+            for k in ("alpha_weighted", "log_norm", "log_spectral_norm"):
+                vals = [r[k] for r in ok if r.get(k) is not None and math.isfinite(r[k])]
+                summ[f"mean_{k}"] = sum(vals) / len(vals) if vals else None
+            x["summary"] = summ
+    return x
+
+
 def canon_settings(d: dict, old: bool) -> dict:
     d = dict(d)
     if old:
@@ -135,6 +201,8 @@ def diff(a: object, b: object, where: str = "") -> list[str]:
         for k in sorted(set(b) - set(a)):
             if where.endswith(".settings") or where.endswith(".htsr"):
                 NEW_KEYS.add(k)  # an option 0.1 did not record
+            elif k in _NEW_ONLY or k.removeprefix("mean_") in _NEW_ONLY:
+                NEW_COLUMNS.add(k)  # a column the old code did not have (INTENDED)
             else:
                 out.append(f"{where}.{k}: only in new")
         for k in sorted(set(a) & set(b)):
@@ -147,6 +215,10 @@ def diff(a: object, b: object, where: str = "") -> list[str]:
                 for d in diff(u, v, f"{where}[{i}]")]
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return []
+    key = where.rsplit(".", 1)[-1]
+    if key in TRANSLATED and isinstance(a, float) and isinstance(b, float):
+        return [] if math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) else [
+            f"{where}: {a!r} (old, translated) -> {b!r}"]
     return [] if a == b else [f"{where}: {a!r} -> {b!r}"]
 
 
@@ -168,7 +240,8 @@ def main() -> int:
                 if args.quick and name not in QUICK:
                     continue
                 suffix = ".jsonl" if argv[0] == "analyze-many" else ".json"
-                a = clean(run(old, argv, tmp / f"old-{name}{suffix}", ckpt), old=True)
+                a = clean(translate_old(run(old, argv, tmp / f"old-{name}{suffix}", ckpt)),
+                          old=True)
                 b = clean(run(ROOT, argv, tmp / f"new-{name}{suffix}", ckpt))
                 d = diff(a, b)
                 bad += bool(d)
@@ -181,6 +254,11 @@ def main() -> int:
     if NEW_KEYS:
         print("options recorded now that the old settings block did not record: "
               + ", ".join(sorted(NEW_KEYS)))
+    print("intended differences of definition (old output translated, see INTENDED):")
+    for k, why in INTENDED.items():
+        print(f"    {k}: {why}")
+    if NEW_COLUMNS:
+        print("new columns, not compared: " + ", ".join(sorted(NEW_COLUMNS)))
     print("all identical" if not bad else f"{bad} command(s) differ")
     return int(bool(bad))
 

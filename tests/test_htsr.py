@@ -113,11 +113,15 @@ def test_layer_metrics_against_independent_norms():
     assert m.Q == pytest.approx(N / M)
     fro2 = np.sum(W.astype(np.float64) ** 2)
     spec2 = np.linalg.norm(W, 2) ** 2
-    assert m.log_norm == pytest.approx(math.log10(fro2 / N), rel=1e-12)
-    assert m.log_spectral_norm == pytest.approx(math.log10(spec2 / N), rel=1e-10)
+    # the published metrics are on W^T W (squared singular values of W), the ESD on X = W^T W/N
+    assert m.log_norm == pytest.approx(math.log10(fro2), rel=1e-12)
+    assert m.log_spectral_norm == pytest.approx(math.log10(spec2), rel=1e-10)
     assert m.stable_rank == pytest.approx(fro2 / spec2, rel=1e-10)
     assert m.lambda_max == pytest.approx(spec2 / N, rel=1e-10)
-    assert m.alpha_hat == pytest.approx(m.alpha * math.log10(m.lambda_max), rel=1e-14)
+    assert m.alpha_weighted == pytest.approx(m.alpha * math.log10(spec2), rel=1e-10)
+    sv = np.linalg.svd(W, compute_uv=False)  # independent route: Schatten norm of W
+    assert m.log_alpha_norm == pytest.approx(
+        math.log10(np.sum(sv.astype(np.float64) ** (2 * m.alpha))), rel=1e-9)
     assert m.mp_softrank == pytest.approx(m.mp_lambda_plus / m.lambda_max, rel=1e-14)
 
 
@@ -129,6 +133,23 @@ def test_normalization_none_scales_eigenvalues_but_not_alpha():
     assert b.xmin == pytest.approx(800 * a.xmin, rel=1e-12)
     assert b.alpha == pytest.approx(a.alpha, rel=1e-9)
     assert b.normalization == "none"
+    # the published metrics are on W^T W under either normalization: one name, one meaning
+    for k in ("alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm"):
+        assert getattr(b, k) == pytest.approx(getattr(a, k), rel=1e-9), k
+
+
+def test_every_record_column_is_in_the_registry_and_the_glossary():
+    from dataclasses import fields
+    from pathlib import Path
+
+    from setol_theory.columns import COLUMNS, SCALES, glossary_table
+    from setol_theory.htsr import LayerMetrics
+
+    names = [f.name for f in fields(LayerMetrics)]
+    assert names == list(COLUMNS)  # same columns, in table order
+    assert all(c.scale in SCALES for c in COLUMNS.values())
+    glossary = (Path(__file__).parents[1] / "docs" / "glossary.md").read_text()
+    assert glossary_table() in glossary, "docs/glossary.md: regenerate the per-layer table"
 
 
 def test_warning_labels():
@@ -177,7 +198,7 @@ def test_esd_metrics_records_failed_fit_without_raising():
     ev = np.linspace(1.0, 2.0, 5)  # fewer eigenvalues than the minimum tail
     m = esd_metrics(ev, 50, 5)
     assert m.fit_status == "failed" and m.fit_reason
-    assert math.isnan(m.alpha) and math.isnan(m.alpha_hat) and m.warning == "no-fit"
+    assert math.isnan(m.alpha) and math.isnan(m.alpha_weighted) and m.warning == "no-fit"
     assert m.lambda_max == 2.0  # the ESD metrics are still computed
 
 

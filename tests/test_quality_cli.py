@@ -50,7 +50,8 @@ def test_json_records(small_run, small_model):
     ref = analyze(small_model, traps=False, keep_evals=True, min_evals=10)
     for m in ref.analysed:
         r = layers[m.name]
-        assert r["status"] == "ok" and r["alpha"] == m.alpha and r["alpha_hat"] == m.alpha_hat
+        assert r["status"] == "ok" and r["alpha"] == m.alpha
+        assert r["alpha_weighted"] == m.alpha_weighted
         e = r["ecs"]
         assert e["rule"] == "detx" and e["num_ecs"] == e["num_ecs_detx"] == m.num_ecs_detx
         assert e["lambda_min"] == e["lambda_min_detx"] == m.detx_lambda_min
@@ -206,7 +207,9 @@ def test_default_model(tmp_path, capsys):
         assert e["num_ecs"] == e["num_ecs_detx"] >= 5 and e["erg_residual"] < 0
         assert e["delta_lambda_min"] == pytest.approx(e["xmin"] - e["lambda_min_detx"],
                                                       rel=1e-12)
-        assert r["alpha_hat"] == pytest.approx(r["alpha"] * math.log10(r["lambda_max"]))
+        # alpha_weighted on W^T W: lambda_max of the ESD X = W^T W / N times N
+        assert r["alpha_weighted"] == pytest.approx(
+            r["alpha"] * math.log10(r["lambda_max"] * r["N"]))
         assert (q["lw"]["status"] == "ok") == (r["alpha"] <= 2)
         for k in ("bs", "fc", "lw_paper", "imp", "imp_gtable", "tpl", "emp", "emp_inv"):
             assert q[k]["status"] == "ok" and math.isfinite(q[k]["log10_q"])

@@ -63,8 +63,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         s = result.summary()
         print(
             f"\n{s['num_analysed']} of {s['num_layers']} layers analysed; "
-            f"mean alpha = {s['mean_alpha']:.3f}, mean alpha_hat = {s['mean_alpha_hat']:.3f}, "
-            f"mean log_norm = {s['mean_log_norm']:.3f}  (normalization={opts.normalization})"
+            f"mean alpha = {s['mean_alpha']:.3f}, "
+            f"mean alpha_weighted = {s['mean_alpha_weighted']:.3f}, "
+            f"mean log_norm = {s['mean_log_norm']:.3f}  (WᵀW scale)"
         )
         fallbacks = [m for m in result.layers if m.eig_fallback]
         for m in fallbacks:
@@ -163,7 +164,7 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
         print(f"setol analyze-many: warning: not a readable checkpoint, skipped (not tried "
               f"again until the file changes): {u['error']}", file=sys.stderr)
     if not args.quiet:
-        head = f"{'model':<20} {'checkpoint':<36} {'layers':>6} {'ok':>4} {'alpha':>6} {'a_hat':>6}"
+        head = f"{'model':<20} {'checkpoint':<36} {'layers':>6} {'ok':>4} {'alpha':>6} {'a_w':>6}"
         print(head)
         print("-" * len(head))
         unreadable = {(u["model"], u["checkpoint"]) for u in res.unreadable}
@@ -172,7 +173,7 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
                     if r["model"] == ck.model and r["checkpoint"] == ck.checkpoint]
             ok = [r for r in rows if r["status"] == "ok"]
             alphas = [r["alpha"] for r in ok if r["alpha"] is not None]
-            ahats = [r["alpha_hat"] for r in ok if r["alpha_hat"] is not None]
+            ahats = [r["alpha_weighted"] for r in ok if r["alpha_weighted"] is not None]
             mean_a = sum(alphas) / len(alphas) if alphas else None
             mean_h = sum(ahats) / len(ahats) if ahats else None
             if not rows and (ck.model, ck.checkpoint) in unreadable:

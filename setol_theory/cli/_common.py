@@ -20,7 +20,7 @@ _TABLE_COLUMNS = [
     ("N", "N", 6, "d"),
     ("M", "M", 5, "d"),
     ("alpha", "alpha", 6, ".3f"),
-    ("alpha_hat", "a_hat", 6, ".3f"),
+    ("alpha_weighted", "a_w", 6, ".3f"),
     ("xmin", "xmin", 9, ".4g"),
     ("lambda_max", "l_max", 9, ".4g"),
     ("D", "KS_D", 6, ".3f"),

@@ -31,10 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser(
         "analyze",
-        help="HTSR metrics (alpha, alpha_hat, MP bulk, spikes, traps) of each layer of a model",
+        help="HTSR metrics (alpha, alpha_weighted, MP bulk, spikes, traps) of each layer",
         description=(
             "HTSR analysis of each layer: ESD of X = W^T W / N, power-law tail fit "
-            "(alpha, xmin), alpha_hat, norms, Marchenko-Pastur bulk, spikes and correlation "
+            "(alpha, xmin), alpha_weighted and log norms (on W^T W), Marchenko-Pastur "
+            "bulk, spikes and correlation "
             "traps. PATH may be a .safetensors, .pt/.pth/.bin (loaded with weights_only), "
             ".npz file or a Hugging-Face model directory; default: the packaged "
             "all-MiniLM-L6-v2 weights."

@@ -128,7 +128,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
         raise CLIError(about(source, str(exc))) from exc
 
     if not args.quiet:
-        cols = [("layer", 34, "s"), ("alpha", 6, ".3f"), ("a_hat", 7, ".3f"),
+        cols = [("layer", 34, "s"), ("alpha", 6, ".3f"), ("a_w", 7, ".3f"),
                 ("M_ecs", 5, "d"), ("n_tail", 6, "d"), ("dl_min", 9, ".3g"), ("ERG", 7, ".1f")]
         head = " ".join(_fmt(h, "s", w) if s == "s" else h.rjust(w) for h, w, s in cols)
         head += " " + " ".join(m.rjust(widths[m]) for m in models)
@@ -139,7 +139,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                 print(f"{_fmt(r.name, 's', 34)} {r.status}: {r.reason}")
                 continue
             e = r.quality.ecs
-            vals = [r.name, r.alpha, r.alpha_hat, e.num_ecs, e.num_tail, e.delta_lambda_min,
+            vals = [r.name, r.alpha, r.alpha_weighted, e.num_ecs, e.num_tail, e.delta_lambda_min,
                     e.erg_residual_at_xmin]
             line = " ".join(_fmt(v, s, w) for v, (_, w, s) in zip(vals, cols, strict=True))
             print(line + " " + " ".join(qcell(r.quality.models.get(m), m) for m in models))

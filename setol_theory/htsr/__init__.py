@@ -1,4 +1,4 @@
-"""HTSR metrics of one layer's ESD: alpha, alpha_hat, norms, stable rank, MP bulk and spikes,
+"""HTSR metrics of one layer's ESD: alpha, alpha_weighted, norms, stable rank, MP bulk and spikes,
 correlation traps, the TraceLog/detX condition and the ERG residual.
 """
 
@@ -22,8 +22,10 @@ from ._metrics import (
     analyze_matrix,
     esd_metrics,
     layer_detx,
+    log_alpha_norm,
     positive_evals,
     warning_label,
+    wtw_factor,
 )
 from ._traps import (
     BLOCKED_SHUFFLE_MIN,
@@ -66,11 +68,13 @@ __all__ = [
     "esd_metrics",
     "positive_evals",
     "layer_detx",
+    "log_alpha_norm",
     "permute_entries",
     "rescale_frobenius_M",
     "tracelog_partial_sums",
     "trap_threshold",
     "warning_label",
+    "wtw_factor",
 ]
 
 

@@ -45,8 +45,12 @@ class LayerMetrics:
 
     Every layer that was selected appears, analysed (``status == "ok"``) or not, with
     ``reason``: ``"skipped"`` (cannot be analysed: NaN/Inf, all zeros, integer dtype...) or
-    ``"filtered"`` (outside the ``min_evals``/``max_evals`` limits).  Metric names follow
-    docs/htsr.md and docs/glossary.md; eigenvalue-scale quantities use ``normalization``.
+    ``"filtered"`` (outside the ``min_evals``/``max_evals`` limits).  Each field is defined,
+    with its scale and source, in :data:`setol_theory.columns.COLUMNS` (docs/glossary.md):
+    the published HTSR metrics (``alpha_weighted``, ``log_norm``, ``log_spectral_norm``,
+    ``log_alpha_norm``) are on the eigenvalues of ``W^T W`` whatever ``normalization``; the
+    eigenvalue-valued columns (``lambda_max``, ``xmin``, ``mp_*``, ``detx_lambda_min``...) are
+    on the ESD's scale, ``normalization``.
     ``detx_lambda_min`` is the TraceLog/detX ECS edge (:func:`setol_theory.quality.
     detx_lambda_min`, rule ``first_below``, applied after rescaling to ``sum(lambda) = M``
     and reported on the ``normalization`` scale); ``delta_lambda_min = xmin -
@@ -67,7 +71,7 @@ class LayerMetrics:
     normalization: str = "N"
     lambda_max: float = _NAN
     alpha: float = _NAN
-    alpha_hat: float = _NAN
+    alpha_weighted: float = _NAN
     xmin: float = _NAN
     alpha_sigma: float = _NAN
     D: float = _NAN
@@ -77,6 +81,7 @@ class LayerMetrics:
     fit_bound_hit: bool = False
     log_norm: float = _NAN
     log_spectral_norm: float = _NAN
+    log_alpha_norm: float = _NAN
     stable_rank: float = _NAN
     num_zero_evals: int = 0
     mp_sigma2: float = _NAN
@@ -116,6 +121,28 @@ def warning_label(alpha: float, fit_ok: bool) -> str:
     if alpha < ALPHA_OVERFIT:
         return "over-trained"
     return ""
+
+
+def wtw_factor(normalization: str, N: int) -> float:
+    """The factor ``c`` with ``lambda(W^T W) = c * lambda(ESD)``: ``N`` for ``"N"``, 1 for
+    ``"none"`` (docs/glossary.md, "Scales")."""
+    if normalization == "N":
+        return float(N)
+    if normalization == "none":
+        return 1.0
+    raise ValueError(f"normalization must be 'N' or 'none', got {normalization!r}")
+
+
+def log_alpha_norm(evals: Array, alpha: float, factor: float = 1.0) -> float:
+    """``log10 sum (factor * lambda)^alpha`` without overflow (WeightWatcher's log_alpha_norm
+    [WW], [MPM2021], with ``factor`` turning the ESD into the eigenvalues of ``W^T W``)."""
+    lam = np.asarray(evals, dtype=np.float64)
+    lam = lam[lam > 0]
+    if lam.size == 0 or not math.isfinite(alpha):
+        return _NAN
+    z = alpha * (np.log(lam) + math.log(factor))
+    zmax = float(z.max())
+    return (zmax + math.log(float(np.exp(z - zmax).sum()))) / math.log(10.0)
 
 
 def positive_evals(evals: Array) -> Array:
@@ -164,6 +191,7 @@ def esd_metrics(
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
     pos = positive_evals(x)
+    wtw = wtw_factor(normalization, N)
     with warnings.catch_warnings():
         # recorded in the result as fit_bound_hit instead of one warning per layer
         warnings.simplefilter("ignore", PowerLawBoundWarning)
@@ -189,7 +217,7 @@ def esd_metrics(
         normalization=normalization,
         lambda_max=lambda_max,
         alpha=alpha,
-        alpha_hat=alpha * math.log10(lambda_max) if fit_ok else _NAN,
+        alpha_weighted=alpha * math.log10(wtw * lambda_max) if fit_ok else _NAN,
         xmin=float(fit.xmin),
         alpha_sigma=float(fit.sigma),
         D=float(fit.D),
@@ -197,8 +225,9 @@ def esd_metrics(
         fit_status=fit.status,
         fit_reason=fit.reason,
         fit_bound_hit=bool(fit.bound_hit),
-        log_norm=math.log10(total),
-        log_spectral_norm=math.log10(lambda_max),
+        log_norm=math.log10(wtw * total),
+        log_spectral_norm=math.log10(wtw * lambda_max),
+        log_alpha_norm=log_alpha_norm(pos, alpha, wtw) if fit_ok else _NAN,
         stable_rank=total / lambda_max,
         num_zero_evals=n_zero,
         mp_sigma2=mp.sigma2 if mp else _NAN,

@@ -44,7 +44,7 @@ class QualityRecord:
     N: int = 0
     M: int = 0
     alpha: float | None = None
-    alpha_hat: float | None = None
+    alpha_weighted: float | None = None
     lambda_max: float | None = None
     quality: LayerQuality | None = None
 
@@ -54,7 +54,7 @@ class QualityRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: getattr(self, k) for k in (
-            "name", "status", "reason", "N", "M", "alpha", "alpha_hat", "lambda_max")}
+            "name", "status", "reason", "N", "M", "alpha", "alpha_weighted", "lambda_max")}
         if self.quality is not None:
             q = self.quality.to_dict()
             d.update({"scale": q["scale"], "scale_factor": q["scale_factor"], "ecs": q["ecs"],
@@ -156,7 +156,7 @@ def layer_record(m: LayerMetrics, evals: Array | None, options: QualityOptions,
     if not m.ok or evals is None:
         return QualityRecord(status=m.status, reason=m.reason, **base)
     fit_ok = m.fit_status == "ok"
-    htsr = {"alpha": _num(m.alpha), "alpha_hat": _num(m.alpha_hat),
+    htsr = {"alpha": _num(m.alpha), "alpha_weighted": _num(m.alpha_weighted),
             "lambda_max": _num(m.lambda_max)}
     ecs = options.ecs
     try:

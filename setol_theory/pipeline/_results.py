@@ -20,7 +20,8 @@ _NAN = float("nan")
 # Whole model
 # --------------------------------------------------------------------------------------
 #: Columns averaged in :meth:`ModelAnalysis.summary`.
-SUMMARY_METRICS = ("alpha", "alpha_hat", "log_norm", "log_spectral_norm", "stable_rank",
+SUMMARY_METRICS = ("alpha", "alpha_weighted", "log_norm", "log_spectral_norm", "log_alpha_norm",
+                   "stable_rank",
                    "mp_softrank", "num_spikes", "num_traps")
 
 

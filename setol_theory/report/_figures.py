@@ -86,7 +86,7 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
     ax1.set_yscale("log")
     ax1.set_xlabel(f"eigenvalue of X ({'W^T W / N' if m.normalization == 'N' else 'W^T W'})")
     ax1.set_ylabel("density")
-    ax1.set_title(f"{m.name}\nN={m.N} M={m.M} alpha_hat={m.alpha_hat:.2f}", fontsize=9)
+    ax1.set_title(f"{m.name}\nN={m.N} M={m.M} alpha_weighted={m.alpha_weighted:.2f}", fontsize=9)
     ax1.legend(fontsize=8)
 
     if np.isfinite(m.mp_sigma2) and m.M > 0:

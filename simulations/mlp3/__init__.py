@@ -21,7 +21,7 @@ https://github.com/charlesmartin14/SETOL_experiments ([SETOL-exp] in docs/refere
   exactly what an uninterrupted one would.
 * Per epoch, including epoch 0 = init (Sec. 6.1-6.3, 6.5): train/val/test loss and accuracy,
   errors and the generalisation gap; per layer with ``>= min_evals`` eigenvalues (``fc1``,
-  ``fc2``; the 10-wide output layer is never analysed): alpha, alpha_hat, xmin, KS ``D``,
+  ``fc2``; the 10-wide output layer is never analysed): alpha, alpha_weighted, xmin, KS ``D``,
   tail size, lambda_max, the MP bulk edge and spikes, the detX ``lambda_min`` (both rules),
   ``Delta lambda_min = xmin - lambda_min^detX``, the ERG residual ``sum_{PL tail} ln lambda``,
   the ECS truncation test under both rules (``dE = E_truncated - E``, train/val/test), the

@@ -1,9 +1,9 @@
 """MLP3 measurements: per-layer spectra and metrics, the ECS truncation test, the epoch table.
 
 * Layer analysis (numpy; arXiv:2507.17912 Sec. 6.1, 6.3-6.5): :func:`layer_spectrum` (ESD and
-  eigenvectors), :func:`analyze_layer` (alpha, alpha_hat, xmin, KS ``D``, MP edge and spikes, detX
-  ``lambda_min``, ``Delta lambda_min``, ERG residual, correlation traps with the JS distance
-  of the shuffled ESDs, ``Q^2``); the columns are :data:`LAYER_COLUMNS`.
+  eigenvectors), :func:`analyze_layer` (alpha, alpha_weighted on W^T W, xmin, KS ``D``, MP
+  edge and spikes, detX ``lambda_min``, ``Delta lambda_min``, ERG residual, correlation traps
+  with the JS distance of the shuffled ESDs, ``Q^2``); the columns are :data:`LAYER_COLUMNS`.
 * ECS truncation test (arXiv:2507.17912 Sec. 6.2): the projection onto the eigenvectors kept
   under each rule of :data:`TRUNCATION_RULES` and the evaluation of the original and truncated
   models from one forward pass (``_evaluate``).
@@ -99,7 +99,7 @@ def layer_spectrum(W: NDArray[np.floating], normalization: str = "none") -> Laye
 
 #: Per-layer columns of the epoch table, in order (prefixed ``fc1_``, ``fc2_``).
 LAYER_COLUMNS: tuple[str, ...] = (
-    "alpha", "alpha_hat", "xmin", "D", "num_tail", "lambda_max", "mp_lambda_plus",
+    "alpha", "alpha_weighted", "xmin", "D", "num_tail", "lambda_max", "mp_lambda_plus",
     "num_spikes", "detx_lambda_min", "detx_num", "delta_lambda_min",
     "detx_closest_lambda_min", "erg", "num_traps", "lambda_max_rand", "threshold_rand",
     "js_rand", "q2",
@@ -156,14 +156,14 @@ def _layer_metrics(W: NDArray[np.floating], normalization: str, min_tail: int, d
     m = esd_metrics(ev, spec.N, spec.M, normalization="N" if normalization == "N" else "none",
                     fit_kwargs={"min_tail": min_tail})
     vals: dict[str, float] = {
-        "alpha": m.alpha, "alpha_hat": m.alpha_hat, "xmin": m.xmin, "D": m.D,
+        "alpha": m.alpha, "alpha_weighted": m.alpha_weighted, "xmin": m.xmin, "D": m.D,
         "num_tail": float(m.num_tail), "lambda_max": m.lambda_max,
         "mp_lambda_plus": m.mp_lambda_plus, "num_spikes": float(m.num_spikes),
     }
     fit_ok = m.fit_status == "ok"
     if not fit_ok:
         why = f"power-law fit {m.fit_status}: {m.fit_reason}"
-        for k in ("alpha", "alpha_hat", "xmin", "D", "delta_lambda_min", "erg"):
+        for k in ("alpha", "alpha_weighted", "xmin", "D", "delta_lambda_min", "erg"):
             reasons[k] = why
     d = detx_lambda_min(ev, rule=detx_rule)
     d_closest = d if detx_rule == "closest" else detx_lambda_min(ev, rule="closest")

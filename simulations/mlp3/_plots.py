@@ -3,9 +3,9 @@
 Each function reads what :mod:`simulations.mlp3` wrote (``config.json``, ``epochs.csv``,
 ``checkpoint.pt``, ``sweep.json``) and writes one PNG. :func:`plot_runs` writes them all.
 
-* ``epochs``: alpha, alpha_hat, ERG and Delta lambda_min of FC1 / FC2 vs epoch, one curve per
+* ``epochs``: alpha, alpha_weighted, ERG and Delta lambda_min of FC1 / FC2 vs epoch, one curve per
   setting (mean over seeds, band = 1 sd) -- arXiv:2507.17912 Sec. 6.1, 6.3.
-* ``vs_setting``: final-epoch train/test error, alpha, alpha_hat, Delta lambda_min, traps and
+* ``vs_setting``: final-epoch train/test error, alpha, alpha_weighted, Delta lambda_min, traps and
   Q^2 vs LR factor or batch size (mean +- sd over seeds) -- Sec. 6.1, 6.4.
 * ``error_vs_alpha``: final-epoch train/test error vs alpha of FC1 / FC2 over all runs.
 * ``truncation``: Delta E_train / Delta E_test of the ECS truncation test (POWERLAW and
@@ -143,10 +143,10 @@ def _title(kind: str, runs: Sequence[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------------------------
 def plot_epochs(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any], path: Path
                 ) -> Path:
-    """alpha, alpha_hat, ERG and Delta lambda_min of FC1 / FC2 vs epoch, per setting."""
+    """alpha, alpha_weighted, ERG and Delta lambda_min of FC1 / FC2 vs epoch, per setting."""
     plt = pyplot()
     groups = _groups(runs, kind, base)
-    metrics = [("alpha", r"$\alpha$"), ("alpha_hat", r"$\hat\alpha$"),
+    metrics = [("alpha", r"$\alpha$"), ("alpha_weighted", r"$\hat\alpha$"),
                ("erg", r"ERG $\sum_{\lambda\geq\lambda_{min}^{PL}}\ln\lambda$"),
                ("delta_lambda_min", r"$\Delta\lambda_{min}=\lambda^{PL}-\lambda^{detX}$")]
     fig, axes = plt.subplots(2, 4, figsize=(17, 7), squeeze=False)
@@ -183,7 +183,7 @@ def plot_vs_setting(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, A
     panels = [
         ("error", [("train_error", "train"), ("test_error", "test")]),
         (r"$\alpha$", [("fc1_alpha", "FC1"), ("fc2_alpha", "FC2")]),
-        (r"$\hat\alpha$", [("fc1_alpha_hat", "FC1"), ("fc2_alpha_hat", "FC2")]),
+        (r"$\hat\alpha$", [("fc1_alpha_weighted", "FC1"), ("fc2_alpha_weighted", "FC2")]),
         (r"$\Delta\lambda_{min}$", [("fc1_delta_lambda_min", "FC1"),
                                     ("fc2_delta_lambda_min", "FC2")]),
         ("correlation traps", [("fc1_num_traps", "FC1"), ("fc2_num_traps", "FC2")]),

@@ -1,0 +1,147 @@
+"""The columns of the per-layer record, defined once: name, definition, scale and source.
+
+Every column of :class:`setol_theory.htsr.LayerMetrics` (one row of ``setol analyze``, of the
+JSON/CSV exports and of ``analyze-many``'s table) has one entry in :data:`COLUMNS`.  The
+glossary (docs/glossary.md, "The per-layer record"), the HTML report's legend and the tests read
+it from here, so a column's meaning is written in one place.  This module imports nothing from
+the rest of the library (it is light enough for the CLI).
+
+Scales.  An eigenvalue-valued column is on one of two scales, and the registry says which:
+
+* ``"WtW"``: eigenvalues of ``WᵀW`` (squared singular values of ``W``), whatever the analysis
+  normalization: the published HTSR metrics (``alpha_weighted``, ``log_norm``,
+  ``log_spectral_norm``, ``log_alpha_norm``), as defined in [MM2021], [MPM2021] and
+  WeightWatcher [WW], so that they can be put beside published tables;
+* ``"ESD"``: the ESD as analysed, recorded per row in the column ``normalization``:
+  ``X = WᵀW / N`` (``"N"``, the default; the SETOL scale, arXiv:2507.17912 Sec. 2.1) or
+  ``WᵀW`` (``"none"``);
+* ``"scale-free"``: exponents, counts, ratios and distances, the same on both scales.
+
+Keys of ``source`` are those of docs/references.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["COLUMNS", "SCALES", "Column", "column", "glossary_table"]
+
+#: The scale vocabulary of :attr:`Column.scale`.
+SCALES: dict[str, str] = {
+    "WtW": "eigenvalues of WᵀW (unnormalised; as published)",
+    "ESD": "the ESD as analysed: X = WᵀW/N by default, WᵀW with normalization none "
+           "(column `normalization`)",
+    "scale-free": "does not depend on the eigenvalue scale",
+    "": "not a number",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the per-layer record.
+
+    Attributes
+    ----------
+    name : str
+        The column (field) name.
+    definition : str
+        What it is, as a formula where there is one (λ: the eigenvalues of the scale given).
+    scale : str
+        A key of :data:`SCALES`.
+    source : str
+        Where the quantity is defined: keys of docs/references.md and sections.
+    missing : str
+        When the value is missing (NaN / empty) and where the reason is given.
+    """
+
+    name: str
+    definition: str
+    scale: str
+    source: str = ""
+    missing: str = ""
+
+
+_FIT_MISSING = "NaN when the power-law fit failed (fit_status, fit_reason)"
+
+_C = Column
+COLUMNS: dict[str, Column] = {c.name: c for c in (
+    _C("name", "layer name (tensor name in the file; conv slices get [i,j])", ""),
+    _C("kind", "layer kind: linear, conv1d, conv2d, embedding, attention...", ""),
+    _C("status", "ok (analysed), skipped (cannot be analysed) or filtered (size limits)", "",
+       missing="reason says why a layer is not ok"),
+    _C("reason", "why the layer was skipped or filtered; empty when ok", ""),
+    _C("N", "larger dimension of W (W is N x M after transposing)", "scale-free",
+       "[MH2025] Sec. 2.1"),
+    _C("M", "smaller dimension of W = number of eigenvalues", "scale-free",
+       "[MH2025] Sec. 2.1"),
+    _C("Q", "aspect ratio N / M (>= 1)", "scale-free", "[MH2025] Table 8"),
+    _C("num_evals", "number of eigenvalues in the ESD (M)", "scale-free"),
+    _C("normalization", "scale of the ESD columns: N (X = WᵀW/N) or none (WᵀW)", "",
+       "docs/htsr.md"),
+    _C("lambda_max", "largest eigenvalue λ_max of the ESD", "ESD"),
+    _C("alpha", "power-law exponent α of the ESD tail, ρ(λ) ~ λ^-α for λ >= xmin "
+       "(continuous MLE, KS-optimal xmin)", "scale-free", "[CSN2009] Sec. 3; [MM2021]",
+       _FIT_MISSING),
+    _C("alpha_weighted", "α · log10 λ_max, λ_max of WᵀW (WeightWatcher's alpha_weighted, "
+       "the papers' α̂)", "WtW", "[MPM2021]; [WW]", _FIT_MISSING),
+    _C("xmin", "start λ_min^PL of the power-law tail", "ESD", "[CSN2009] Sec. 3.3",
+       _FIT_MISSING),
+    _C("alpha_sigma", "standard error of α: (α - 1)/sqrt(num_tail)", "scale-free",
+       "[CSN2009] Eq. (3.2)", _FIT_MISSING),
+    _C("D", "Kolmogorov-Smirnov distance between the tail and the fitted power law",
+       "scale-free", "[CSN2009] Sec. 3.3", _FIT_MISSING),
+    _C("num_tail", "number of eigenvalues >= xmin (0 when the fit failed)", "scale-free"),
+    _C("fit_status", "ok or failed (power-law fit)", ""),
+    _C("fit_reason", "why the fit failed, or what the alpha range changed", ""),
+    _C("fit_bound_hit", "true when the alpha range (1, 20) decided the selected xmin",
+       ""),
+    _C("log_norm", "log10 Σλ = log10 ‖W‖_F², λ of WᵀW", "WtW", "[MPM2021]; [WW]"),
+    _C("log_spectral_norm", "log10 λ_max = log10 ‖W‖_2², λ of WᵀW", "WtW",
+       "[MPM2021]; [WW]"),
+    _C("log_alpha_norm", "log10 Σ λ^α (the Schatten α-norm of W to the power 2α), λ of WᵀW",
+       "WtW", "[MPM2021]; [WW]", _FIT_MISSING),
+    _C("stable_rank", "Σλ / λ_max", "scale-free", "[MPM2021]"),
+    _C("num_zero_evals", "eigenvalues below M·eps·λ_max (exact zeros); left out of the MP "
+       "fit and detX", "scale-free", "docs/htsr.md"),
+    _C("mp_sigma2", "σ² of the Marchenko-Pastur law fitted to the bulk", "ESD",
+       "[MP1967]; docs/htsr.md"),
+    _C("mp_lambda_plus", "MP bulk edge λ_+ = σ²(1 + sqrt(M/N))²", "ESD", "[MP1967]"),
+    _C("mp_softrank", "λ_+ / λ_max", "scale-free", "[MM2021]; [WW]"),
+    _C("num_spikes", "eigenvalues above λ_+ plus the Tracy-Widom 0.99 margin",
+       "scale-free", "[Joh2001]; [Bor2010]"),
+    _C("detx_lambda_min", "TraceLog/detX ECS edge: the k-th largest eigenvalue, k the first "
+       "with Σ ln λ < 0 on the Σλ = M scale, reported on the ESD scale", "ESD",
+       "[MH2025] Sec. 5.2-5.3, 6.3"),
+    _C("delta_lambda_min", "xmin - detx_lambda_min", "ESD", "[MH2025] Eq. (164), Sec. 6.3",
+       _FIT_MISSING),
+    _C("num_ecs_detx", "number of eigenvalues in the detX ECS", "scale-free",
+       "[MH2025] Sec. 5.2-5.3"),
+    _C("num_traps", "eigenvalues of the element-shuffled W above its MP edge plus the TW "
+       "margin (correlation traps)", "scale-free", "[MH2025] Sec. 3.3.1, 6.5",
+       "NaN when the trap test is off (--no-traps)"),
+    _C("lambda_max_rand", "largest eigenvalue of the shuffled W", "ESD",
+       "[MH2025] Sec. 6.5", "NaN when the trap test is off"),
+    _C("threshold_rand", "trap threshold: MP edge of the shuffled W plus the TW margin",
+       "ESD", "docs/htsr.md", "NaN when the trap test is off"),
+    _C("warning", "HTSR label from alpha: over-trained (α < 2), under-trained (α > 6), "
+       "no-fit", "", "[MH2025] Sec. 2.1, Table 1; [WW]"),
+    _C("eig_device", "where the eigenvalues were computed", ""),
+    _C("eig_fallback", "why another eigenvalue route was used, if one was", ""),
+)}
+
+
+def column(name: str) -> Column:
+    """The registry entry of a column; ``KeyError`` naming the column if there is none."""
+    try:
+        return COLUMNS[name]
+    except KeyError:
+        raise KeyError(f"no column {name!r} in setol_theory.columns.COLUMNS") from None
+
+
+def glossary_table() -> str:
+    """The per-layer record as a Markdown table (the block of docs/glossary.md)."""
+    lines = ["| column | definition | scale | source | missing when |", "|---|---|---|---|---|"]
+    for c in COLUMNS.values():
+        cells = (f"`{c.name}`", c.definition, c.scale or "-", c.source or "-", c.missing or "-")
+        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+    return "\n".join(lines)
