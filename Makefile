@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/setol analyze --plot results/demo-plots --json results/demo.json
+	$(BIN)/setol analyze --json results/demo.json --html results/demo-report.html
+	@echo "open the report: $(abspath results/demo-report.html)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -33,9 +33,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
     opts = options_from_args(AnalysisOptions, args)
-    _check_outputs(args, files=("json", "csv"), dirs=("plot",))
+    _check_outputs(args, files=("json", "csv", "html"), dirs=("plot",))
     run = {"on_error": "record" if args.keep_going else "raise",
-           "keep_evals": bool(args.plot), "progress": not args.quiet}
+           "keep_evals": bool(args.plot or args.html), "progress": not args.quiet}
     if not args.quiet:
         print(f"setol analyze: {source}", file=sys.stderr)
     try:
@@ -89,6 +89,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             plot_layer_esd(result.evals[m.name], m, out / f"{safe_filename(m.name)}.png")
         if not args.quiet:
             print(f"plots: {len(result.analysed)} figures in {out}", file=sys.stderr)
+    if args.html:
+        from ..report import write_analysis_report
+
+        _ensure_parent(args.html)
+        path = write_analysis_report(args.html, result, command="setol analyze")
+        print(f"report: {path}", file=sys.stderr)
     if not result.analysed:
         raise CLIError(f"{source}: no layer could be analysed (reasons in the table above)")
     return EXIT_OK

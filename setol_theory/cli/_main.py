@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", metavar="FILE", help="write the per-layer records as JSON")
     a.add_argument("--csv", metavar="FILE", help="write the per-layer records as CSV")
     a.add_argument("--plot", metavar="DIR", help="write one ESD figure per layer into DIR")
+    a.add_argument("--html", metavar="FILE",
+                   help="write a self-contained HTML report (summary, sortable table with each "
+                        "layer's verdict, one ESD figure per layer, column legend, JSON)")
     a.add_argument("--quiet", action="store_true", help="no table, no progress bar")
     a.set_defaults(func=cmd_analyze)
     _add_analyze_many(sub)
@@ -115,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write figures into DIR: esd/<layer>.png with both ECS edges, "
                         "quality_vs_alpha.png with the model-derived curve, erg_vs_alpha.png "
                         "(with --curve: quality_curve_<family>.png)")
+    q.add_argument("--html", metavar="FILE",
+                   help="write a self-contained HTML report (table with verdicts and log10 Q, "
+                        "ESD figures, quality vs alpha with the model-derived curve, JSON)")
     q.add_argument("--quiet", action="store_true", help="no table, no progress bar")
     q.set_defaults(func=cmd_quality)
     register_mlp3(sub)

@@ -49,7 +49,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
         with open(args.json, "w") as fh:
             json.dump(payload, fh, indent=1, allow_nan=False)
 
-    _check_outputs(args, files=("json",), dirs=("plot",))
+    _check_outputs(args, files=("json", "html"), dirs=("plot",))
 
     # ---- model-derived curve, no model file
     if args.curve:
@@ -98,6 +98,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
             print("\nDelta lambda_min changes sign at fitted alpha = "
                   + (f"{ca:.3f} (theory: 2)" if ca is not None else "- (no crossing in range)")
                   + f"; log10 Q on the {qopts.scale} scale")
+        if getattr(args, "html", None):
+            raise CLIError("--html reports a model's layers; with --curve use --json or --plot")
         if args.json:
             write_json({"curve": curve.to_dict(), "settings": {**common, "models": list(models),
                         "ecs": ecs, "family": args.curve, "M": args.curve_M, "seed": args.seed}})
@@ -117,7 +119,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"setol quality: {source}", file=sys.stderr)
     try:
-        result = analyze(source, aopts, quality=qopts, keep_evals=bool(args.plot),
+        result = analyze(source, aopts, quality=qopts, keep_evals=bool(args.plot or args.html),
                          on_error="record" if args.keep_going else "raise",
                          progress=not args.quiet)
         report = result.quality
@@ -171,6 +173,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                 print(f"{label} vs alpha across {c['n']} layers: Pearson r = "
                       f"{c['pearson']:+.3f}, Spearman rho = {c['spearman']:+.3f}")
     payload = report.to_json_dict()
+    curve = None
     if args.plot:
         from ..report import plot_ecs_esd, plot_erg_vs_alpha, plot_quality_vs_alpha, safe_filename
 
@@ -182,7 +185,6 @@ def cmd_quality(args: argparse.Namespace) -> int:
             plot_ecs_esd(result.evals[r.name], r.quality.ecs,
                          out / "esd" / f"{safe_filename(r.name)}.png", name=r.name)
         alphas = np.array([r.alpha if r.alpha is not None else np.nan for r in recs])
-        curve = None
         if recs and np.isfinite(alphas).any():
             top = float(np.nanmax(alphas))
             mm = int(np.median([r.M for r in recs]))
@@ -206,6 +208,13 @@ def cmd_quality(args: argparse.Namespace) -> int:
                   f"erg_vs_alpha.png in {out}", file=sys.stderr)
     if args.json:
         write_json(payload)
+    if args.html:
+        from ..report import write_analysis_report
+
+        _ensure_parent(args.html)
+        path = write_analysis_report(args.html, result, curve=curve,
+                                     command="setol quality")
+        print(f"report: {path}", file=sys.stderr)
     if not report.with_quality:
         raise CLIError(f"{source}: no layer has an effective correlation space "
                        "(reasons in the table above)")

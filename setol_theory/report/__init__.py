@@ -1,7 +1,8 @@
-"""Figures of the analyses (matplotlib, imported lazily)."""
+"""Figures of the analyses (matplotlib, imported lazily) and the self-contained HTML report."""
 
 from __future__ import annotations
 
+from ._analysis_html import analysis_rows, layer_verdict, write_analysis_report
 from ._figures import (
     plot_ecs_esd,
     plot_erg_vs_alpha,
@@ -13,8 +14,15 @@ from ._figures import (
     pyplot,
     safe_filename,
 )
+from ._html import Section, render_html_report, write_html_report
 
 __all__ = [
+    "Section",
+    "analysis_rows",
+    "layer_verdict",
+    "render_html_report",
+    "write_analysis_report",
+    "write_html_report",
     "plot_ecs_esd",
     "plot_erg_vs_alpha",
     "plot_hciz_convergence",

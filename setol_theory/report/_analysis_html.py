@@ -1,0 +1,231 @@
+"""The HTML report of one analysed model (``setol analyze --html``, ``setol quality --html``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._html import ANALYZE_COLUMNS, Section, png_bytes, write_html_report
+from ._style import display_name
+
+# thresholds of the alpha verdict (arXiv:2507.17912 Sec. 2.1, Table 1), as htsr uses them
+_ALPHA_LOW, _ALPHA_HIGH = 2.0, 6.0
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def layer_verdict(rec: Mapping[str, Any]) -> tuple[str, str]:
+    """``(verdict, reason)`` of one layer record.
+
+    The record's own ``verdict`` / ``verdict_reason`` when the library wrote them; otherwise
+    derived here from its status, power-law fit and alpha: the status of a layer that was not
+    analysed, ``"no-fit"`` with the fit's reason, ``"under-trained"`` (alpha > 6),
+    ``"over-trained"`` (alpha < 2) or ``"ok"`` (arXiv:2507.17912 Sec. 2.1, Table 1).
+    """
+    if rec.get("verdict"):
+        return str(rec["verdict"]), str(rec.get("verdict_reason") or rec.get("reason") or "")
+    status = rec.get("status", "ok")
+    if status != "ok":
+        return str(status), str(rec.get("reason") or "")
+    if rec.get("fit_status", "ok") not in ("ok", ""):
+        return "no-fit", str(rec.get("fit_reason") or rec.get("fit_status"))
+    a = rec.get("alpha")
+    if not _finite(a):
+        return "no-fit", "no finite alpha"
+    if a > _ALPHA_HIGH:
+        return "under-trained", f"alpha = {a:.2f} > {_ALPHA_HIGH:g}: the tail is too thin"
+    if a < _ALPHA_LOW:
+        return "over-trained", f"alpha = {a:.2f} < {_ALPHA_LOW:g}: very heavy tail (VHT)"
+    return "ok", f"{_ALPHA_LOW:g} <= alpha = {a:.2f} <= {_ALPHA_HIGH:g}"
+
+
+def _quality_columns(qrec: Mapping[str, Any], models: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"quality_status": qrec.get("status")}
+    ecs = qrec.get("ecs") or {}
+    out["ecs_rule"] = ecs.get("rule")
+    out["num_ecs"] = ecs.get("num_ecs")
+    out["erg_residual_at_xmin"] = ecs.get("erg_residual_at_xmin")
+    q = qrec.get("quality") or {}
+    for m in models:
+        out[f"log10Q_{m}"] = (q.get(m) or {}).get("log10_q")
+    if qrec.get("status") not in ("ok", None) and qrec.get("reason"):
+        out["quality_reason"] = qrec["reason"]
+    return out
+
+
+def analysis_rows(analysis: Any) -> list[dict[str, Any]]:
+    """One plain dict per layer: the HTSR record, its verdict and reason, and (when the
+    analysis carries a quality report) the ECS and ``log10Q_<model>`` columns."""
+    rows = []
+    qrecs: dict[str, dict[str, Any]] = {}
+    models: Sequence[str] = ()
+    if analysis.quality is not None:
+        qj = analysis.quality.to_json_dict()
+        models = list(qj.get("models") or ())
+        qrecs = {r["name"]: r for r in qj["layers"]}
+    for m in analysis.layers:
+        rec = m.to_dict()
+        rec["verdict"], rec["verdict_reason"] = layer_verdict(rec)
+        if m.name in qrecs:
+            rec.update(_quality_columns(qrecs[m.name], models))
+        rows.append(rec)
+    return rows
+
+
+def _quality_section(analysis: Any, curve: Any, title: str) -> Section:
+    from ._figures import plot_quality_vs_alpha
+
+    report = analysis.quality
+    qj = report.to_json_dict()
+    recs = report.with_quality
+    models = list(qj.get("models") or ())
+    alphas = np.array([r.alpha if r.alpha is not None else np.nan for r in recs], dtype=float)
+    logq = {m: np.array([r.quality.models[m].log10_q
+                         if r.quality is not None and r.quality.models[m].log10_q is not None
+                         else np.nan for r in recs], dtype=float) for m in models}
+    figs = []
+    if recs:
+        fig = png_bytes(plot_quality_vs_alpha(alphas, logq, curve=curve, title=title))
+        figs.append((fig, "log10 Q of each layer against its fitted alpha, one panel per "
+                          "spectral model, with the model-derived curve."))
+    paras = [
+        "Each point is one layer: its SETOL quality log10 Q (Q^2 = sum over the effective "
+        "correlation space of G(lambda_i), arXiv:2507.17912 Sec. 5.4) under one spectral model, "
+        "against the layer's fitted power-law alpha. The line is the model-derived curve: the "
+        "same quality computed on synthetic inverse-Marchenko-Pastur spectra whose fitted alpha "
+        "spans the range (setol quality --curve imp). The dotted vertical line is alpha = 2, "
+        "the Ideal point where the ECS and the power-law tail coincide (Sec. 6.3).",
+        "Real layers need not sit on the curve: the curve is one synthetic family with one size "
+        "M, while a real layer's Q also depends on its number of ECS eigenvalues and on how its "
+        "tail departs from that family; layers with more ECS eigenvalues than the synthetic "
+        "spectra sit above it. Compare layers with each other, and against the curve only for "
+        "the trend in alpha.",
+    ]
+    mq = qj.get("model_quality") or {}
+    rows = [[m, (qj["models"][m] or {}).get("description", ""),
+             (qj["models"][m] or {}).get("source", ""),
+             (mq.get(m) or {}).get("log10_q")] for m in models]
+    return Section(title="Quality vs alpha", paragraphs=paras, figures=figs,
+                   table_head=["model", "description", "source", "log10 Q_NN (sum over layers)"],
+                   table_rows=rows, id="quality")
+
+
+def analysis_warnings(analysis: Any, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Plain sentences about what the reader should know before trusting the table."""
+    out = []
+    s = analysis.summary()
+    if s["num_skipped"]:
+        out.append(f"{s['num_skipped']} layer(s) could not be analysed (reason in the table).")
+    if s["num_filtered"]:
+        out.append(f"{s['num_filtered']} layer(s) were outside min_evals/max_evals.")
+    if s["num_fit_failed"]:
+        out.append(f"{s['num_fit_failed']} layer(s) have no power-law fit (verdict no-fit).")
+    bound = [r["name"] for r in rows if r.get("fit_bound_hit")]
+    if bound:
+        out.append(f"{len(bound)} layer(s) have alpha on the boundary of the search range: "
+                   + ", ".join(bound[:5]) + (" ..." if len(bound) > 5 else ""))
+    fall = [r["name"] for r in rows if r.get("eig_fallback")]
+    if fall:
+        out.append(f"{len(fall)} layer(s) had their eigenvalues computed on a fallback device.")
+    for r in rows:
+        if r.get("warning") and r["warning"] not in ("under-trained", "over-trained"):
+            out.append(f"{r['name']}: {r['warning']}")
+    return out
+
+
+def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None = None,
+                          curve: Any = None, figures: bool = True,
+                          command: str = "setol analyze") -> Path:
+    """Write the HTML report of a :class:`setol_theory.pipeline.ModelAnalysis`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.html`` file.
+    analysis : ModelAnalysis
+        Per-layer figures need its eigenvalues (``analyze(..., keep_evals=True)``); the
+        quality section needs ``analysis.quality`` (``analyze(..., quality=...)``).
+    title : str, optional
+        Default: the model's file name (never the full machine path).
+    curve : QualityCurve, optional
+        Model-derived curve for the quality figure (computed here when the analysis has a
+        quality report and no curve is given).
+    figures : bool
+        Draw one ESD figure per analysed layer (needs the eigenvalues).
+    command : str
+        The command that made the analysis (shown in the subtitle).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from ._figures import plot_layer_esd
+
+    name = display_name(analysis.source)
+    rows = analysis_rows(analysis)
+    summary = analysis.summary()
+    figs: dict[str, Any] = {}
+    if figures:
+        for m in analysis.analysed:
+            ev = analysis.evals.get(m.name)
+            if ev is not None:
+                figs[m.name] = png_bytes(plot_layer_esd(ev, m))  # closes the figure
+    sections = []
+    if analysis.quality is not None:
+        if curve is None:
+            curve = default_quality_curve(analysis.quality)
+        sections.append(_quality_section(analysis, curve, name))
+    columns = list(ANALYZE_COLUMNS)
+    if analysis.quality is not None:
+        models = list(analysis.quality.to_json_dict().get("models") or ())
+        columns += ["num_ecs", "erg_residual_at_xmin"] + [f"log10Q_{m}" for m in models]
+    cards = [("layers analysed", f"{summary['num_analysed']} of {summary['num_layers']}"),
+             ("mean alpha", summary["mean_alpha"]),
+             ("mean alpha_hat", summary["mean_alpha_hat"]),
+             ("mean log_norm", summary["mean_log_norm"])]
+    data: dict[str, Any] = analysis.to_json_dict()
+    data["layers"] = rows
+    if analysis.quality is not None:
+        data["quality"] = analysis.quality.to_json_dict()
+        if curve is not None:
+            data["quality_curve"] = curve.to_dict()
+    return write_html_report(
+        path, title=title or f"setol report: {name}", rows=rows, summary=summary,
+        settings=analysis.settings, warnings=analysis_warnings(analysis, rows), figures=figs,
+        columns=columns, data=data, sections=sections, cards=cards,
+        subtitle=f"{command} {name}",
+        figures_note=("Each layer: the ESD on log-log axes with the power-law fit from xmin, "
+                      "and the bulk on linear axes with the Marchenko-Pastur fit where the "
+                      "bulk is acceptable (docs/htsr.md). Click a layer name in the table to "
+                      "jump to its figure."),
+        figure_caption=lambda r: f"{r['name']} — {r['verdict']}: {r['verdict_reason']}",
+    )
+
+
+def default_quality_curve(report: Any) -> Any:
+    """The model-derived IMP curve the CLI draws: alpha from 0.1 to max(6, 1.5 max alpha),
+    M = median M of the layers, the report's ECS rule and models; ``None`` without layers."""
+    from ..quality import quality_curve
+
+    recs = report.with_quality
+    alphas = np.array([r.alpha if r.alpha is not None else np.nan for r in recs], dtype=float)
+    if not recs or not np.isfinite(alphas).any():
+        return None
+    from ..options import QualityOptions
+
+    s, d = report.settings, QualityOptions()
+    ecs = s.get("ecs", d.ecs)
+    top = float(np.nanmax(alphas))
+    mm = int(np.median([r.M for r in recs]))
+    return quality_curve("imp", np.geomspace(0.1, min(max(6.0, 1.5 * top), 16.0), 20),
+                         M=max(mm, 10), ecs=ecs if isinstance(ecs, str) else "detx",
+                         models=tuple(s.get("models") or d.models), scale=s.get("scale", d.scale),
+                         detx_rule=s.get("detx_rule", d.detx_rule),
+                         min_ecs=s.get("min_ecs", d.min_ecs), K=s.get("K", d.K))
