@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._analysis_html import analysis_rows, layer_verdict, write_analysis_report
+from ._analysis_html import analysis_rows, write_analysis_report
 from ._figures import (
     plot_ecs_esd,
     plot_erg_vs_alpha,
@@ -15,6 +15,7 @@ from ._figures import (
     safe_filename,
 )
 from ._html import Section, render_html_report, write_html_report
+from ._verdict import layer_verdict
 
 __all__ = [
     "Section",

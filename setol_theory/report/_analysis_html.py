@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,38 +10,7 @@ import numpy as np
 
 from ._html import ANALYZE_COLUMNS, Section, png_bytes, write_html_report
 from ._style import display_name
-
-# thresholds of the alpha verdict (arXiv:2507.17912 Sec. 2.1, Table 1), as htsr uses them
-_ALPHA_LOW, _ALPHA_HIGH = 2.0, 6.0
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def layer_verdict(rec: Mapping[str, Any]) -> tuple[str, str]:
-    """``(verdict, reason)`` of one layer record.
-
-    The record's own ``verdict`` / ``verdict_reason`` when the library wrote them; otherwise
-    derived here from its status, power-law fit and alpha: the status of a layer that was not
-    analysed, ``"no-fit"`` with the fit's reason, ``"under-trained"`` (alpha > 6),
-    ``"over-trained"`` (alpha < 2) or ``"ok"`` (arXiv:2507.17912 Sec. 2.1, Table 1).
-    """
-    if rec.get("verdict"):
-        return str(rec["verdict"]), str(rec.get("verdict_reason") or rec.get("reason") or "")
-    status = rec.get("status", "ok")
-    if status != "ok":
-        return str(status), str(rec.get("reason") or "")
-    if rec.get("fit_status", "ok") not in ("ok", ""):
-        return "no-fit", str(rec.get("fit_reason") or rec.get("fit_status"))
-    a = rec.get("alpha")
-    if not _finite(a):
-        return "no-fit", "no finite alpha"
-    if a > _ALPHA_HIGH:
-        return "under-trained", f"alpha = {a:.2f} > {_ALPHA_HIGH:g}: the tail is too thin"
-    if a < _ALPHA_LOW:
-        return "over-trained", f"alpha = {a:.2f} < {_ALPHA_LOW:g}: very heavy tail (VHT)"
-    return "ok", f"{_ALPHA_LOW:g} <= alpha = {a:.2f} <= {_ALPHA_HIGH:g}"
+from ._verdict import layer_verdict
 
 
 def _quality_columns(qrec: Mapping[str, Any], models: Sequence[str]) -> dict[str, Any]:
@@ -101,11 +69,10 @@ def _quality_section(analysis: Any, curve: Any, title: str) -> Section:
         "same quality computed on synthetic inverse-Marchenko-Pastur spectra whose fitted alpha "
         "spans the range (setol quality --curve imp). The dotted vertical line is alpha = 2, "
         "the Ideal point where the ECS and the power-law tail coincide (Sec. 6.3).",
-        "Real layers need not sit on the curve: the curve is one synthetic family with one size "
-        "M, while a real layer's Q also depends on its number of ECS eigenvalues and on how its "
-        "tail departs from that family; layers with more ECS eigenvalues than the synthetic "
-        "spectra sit above it. Compare layers with each other, and against the curve only for "
-        "the trend in alpha.",
+        "Real layers are not expected on the curve: it is one synthetic family (inverse "
+        "Marchenko-Pastur spectra with Q = 2 and one size M), while a layer has its own aspect "
+        "ratio, ECS size and tail shape, and Q^2 is a sum over its ECS. Compare layers with "
+        "each other, and read the curve for the trend in alpha, not as a fit.",
     ]
     mq = qj.get("model_quality") or {}
     rows = [[m, (qj["models"][m] or {}).get("description", ""),
@@ -188,7 +155,7 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
         columns += ["num_ecs", "erg_residual_at_xmin"] + [f"log10Q_{m}" for m in models]
     cards = [("layers analysed", f"{summary['num_analysed']} of {summary['num_layers']}"),
              ("mean alpha", summary["mean_alpha"]),
-             ("mean alpha_hat", summary["mean_alpha_hat"]),
+             ("mean alpha_weighted", summary.get("mean_alpha_weighted")),
              ("mean log_norm", summary["mean_log_norm"])]
     data: dict[str, Any] = analysis.to_json_dict()
     data["layers"] = rows

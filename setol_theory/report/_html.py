@@ -34,7 +34,7 @@ from ._columns import definitions
 #: every row is left out.
 ANALYZE_COLUMNS = (
     "name", "kind", "verdict", "verdict_reason", "N", "M", "alpha", "alpha_sigma", "D", "xmin",
-    "num_tail", "alpha_hat", "log_norm", "log_spectral_norm", "stable_rank", "mp_sigma2",
+    "num_tail", "alpha_weighted", "log_norm", "log_spectral_norm", "stable_rank", "mp_sigma2",
     "mp_status", "num_spikes", "num_traps", "detx_lambda_min", "delta_lambda_min",
 )
 #: Columns shown as text (left-aligned, sorted alphabetically).

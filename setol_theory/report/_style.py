@@ -51,7 +51,7 @@ LINES: dict[str, dict[str, Any]] = {
 }
 
 #: Marker cycle for series of points (distinct shapes).
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")  # 9: the 9th series differs from the 1st
 #: Dash cycle for series of lines.
 DASHES: tuple[Any, ...] = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)),
                            (0, (8, 2)), (0, (3, 1, 1, 1, 1, 1)))

@@ -129,6 +129,17 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _spread(runs: Sequence[dict[str, Any]], what: str = "band = 1 sd") -> str:
+    """How the seeds are summarised: "mean over N seeds, <what>", or "one seed (no spread)"
+    when no setting has more than one seed."""
+    per_setting: dict[Any, set[int]] = defaultdict(set)
+    for r in runs:
+        c = r["config"]
+        per_setting[(c.get("lr"), c.get("batch_size"), c.get("layers"))].add(c["seed"])
+    n = max((len(v) for v in per_setting.values()), default=0)
+    return f"mean over {n} seeds, {what}" if n > 1 else "one seed per setting (no spread shown)"
+
+
 def _title(kind: str, runs: Sequence[dict[str, Any]]) -> str:
     c = runs[0]["config"]
     seeds = sorted({r["config"]["seed"] for r in runs})
@@ -169,7 +180,7 @@ def plot_epochs(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
             if j in (2, 3):
                 ax.axhline(0.0, color="k", ls=":", lw=0.8)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(_title(kind, runs) + " -- mean over seeds, band = 1 sd", fontsize=11)
+    fig.suptitle(_title(kind, runs) + " -- " + _spread(runs), fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -207,7 +218,8 @@ def plot_vs_setting(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, A
         ax.set_xlabel("LR factor" if kind == "lr" else "batch size" if kind == "bs" else "lr")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
-    fig.suptitle(_title(kind, runs) + " -- final epoch, mean +- sd over seeds", fontsize=11)
+    fig.suptitle(_title(kind, runs) + " -- final epoch, " + _spread(runs, "bars = 1 sd"),
+                 fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -264,7 +276,7 @@ def plot_truncation(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, A
                 ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(_title(kind, runs) + "\nDelta E = error of the truncated model - error "
-                 "(mean over seeds, band = 1 sd)", fontsize=11)
+                 f"({_spread(runs)})", fontsize=11)
     fig.tight_layout()
     return _save(fig, path)
 
