@@ -27,12 +27,12 @@ def is_tensor(x: Any) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def import_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is a dependency
-        raise ImportError("this operation needs torch (pip install torch)") from exc
-    return torch
+def import_torch(feature: str = "this operation") -> Any:
+    """``import torch``, or :class:`~setol_theory.errors.MissingExtra` naming ``feature`` and
+    the extra ``setol[torch]`` when torch is not installed."""
+    from .util import require
+
+    return require("torch", feature)
 
 
 def np_category(dtype: np.dtype) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "SkippedPathWarning",
     "CLIError",
     "OptionError",
+    "MissingExtra",
 ]
 
 
@@ -201,3 +202,29 @@ class OptionError(SetolError, ValueError):
     QualityOptions` on construction (the message names the option), and by
     :func:`setol_theory.options.from_args` (the message names the CLI flag).
     """
+
+
+# --------------------------------------------------------------------------------------------
+# packaging
+# --------------------------------------------------------------------------------------------
+
+
+class MissingExtra(SetolError, ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    The message is one line naming the feature, the missing package and the extra that
+    installs it: ``"reading .pt files needs torch, which is not installed: pip install
+    'setol[torch]'"``.
+
+    Raised
+    ------
+    By :func:`setol_theory.util.require` wherever an optional dependency (torch, dask,
+    huggingface_hub, pandas, pyarrow) is imported on first use.
+    """
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        self.feature, self.package, self.extra = feature, package, extra
+        super().__init__(
+            f"{feature} needs {package}, which is not installed: pip install 'setol[{extra}]'",
+            name=package,
+        )

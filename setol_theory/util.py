@@ -1,6 +1,8 @@
 """Small helpers shared by setol_theory and simulations: argument checks and JSON output.
 
-Bottom layer: imports nothing from setol_theory.  ``real_number`` validates a scalar argument;
+Bottom layer: imports only :mod:`setol_theory.errors`.  ``require`` imports an optional
+dependency or says, in one line, which extra installs it; ``real_number`` validates a scalar
+argument;
 ``nan_to_none``, ``json_default`` and ``write_json`` write results as strict JSON (NaN as
 ``null``, numpy scalars and arrays as numbers and lists, atomic writes).
 """
@@ -17,7 +19,54 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["json_default", "nan_to_none", "real_number", "write_json"]
+from .errors import MissingExtra
+
+__all__ = ["MissingExtra", "json_default", "nan_to_none", "real_number", "require",
+           "write_json"]
+
+#: The extra of pyproject.toml that installs each optional dependency.
+EXTRAS = {
+    "torch": "torch",
+    "dask": "dist",
+    "distributed": "dist",
+    "huggingface_hub": "hf",
+    "pandas": "pandas",
+    "pyarrow": "pandas",
+}
+
+
+def require(module: str, feature: str) -> Any:
+    """Import the optional dependency ``module`` (its top-level package name) on first use.
+
+    Parameters
+    ----------
+    module : str
+        ``"torch"``, ``"dask"``, ``"distributed"``, ``"huggingface_hub"``, ``"pandas"`` or
+        ``"pyarrow"`` (a dotted name such as ``"dask.distributed"`` imports that module).
+    feature : str
+        What needs it, for the message (``"reading .pt files"``).
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    MissingExtra
+        When the package is not installed: one line naming ``feature``, the package and the
+        extra (``pip install 'setol[torch]'``). An ``ImportError`` raised *inside* an
+        installed package (a broken install) propagates unchanged.
+    """
+    import importlib
+
+    top = module.split(".")[0]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != top:
+            raise
+        raise MissingExtra(feature, top, EXTRAS.get(top, "all")) from None
 
 
 def real_number(x: Any, name: str) -> float:

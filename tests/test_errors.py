@@ -25,6 +25,7 @@ BUILTIN_BASE = {
     "SkippedPathWarning": UserWarning,
     "CLIError": Exception,
     "OptionError": ValueError,
+    "MissingExtra": ImportError,
 }
 
 # the public package each class was defined in before (and is still exported from)
@@ -41,6 +42,7 @@ HOMES = {
     "SkippedPathWarning": "setol_theory.distributed",
     "CLIError": "setol_theory.cli._common",
     "OptionError": "setol_theory.options",
+    "MissingExtra": "setol_theory.util",
 }
 
 

@@ -12,7 +12,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
+
+# the imports below need torch: skip the module, with the reason, where it is not installed
+torch = pytest.importorskip("torch", reason="MLP3 needs torch (setol[torch])")
+# ruff: noqa: E402
 
 from setol_theory.cli import main
 from setol_theory.linalg import correlation_eigenvalues

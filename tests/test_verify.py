@@ -94,7 +94,7 @@ def test_verify_hciz_checks_pass_and_plot(tmp_path):
 
 
 def test_cli_verify_gpu_checks_on_torch_cpu_and_clear_error_without_cuda(capsys):
-    import torch
+    torch = pytest.importorskip("torch", reason="the torch-cpu checks need torch (setol[torch])")
 
     from setol_theory.cli import main
 

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..errors import MissingExtra
 from ..options import AnalysisOptions, QualityOptions, add_arguments
 from ._analyze import _add_analyze_many, cmd_analyze
 from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message
@@ -137,9 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
-    except (CLIError, ValueError, OSError) as exc:
+    except (CLIError, MissingExtra, ValueError, OSError) as exc:
         # bad input named by the command (subcommands raise ValueError with a clear message);
-        # an output path that cannot be written (OSError: named with its path)
+        # an output path that cannot be written (OSError: named with its path); a feature
+        # whose optional dependency is not installed (MissingExtra: names the extra)
         if args.debug:
             raise
         print(f"setol {args.command}: error: {_os_message(exc)}", file=sys.stderr)

@@ -94,11 +94,10 @@ def _executor(scheduler: Any, n_workers: int | None) -> Iterator[_Serial | _Dask
     if scheduler == "serial":
         yield _Serial()
         return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise ImportError("a Dask scheduler needs dask.distributed: pip install "
-                          "'dask[distributed]' (or use scheduler='serial')") from exc
+    from ..util import require
+
+    require("distributed", "a Dask scheduler (scheduler='serial' runs without it)")
+    from distributed import Client, LocalCluster
     if isinstance(scheduler, Client):
         yield _Dask(scheduler)
         return

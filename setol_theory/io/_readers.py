@@ -317,7 +317,7 @@ def _npz_tensors(path: Path) -> Iterator[_Tensor]:
 
 def load_torch_file(path: Path) -> Any:
     """``torch.load`` restricted to tensors and plain containers (``weights_only=True``)."""
-    torch = import_torch()
+    torch = import_torch(f"reading the torch checkpoint {path}")
     import pickle
 
     try:

@@ -23,11 +23,12 @@ def cuda_available() -> bool:
 
 
 def _require_torch(name: str) -> Any:
+    from ..util import MissingExtra, require
+
     try:
-        import torch
-    except ImportError as exc:
-        raise DeviceError(f"device={name!r} needs torch (pip install torch)") from exc
-    return torch
+        return require("torch", f"device={name!r}")
+    except MissingExtra as exc:
+        raise DeviceError(str(exc)) from None
 
 
 def _cuda_device(name: str) -> str:

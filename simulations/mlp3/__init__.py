@@ -59,6 +59,12 @@ private modules never import this ``__init__``).
 
 from __future__ import annotations
 
+from setol_theory.util import require
+
+# one line naming the extra (setol[torch]) instead of a traceback where torch is missing
+require("torch", "the MLP3 simulations (setol mlp3)")
+# ruff: noqa: E402
+
 from ._analysis import (
     LAYER_COLUMNS,
     TRUNCATION_RULES,
