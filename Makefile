@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
+	@mkdir -p results
 	$(BIN)/setol analyze --json results/demo.json --html results/demo-report.html
 	@echo "open the report: $(abspath results/demo-report.html)"
 

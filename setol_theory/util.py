@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import MissingExtra
 
-__all__ = ["MissingExtra", "json_default", "nan_to_none", "real_number", "require",
+__all__ = ["MissingExtra", "json_default", "nan_to_none", "plain", "real_number", "require",
            "write_json"]
 
 #: The extra of pyproject.toml that installs each optional dependency.
@@ -33,6 +33,12 @@ EXTRAS = {
     "pandas": "pandas",
     "pyarrow": "pandas",
 }
+
+
+def plain(x: Any) -> Any:
+    """``x`` for a message: a numpy scalar as the Python number it holds, so that ``{x!r}``
+    reads ``0.5``, not ``np.float64(0.5)`` (numpy >= 2 reprs); anything else unchanged."""
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def require(module: str, feature: str) -> Any:

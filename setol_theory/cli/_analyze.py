@@ -70,6 +70,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         fallbacks = [m for m in result.layers if m.eig_fallback]
         for m in fallbacks:
             print(f"{m.name}: {m.eig_fallback}", file=sys.stderr)
+    else:  # no table: a layer that could not be analysed still says why, on stderr
+        for m in result.layers:
+            if m.status not in ("ok", "filtered"):
+                print(f"setol analyze: {m.name}: {m.status}: {m.reason}", file=sys.stderr)
     if args.json:
         _ensure_parent(args.json)
         with open(args.json, "w") as fh:
@@ -96,7 +100,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         path = write_analysis_report(args.html, result, command="setol analyze")
         print(f"report: {path}", file=sys.stderr)
     if not result.analysed:
-        raise CLIError(f"{source}: no layer could be analysed (reasons in the table above)")
+        where = ("on the lines above; layers outside --min-evals/--max-evals are filtered "
+                 "without a line" if args.quiet else "in the table above")
+        raise CLIError(f"{source}: no layer could be analysed (reasons {where})")
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,43 +16,151 @@ from ..errors import CLIError
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
-_TABLE_COLUMNS = [
-    ("name", "layer", 44, "s"),
-    ("N", "N", 6, "d"),
-    ("M", "M", 5, "d"),
-    ("alpha", "alpha", 6, ".3f"),
-    ("alpha_weighted", "a_w", 6, ".3f"),
-    ("xmin", "xmin", 9, ".4g"),
-    ("lambda_max", "l_max", 9, ".4g"),
-    ("D", "KS_D", 6, ".3f"),
-    ("num_tail", "n_tail", 6, "d"),
-    ("num_spikes", "spikes", 6, "d"),
-    ("num_traps", "traps", 5, ".0f"),
-    ("warning", "warning", 13, "s"),
+@dataclass(frozen=True)
+class Column:
+    """One column of a terminal table.
+
+    ``key`` is the record's attribute (or dict key), ``head`` the header, ``width`` the fixed
+    width of a number column, ``spec`` its format (``".3f"``, ``".4g"``, ``"d"``; ``"s"`` for
+    text). Adding a column to ``setol analyze``'s table is one line in :data:`LAYER_COLUMNS`.
+    """
+
+    key: str
+    head: str
+    width: int
+    spec: str
+
+
+#: The columns of ``setol analyze``'s table after the layer name (which takes the rest of the
+#: terminal width), in order; the last text column may run past the width.
+LAYER_COLUMNS: list[Column] = [
+    Column("N", "N", 6, "d"),
+    Column("M", "M", 6, "d"),
+    Column("alpha", "alpha", 6, ".3f"),
+    Column("alpha_weighted", "a_w", 7, ".3f"),
+    Column("xmin", "xmin", 8, ".3g"),
+    Column("lambda_max", "l_max", 8, ".3g"),
+    Column("D", "KS_D", 5, ".3f"),
+    Column("num_tail", "n_tail", 6, "d"),
+    Column("num_spikes", "spikes", 6, "d"),
+    Column("num_traps", "traps", 5, ".0f"),
+    Column("warning", "warning", 13, "s"),
 ]
+
+#: Narrowest name column: below this the names are elided to this width and the line runs
+#: past the terminal width.
+MIN_NAME_WIDTH = 20
+
+
+def elide(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with ``…`` in the middle (the start and the end of
+    a layer name carry its meaning: ``encoder.layer.11.attention.self.query.weight`` ->
+    ``encoder.layer…self.query.weight``)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) // 2 + (width - 1) % 2
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail:]
+
+
+def _number(value: Any, spec: str, width: int) -> str:
+    """A number in at most ``width`` characters: ``spec``, else fewer significant digits,
+    else e-notation; ``-`` for a missing or non-finite value."""
+    if value is None or isinstance(value, str):
+        return "-" if value is None else value[:width]
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)[:width]
+    if not math.isfinite(x):
+        return "-"
+    if spec == "d" or spec.endswith("d"):
+        text = str(int(value))
+        if len(text) <= width:
+            return text
+    else:
+        text = format(x, spec)
+        if len(text) <= width:
+            return text
+    for digits in range(max(width - 2, 1), 0, -1):
+        for form in (f".{digits}g", f".{digits - 1}e" if digits > 1 else ".0e"):
+            text = format(x, form).replace("e+0", "e+").replace("e-0", "e-")
+            if len(text) <= width:
+                return text
+    return "#" * width
 
 
 def _fmt(value: Any, spec: str, width: int) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        text = "-"
-    elif spec == "s":
-        text = str(value)
-        if len(text) > width:
-            text = "…" + text[-(width - 1):]
-    else:
-        text = format(value, spec)
-    return text.rjust(width) if spec != "s" else text.ljust(width)
+    """One cell: text left-aligned and elided in the middle, numbers right-aligned in exactly
+    ``width`` characters."""
+    if spec == "s":
+        return elide("-" if value is None else str(value), width).ljust(width)
+    return _number(value, spec, width).rjust(width)
 
 
-def format_table(records: Sequence[Any]) -> str:
-    """A fixed-width text table of layer records (LayerMetrics)."""
-    head = " ".join(_fmt(h, "s", w) if s == "s" else h.rjust(w) for _, h, w, s in _TABLE_COLUMNS)
-    lines = [head, "-" * len(head)]
-    for m in records:
-        if not m.ok:
-            lines.append(f"{_fmt(m.name, 's', 44)} {m.status}: {m.reason}")
+def _get(record: Any, key: str) -> Any:
+    return record.get(key) if isinstance(record, dict) else getattr(record, key, None)
+
+
+def table_width() -> int | None:
+    """Characters per line for a table: ``$COLUMNS`` when set, the terminal's width when
+    stdout is a terminal, else None (a file or a pipe: nothing is elided)."""
+    import os
+    import shutil
+
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((100, 24)).columns
+    return None
+
+
+def name_width(names: Sequence[str], fixed: int, width: int | None | str = "auto") -> int:
+    """Width of a table's name column: the longest name, or what ``fixed`` characters of
+    other columns leave of ``width`` (``"auto"``: :func:`table_width`), at least
+    :data:`MIN_NAME_WIDTH`."""
+    if width == "auto":
+        width = table_width()
+    longest = max(map(len, names), default=0)
+    return longest if width is None else max(MIN_NAME_WIDTH, min(longest, int(width) - fixed))
+
+
+def format_table(records: Sequence[Any], columns: Sequence[Column] = LAYER_COLUMNS, *,
+                 name_key: str = "name", name_head: str = "layer",
+                 width: int | None | str = "auto") -> str:
+    """A fixed-width text table of layer records (``LayerMetrics`` or dicts).
+
+    The name column takes what the number columns leave of ``width`` (``"auto"``:
+    :func:`table_width`; None: no limit) beside the number columns, at least
+    :data:`MIN_NAME_WIDTH`; longer names are elided in the middle. Text columns at the end
+    (the warning) are not counted and may run past ``width``. Numbers are right-aligned in
+    their column's fixed width, whatever their size. A record whose ``status`` is not
+    ``"ok"`` gets ``status: reason`` after its name.
+    """
+    if width == "auto":
+        width = table_width()
+    names = [str(_get(r, name_key)) for r in records]
+    # text columns at the end (the warning) may run past the width: they are empty for most rows
+    trailing = len(columns)
+    while trailing > 0 and columns[trailing - 1].spec == "s":
+        trailing -= 1
+    fixed = sum(c.width + 1 for c in columns[:trailing])
+    name_w = name_width([name_head, *names], fixed, width)
+    head = " ".join([_fmt(name_head, "s", name_w)]
+                    + [_fmt(c.head, "s", c.width) if c.spec == "s" else c.head.rjust(c.width)
+                       for c in columns]).rstrip()
+    lines = [head, "-" * min(len(head), width or len(head))]
+    for r, name in zip(records, names, strict=True):
+        status = _get(r, "status")
+        if status not in (None, "ok"):
+            lines.append(f"{_fmt(name, 's', name_w)} {status}: {_get(r, 'reason')}")
             continue
-        lines.append(" ".join(_fmt(getattr(m, k), s, w) for k, _, w, s in _TABLE_COLUMNS))
+        lines.append(" ".join([_fmt(name, "s", name_w)]
+                              + [_fmt(_get(r, c.key), c.spec, c.width) for c in columns]
+                              ).rstrip())
     return "\n".join(lines)
 
 
@@ -116,7 +225,8 @@ def _ensure_parent(path: str) -> None:
 def _check_outputs(args: argparse.Namespace, files: Sequence[str] = (),
                    dirs: Sequence[str] = ()) -> None:
     """Refuse output paths that cannot be written before any work is done: a file option
-    naming a directory, a directory option naming a file, a parent that is a file."""
+    naming a directory, a directory option naming a file, a parent that is a file or does
+    not exist (a typo'd path is an error, not a new directory tree)."""
     for dest, want_dir in [(d, False) for d in files] + [(d, True) for d in dirs]:
         value = getattr(args, dest, None)
         if not value:
@@ -132,6 +242,9 @@ def _check_outputs(args: argparse.Namespace, files: Sequence[str] = (),
                 if not parent.is_dir():
                     raise CLIError(f"{opt} {value}: {parent} is not a directory")
                 break
+        parent = p.parent
+        if not parent.is_dir():  # never create a directory the user did not ask for
+            raise CLIError(f"{opt} {value}: directory {parent} does not exist")
 
 
 def _os_message(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ non-zero exit code, never a traceback (``--debug`` shows it).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -21,12 +22,34 @@ from ._simulate import register as register_simulate
 from ._verify import cmd_verify
 
 
+def _version() -> str:
+    """``setol X.Y.Z (Python ..., numpy ..., torch ...)``: the versions that decide results,
+    read from the installed metadata (torch is not imported)."""
+    import platform
+    from importlib import metadata
+
+    from .. import __version__
+
+    def ver(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (f"setol {__version__} (Python {platform.python_version()}, numpy {ver('numpy')}, "
+            f"scipy {ver('scipy')}, torch {ver('torch')})")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``setol`` (subcommands: analyze, verify, quality, simulate, mlp3)."""
+    """The argument parser of ``setol`` (subcommands: analyze, verify, quality, simulate, mlp3).
+
+    No parser accepts abbreviated options (``--layer`` is not ``--layers``)."""
     p = argparse.ArgumentParser(
         prog="setol",
         description="SETOL / HTSR toolkit: spectral analysis of neural-network layers.",
+        allow_abbrev=False,
     )
+    p.add_argument("--version", action="version", version=_version())
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -126,13 +149,74 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_quality)
     register_mlp3(sub)
     register_simulate(sub)
+    for parser in _all_parsers(p):
+        parser.allow_abbrev = False
     return p
+
+
+def _all_parsers(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``p`` and every sub-command parser below it."""
+    out = [p]
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                out += _all_parsers(sub)
+    return out
+
+
+def _command_parser(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The deepest sub-command parser that ``argv`` names (``setol mlp3 run`` -> its parser)."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for i, word in enumerate(argv):
+                if word in action.choices:
+                    return _command_parser(action.choices[word], argv[i + 1:])
+    return p
+
+
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+
+
+def _join_negative_values(p: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``--alpha -1:2:3`` -> ``--alpha=-1:2:3``: argparse takes a value that starts with ``-``
+    and is not a plain number for an option and fails with "expected one argument"."""
+    parser = _command_parser(p, argv)
+    takes_value = {opt for a in parser._actions if a.option_strings and a.nargs != 0
+                   for opt in a.option_strings if opt.startswith("--")}
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1] in takes_value and _NEGATIVE_VALUE.match(word):
+            out[-1] = f"{out[-1]}={word}"
+        else:
+            out.append(word)
+    return out
+
+
+def _unknown_option_error(p: argparse.ArgumentParser, argv: Sequence[str],
+                          extras: Sequence[str]) -> None:
+    """Exit with "unknown option --layerz (did you mean --layers?)" instead of argparse's
+    "unrecognized arguments: --layerz PATH" (whose PATH was the typo'd option's value)."""
+    import difflib
+
+    parser = _command_parser(p, argv)
+    known = [opt for a in parser._actions for opt in a.option_strings if opt.startswith("--")]
+    for word in extras:
+        if word.startswith("-"):
+            opt = word.split("=", 1)[0]
+            close = difflib.get_close_matches(opt, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            parser.error(f"unknown option {opt}{hint}")
+    parser.error(f"unexpected argument(s): {' '.join(extras)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``setol`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_negative_values(parser, argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unknown_option_error(parser, argv, extras)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -18,6 +18,7 @@ from ._common import (
     _fmt,
     _resolve_source,
     about,
+    name_width,
     options_from_args,
 )
 
@@ -130,15 +131,18 @@ def cmd_quality(args: argparse.Namespace) -> int:
         raise CLIError(about(source, str(exc))) from exc
 
     if not args.quiet:
-        cols = [("layer", 34, "s"), ("alpha", 6, ".3f"), ("a_w", 7, ".3f"),
+        cols = [("alpha", 6, ".3f"), ("a_w", 7, ".3f"),
                 ("M_ecs", 5, "d"), ("n_tail", 6, "d"), ("dl_min", 9, ".3g"), ("ERG", 7, ".1f")]
+        fixed = sum(w + 1 for _, w, _ in cols) + sum(widths[m] + 1 for m in models)
+        name_w = name_width(["layer", *(r.name for r in report.layers)], fixed)
+        cols.insert(0, ("layer", name_w, "s"))
         head = " ".join(_fmt(h, "s", w) if s == "s" else h.rjust(w) for h, w, s in cols)
         head += " " + " ".join(m.rjust(widths[m]) for m in models)
         print(head)
         print("-" * len(head))
         for r in report.layers:
             if r.quality is None:
-                print(f"{_fmt(r.name, 's', 34)} {r.status}: {r.reason}")
+                print(f"{_fmt(r.name, 's', name_w)} {r.status}: {r.reason}")
                 continue
             e = r.quality.ecs
             vals = [r.name, r.alpha, r.alpha_weighted, e.num_ecs, e.num_tail, e.delta_lambda_min,
@@ -172,6 +176,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
             else:
                 print(f"{label} vs alpha across {c['n']} layers: Pearson r = "
                       f"{c['pearson']:+.3f}, Spearman rho = {c['spearman']:+.3f}")
+    else:  # no table: a layer that could not be analysed still says why, on stderr
+        for r in report.layers:
+            if r.status not in ("ok", "filtered"):
+                print(f"setol quality: {r.name}: {r.status}: {r.reason}", file=sys.stderr)
     payload = report.to_json_dict()
     curve = None
     if args.plot:

@@ -183,7 +183,8 @@ def _progress(enabled: bool, total: int) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="layers", unit="layer", leave=False)
+    # disable=None: no bar when stderr is not a terminal (a log file gets no \r artefacts)
+    return tqdm(total=total, desc="layers", unit="layer", leave=False, disable=None)
 
 
 def _metrics(record: dict[str, Any]) -> LayerMetrics:

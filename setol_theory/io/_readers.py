@@ -319,11 +319,16 @@ def load_torch_file(path: Path) -> Any:
     """``torch.load`` restricted to tensors and plain containers (``weights_only=True``)."""
     torch = import_torch(f"reading the torch checkpoint {path}")
     import pickle
+    import warnings
 
     try:
-        return torch.load(
-            path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
-        )
+        with warnings.catch_warnings():
+            # torch warns (UserWarning) about pickles and its weights_only default before it
+            # refuses: the refusal below says what matters in one line
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(
+                path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path)
+            )
     except pickle.UnpicklingError as exc:
         text = str(exc)
         marker = "WeightsUnpickler error:"
@@ -331,12 +336,13 @@ def load_torch_file(path: Path) -> Any:
         detail = detail.split("Check the documentation of torch.load")[0]
         detail = " ".join(detail.split())
         if "Unsupported global" in detail or "is blocked" in detail:
-            first = detail.split(" Please use ")[0]
+            import re
+
+            found = re.search(r"GLOBAL (\S+)", detail) or re.search(r"(\S+) is blocked", detail)
+            what = f" ({found.group(1)})" if found else ""
             raise ValueError(
-                f"{path}: refused: the checkpoint needs Python objects beyond tensors and plain "
-                "containers, which torch.load(weights_only=True) does not allow (loading them "
-                "would run arbitrary code); convert it to .safetensors in a trusted environment "
-                f"(or the file is corrupt). torch said: {first[:300]}"
+                f"{path}: refused: holds Python objects{what} besides tensors, which "
+                "weights_only=True does not load; convert it to .safetensors where you trust it"
             ) from None
         raise ValueError(
             f"{path}: corrupt or unreadable torch checkpoint: torch.load(weights_only=True) "
@@ -425,6 +431,8 @@ def _path_tensors(p: Path) -> Iterator[_Tensor]:
         raise FileNotFoundError(f"{p}: no such file or directory")
     if p.is_dir():
         return _directory_tensors(p)
+    if p.stat().st_size == 0:
+        raise ValueError(f"{p}: empty file (0 bytes)")
     suffix = p.suffix.lower()
     if suffix in _SAFETENSORS_SUFFIXES:
         return _safetensors_tensors(_SafetensorsFile(p))

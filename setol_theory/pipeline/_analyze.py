@@ -372,7 +372,8 @@ def analyze(
     if progress is True:
         from tqdm.auto import tqdm
 
-        it = tqdm(it, desc="layers", unit="layer", leave=False)
+        # disable=None: no bar when stderr is not a terminal (a log file gets no \r artefacts)
+        it = tqdm(it, desc="layers", unit="layer", leave=False, disable=None)
     elif callable(progress):
         it = progress(it)
     records: list[LayerMetrics] = []

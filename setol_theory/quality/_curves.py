@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..rmt import InverseMarchenkoPastur, TruncatedPowerLaw
-from ..util import nan_to_none
+from ..util import nan_to_none, plain
 from ._ecs import DEFAULT_MIN_ECS, ECSError
 from ._models import QualityError
 from ._registry import DEFAULT_MODELS, _check_models, layer_quality
@@ -170,17 +170,18 @@ def synthetic_spectrum(family: str, alpha: float, M: int = 384, *, Q: float = 2.
         raise ValueError(f"family must be one of {CURVE_FAMILIES}, got {family!r}")
     al = float(alpha)
     if not math.isfinite(al):
-        raise ValueError(f"alpha must be finite, got {alpha!r}")
+        raise ValueError(f"alpha must be finite, got {plain(alpha)!r}")
     if int(M) != M or M < 2:
         raise ValueError(f"M must be an integer >= 2, got {M!r}")
     M = int(M)
     p = (np.arange(M) + 0.5) / M
     if family == "imp":
         if not al > 0:
-            raise ValueError(f"family 'imp' needs alpha > 0 (kappa = alpha/2), got {alpha!r}")
+            raise ValueError(
+                f"family 'imp' needs alpha > 0 (kappa = alpha/2), got {plain(alpha)!r}")
         return InverseMarchenkoPastur(0.5 * al).ppf(p)
     if not al > 1:
-        raise ValueError(f"family {family!r} needs alpha > 1, got {alpha!r}")
+        raise ValueError(f"family {family!r} needs alpha > 1, got {plain(alpha)!r}")
     if family == "tpl":
         lnb = min(math.log(M) / (al - 1.0), 500.0 / al)
         return TruncatedPowerLaw(al, 1.0, math.exp(lnb)).ppf(p)

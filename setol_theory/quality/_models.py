@@ -21,6 +21,7 @@ from ..rmt import (
     LevyPowerLaw,
     TruncatedPowerLaw,
 )
+from ..util import plain
 
 Array = NDArray[np.float64]
 
@@ -228,7 +229,7 @@ def levy_wigner_b(alpha: float, m_ecs: int) -> float:
     ``sum_ECS b lambda^{alpha-1}/(alpha-1)`` equal to the Schatten form
     ``(1/M_ECS) sum lambda^{alpha-1}`` of arXiv:2507.17912 Sec. 5.4.7."""
     if not alpha > 1:
-        raise NotApplicable(f"Levy-Wigner needs alpha > 1, got {alpha!r}")
+        raise NotApplicable(f"Levy-Wigner needs alpha > 1, got {plain(alpha)!r}")
     return (float(alpha) - 1.0) / int(m_ecs)
 
 
@@ -264,7 +265,8 @@ def imp_kappa(alpha: float) -> float:
     """``kappa = alpha / 2``: the paper's empirical association ``alpha ~ 2 kappa``
     (arXiv:2507.17912 Sec. 5.4.5, Fig. 12(b); docs/quality.md)."""
     if not (math.isfinite(alpha) and alpha > 0):
-        raise QualityError(f"IMP needs a positive alpha (kappa = alpha/2), got {alpha!r}")
+        raise QualityError(
+            f"IMP needs a positive alpha (kappa = alpha/2), got {plain(alpha)!r}")
     return 0.5 * float(alpha)
 
 
@@ -313,7 +315,8 @@ def imp_gtable_logq(lambda_max: float, lambda_min: float, alpha: float) -> float
     This is ``log10 Q`` itself, not ``Q^2``."""
     lm = _lam_min(lambda_min)
     if not (math.isfinite(lambda_max) and lambda_max >= lm):
-        raise QualityError(f"lambda_max must be finite and >= lambda_min, got {lambda_max!r}")
+        raise QualityError(
+            f"lambda_max must be finite and >= lambda_min, got {plain(lambda_max)!r}")
     return 2.0 * float(alpha) * (math.log10(lambda_max) - math.log10(lm))
 
 
@@ -330,7 +333,8 @@ def g_tpl(lams: ArrayLike, lambda_min: float, alpha: float, lambda_max: float) -
     """
     lm = _lam_min(lambda_min)
     if not lambda_max > lm:
-        raise QualityError(f"TPL needs lambda_max > lambda_min, got {lambda_max!r} <= {lm!r}")
+        raise QualityError(
+            f"TPL needs lambda_max > lambda_min, got {plain(lambda_max)!r} <= {plain(lm)!r}")
     try:
         tpl = TruncatedPowerLaw(float(alpha), lm, float(lambda_max))
     except ValueError as exc:
