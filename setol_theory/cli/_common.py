@@ -158,9 +158,10 @@ def format_table(records: Sequence[Any], columns: Sequence[Column] = LAYER_COLUM
         if status not in (None, "ok"):
             lines.append(f"{_fmt(name, 's', name_w)} {status}: {_get(r, 'reason')}")
             continue
-        lines.append(" ".join([_fmt(name, "s", name_w)]
-                              + [_fmt(_get(r, c.key), c.spec, c.width) for c in columns]
-                              ).rstrip())
+        cells = [_fmt(name, "s", name_w)]
+        cells += [_fmt(_get(r, c.key), c.spec, c.width) for c in columns[:trailing]]
+        cells += [str(_get(r, c.key) or "") for c in columns[trailing:]]  # whole, not elided
+        lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
 
 

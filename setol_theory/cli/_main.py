@@ -16,6 +16,7 @@ from ..errors import MissingExtra
 from ..options import AnalysisOptions, QualityOptions, add_arguments
 from ._analyze import _add_analyze_many, cmd_analyze
 from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message
+from ._describe import register as register_describe
 from ._mlp3 import register as register_mlp3
 from ._quality import cmd_quality
 from ._simulate import register as register_simulate
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--quiet", action="store_true", help="no table, no progress bar")
     a.set_defaults(func=cmd_analyze)
     _add_analyze_many(sub)
+    register_describe(sub)
 
     v = sub.add_parser(
         "verify",
@@ -222,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # `setol describe | head`: the reader has gone, nothing to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except (CLIError, MissingExtra, ValueError, OSError) as exc:
         # bad input named by the command (subcommands raise ValueError with a clear message);
         # an output path that cannot be written (OSError: named with its path); a feature

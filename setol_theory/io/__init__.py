@@ -4,6 +4,7 @@ directories, and :func:`iter_layers`.
 
 from __future__ import annotations
 
+from ._describe import ACTIONS, LayerPlan, describe_layers
 from ._iter import (
     default_model_path,
     iter_layers,
@@ -18,6 +19,9 @@ from ._safetensors import (
 )
 
 __all__ = [
+    "ACTIONS",
+    "LayerPlan",
+    "describe_layers",
     "TORCH_SUFFIXES",
     "load_torch_file",
     "KINDS",
