@@ -29,7 +29,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from ..distributed import CheckpointChanged
     from ..pipeline import LayerError, analyze, metric_names
 
-    source = _resolve_source(args.path)
+    source = _resolve_source(args.path, args.download)
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
     opts = options_from_args(AnalysisOptions, args)

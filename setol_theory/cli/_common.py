@@ -165,7 +165,9 @@ def format_table(records: Sequence[Any], columns: Sequence[Column] = LAYER_COLUM
     return "\n".join(lines)
 
 
-def _resolve_source(path: str | None) -> Path:
+def _resolve_source(path: str | None, download: bool = False) -> Path:
+    """The weights to read: the default model, an existing path, or a Hugging Face model id
+    ``ORG/NAME[@REVISION]`` from the local cache (fetched only with ``download``)."""
     from ..io import default_model_path
 
     if path is None:
@@ -174,9 +176,25 @@ def _resolve_source(path: str | None) -> Path:
         except FileNotFoundError as exc:
             raise CLIError(str(exc)) from exc
     p = Path(path)
-    if not p.exists():
+    if p.exists():
+        return p
+    from ..io._hub import parse_hub_id, resolve_hub_id
+
+    if parse_hub_id(path) is None:
         raise CLIError(f"{path}: no such file or directory")
-    return p
+    try:
+        return resolve_hub_id(path, download=download)
+    except FileNotFoundError as exc:
+        raise CLIError(f"{exc} (no file or directory of that name either)") from exc
+
+
+def add_download_argument(parser: argparse.ArgumentParser) -> None:
+    """``--download``: let a Hugging Face model id be fetched when it is not in the cache."""
+    parser.add_argument(
+        "--download", action="store_true",
+        help="PATH may be a Hugging Face model id ORG/NAME[@REVISION], read from the local "
+             "cache (HF_HUB_CACHE / HF_HOME) offline; with --download a model missing from "
+             "the cache is fetched (weights and configs only; needs setol[hf])")
 
 
 def options_from_args(cls: type[Any], args: argparse.Namespace, **fixed: Any) -> Any:

@@ -17,6 +17,7 @@ from ._common import (
     _os_message,
     _resolve_source,
     about,
+    add_download_argument,
     format_table,
     options_from_args,
 )
@@ -52,6 +53,7 @@ def register(sub: Any) -> None:
     )
     d.add_argument("path", nargs="?", help="model file or directory (default: all-MiniLM-L6-v2)")
     add_arguments(d, AnalysisOptions, only=_OPTIONS)
+    add_download_argument(d)
     d.add_argument("--all", action="store_true",
                    help="also list the ignored tensors (biases, norm scales, index buffers)")
     d.add_argument("--json", metavar="FILE", help="write every entry as JSON")
@@ -64,7 +66,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from ..io import describe_layers
     from ..util import write_json
 
-    source = _resolve_source(args.path)
+    source = _resolve_source(args.path, args.download)
     opts = options_from_args(AnalysisOptions, args)
     _check_outputs(args, files=("json",))
     try:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import MissingExtra
 from ..options import AnalysisOptions, QualityOptions, add_arguments
 from ._analyze import _add_analyze_many, cmd_analyze
-from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message
+from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message, add_download_argument
 from ._describe import register as register_describe
 from ._mlp3 import register as register_mlp3
 from ._quality import cmd_quality
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "scheduler address such as tcp://host:8786 (the workers must see PATH)")
     a.add_argument("--workers", type=int, default=None, metavar="N",
                    help="with --scheduler local: number of worker processes")
+    add_download_argument(a)
     a.add_argument("--keep-going", action="store_true",
                    help="record layers that cannot be analysed (with the reason) and go on")
     a.add_argument("--json", metavar="FILE", help="write the per-layer records as JSON")
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("path", nargs="?", help="model file or directory (default: all-MiniLM-L6-v2)")
     add_arguments(q, QualityOptions)
     add_arguments(q, AnalysisOptions, only=("layers", "kinds", "min_evals", "min_tail"))
+    add_download_argument(q)
     q.add_argument("--keep-going", action="store_true",
                    help="record layers that cannot be read or analysed and go on")
     q.add_argument("--curve", metavar="FAMILY", choices=["imp", "tpl", "student_t"],

@@ -115,7 +115,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     # ---- a real model
     from ..pipeline import LayerError, analyze
 
-    source = _resolve_source(args.path)
+    source = _resolve_source(args.path, args.download)
     aopts = options_from_args(AnalysisOptions, args, normalization="N", traps=False)
     if not args.quiet:
         print(f"setol quality: {source}", file=sys.stderr)
