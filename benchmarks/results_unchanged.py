@@ -126,13 +126,24 @@ INTENDED: dict[str, str] = {
     "log_norm": "now on WᵀW whatever the normalization: old + log10(c); checked",
     "log_spectral_norm": "now on WᵀW whatever the normalization: old + log10(c); checked",
     "log_alpha_norm": "new: log10 sum (c lambda)^alpha; not in the old output (listed)",
+    "mp_sigma2": "method changed: KS-minimising MP fit with spikes removed (was the median "
+                 "match); not compared",
+    "mp_lambda_plus": "follows mp_sigma2; not compared",
+    "mp_softrank": "follows mp_sigma2, and NaN unless mp_status is ok; not compared",
+    "num_spikes": "NaN unless mp_status is ok (was a count on every layer); not compared",
+    "mp_status": "new: ok / not-mp-like / too-small (listed)",
+    "mp_reason": "new (listed)",
+    "mp_ks_distance": "new (listed)",
 }
+#: Columns whose method changed: dropped from both sides before the comparison (INTENDED).
+CHANGED_METHOD = {"mp_sigma2", "mp_lambda_plus", "mp_softrank", "num_spikes",
+                  "mean_mp_softrank", "mean_num_spikes"}
 #: Keys translated from the old output by a formula: compared to 1e-12 relative, not bitwise.
 TRANSLATED = {"alpha_weighted", "log_norm", "log_spectral_norm", "mean_alpha_weighted",
               "mean_log_norm", "mean_log_spectral_norm"}
 #: Columns of the new output that the old one did not have (INTENDED says why); listed.
 NEW_COLUMNS: set[str] = set()
-_NEW_ONLY = {k for k, v in INTENDED.items() if v.startswith("new:") and "checked" not in v}
+_NEW_ONLY = {k for k, v in INTENDED.items() if v.startswith("new") and "checked" not in v}
 
 
 def _translate_record(r: dict, normalization: str) -> dict:
@@ -189,7 +200,8 @@ def clean(x: object, old: bool = False) -> object:
     if isinstance(x, dict):
         x = {k: (canon_settings(v, old) if k in ("settings", "htsr") and isinstance(v, dict)
                  else v) for k, v in x.items()}
-        return {k: clean(v, old) for k, v in x.items() if k not in VOLATILE}
+        return {k: clean(v, old) for k, v in x.items()
+                if k not in VOLATILE and k not in CHANGED_METHOD}
     if isinstance(x, list):
         return [clean(v, old) for v in x]
     return x

@@ -103,12 +103,22 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     _C("stable_rank", "Σλ / λ_max", "scale-free", "[MPM2021]"),
     _C("num_zero_evals", "eigenvalues below M·eps·λ_max (exact zeros); left out of the MP "
        "fit and detX", "scale-free", "docs/htsr.md"),
-    _C("mp_sigma2", "σ² of the Marchenko-Pastur law fitted to the bulk", "ESD",
-       "[MP1967]; docs/htsr.md"),
+    _C("mp_sigma2", "σ² (entry variance) of the Marchenko-Pastur law fitted to the bulk "
+       "(KS-minimising, spikes removed)", "ESD", "[MP1967]; docs/htsr.md",
+       "describes the ESD only when mp_status is ok"),
     _C("mp_lambda_plus", "MP bulk edge λ_+ = σ²(1 + sqrt(M/N))²", "ESD", "[MP1967]"),
-    _C("mp_softrank", "λ_+ / λ_max", "scale-free", "[MM2021]; [WW]"),
-    _C("num_spikes", "eigenvalues above λ_+ plus the Tracy-Widom 0.99 margin",
-       "scale-free", "[Joh2001]; [Bor2010]"),
+    _C("mp_softrank", "λ_+ / λ_max", "scale-free", "[MM2021]; [WW]",
+       "NaN unless mp_status is ok"),
+    _C("num_spikes", "eigenvalues above the MP edge of the bulk plus the Tracy-Widom 0.99 "
+       "margin: outliers of an MP bulk", "scale-free", "[Joh2001]; [Bor2010]; docs/htsr.md",
+       "NaN unless mp_status is ok (a heavy-tailed ESD is not bulk + spikes)"),
+    _C("mp_status", "ok: the bulk is MP-like (the MP curve and num_spikes apply); "
+       "not-mp-like: heavy-tailed ESD, not bulk + spikes; too-small: fewer than 50 "
+       "eigenvalues", "", "docs/htsr.md", "mp_reason says why"),
+    _C("mp_reason", "why mp_status is not ok (the distance or the edge count, and the limit)",
+       ""),
+    _C("mp_ks_distance", "KS distance between the bulk (eigenvalues below the spike "
+       "threshold) and the fitted MP law", "scale-free", "[CSN2009] Sec. 3.3; docs/htsr.md"),
     _C("detx_lambda_min", "TraceLog/detX ECS edge: the k-th largest eigenvalue, k the first "
        "with Σ ln λ < 0 on the Σλ = M scale, reported on the ESD scale", "ESD",
        "[MH2025] Sec. 5.2-5.3, 6.3"),

@@ -122,7 +122,8 @@ def test_layer_metrics_against_independent_norms():
     sv = np.linalg.svd(W, compute_uv=False)  # independent route: Schatten norm of W
     assert m.log_alpha_norm == pytest.approx(
         math.log10(np.sum(sv.astype(np.float64) ** (2 * m.alpha))), rel=1e-9)
-    assert m.mp_softrank == pytest.approx(m.mp_lambda_plus / m.lambda_max, rel=1e-14)
+    # Student-t(3) entries: the outliers continue the bulk, no MP softrank / spike count
+    assert m.mp_status == "not-mp-like" and math.isnan(m.mp_softrank)
 
 
 def test_normalization_none_scales_eigenvalues_but_not_alpha():
@@ -192,6 +193,8 @@ def test_gaussian_layer_is_not_heavy_tailed():
         assert m.alpha > 6.0 and m.warning == "under-trained"
         assert m.num_spikes == 0 and m.num_traps == 0
         assert m.mp_softrank > 0.95  # lambda_max sits at the MP edge
+        assert m.mp_status == "ok"
+        assert m.mp_softrank == pytest.approx(m.mp_lambda_plus / m.lambda_max, rel=1e-14)
 
 
 def test_esd_metrics_records_failed_fit_without_raising():

@@ -42,7 +42,7 @@ LAYER_COLUMNS: list[Column] = [
     Column("lambda_max", "l_max", 8, ".3g"),
     Column("D", "KS_D", 5, ".3f"),
     Column("num_tail", "n_tail", 6, "d"),
-    Column("num_spikes", "spikes", 6, "d"),
+    Column("num_spikes", "spikes", 6, ".0f"),
     Column("num_traps", "traps", 5, ".0f"),
     Column("warning", "warning", 13, "s"),
 ]

@@ -87,7 +87,10 @@ class LayerMetrics:
     mp_sigma2: float = _NAN
     mp_lambda_plus: float = _NAN
     mp_softrank: float = _NAN
-    num_spikes: int = 0
+    num_spikes: float = _NAN
+    mp_status: str = ""
+    mp_reason: str = ""
+    mp_ks_distance: float = _NAN
     detx_lambda_min: float = _NAN
     delta_lambda_min: float = _NAN
     num_ecs_detx: int = 0
@@ -232,8 +235,11 @@ def esd_metrics(
         num_zero_evals=n_zero,
         mp_sigma2=mp.sigma2 if mp else _NAN,
         mp_lambda_plus=mp.lambda_plus if mp else _NAN,
-        mp_softrank=mp.lambda_plus / lambda_max if mp else _NAN,
-        num_spikes=mp.num_spikes if mp else 0,
+        mp_softrank=mp.lambda_plus / lambda_max if mp and mp.ok else _NAN,
+        num_spikes=float(mp.num_spikes) if mp and mp.ok else _NAN,
+        mp_status=mp.status if mp else "too-small",
+        mp_reason=mp.reason if mp else "fewer than 2 positive eigenvalues",
+        mp_ks_distance=mp.ks_distance if mp else _NAN,
         detx_lambda_min=detx.lambda_min,
         delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,
         num_ecs_detx=detx.num_ecs,

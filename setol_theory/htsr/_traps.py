@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 
 from .. import _choices
 from .._tensor import is_tensor, torch_to_numpy
-from ..fit import TW1_Q99, fit_mp_bulk, tracy_widom_scale
+from ..fit import TW1_Q99, tracy_widom_scale
+from ..fit._mp_bulk import median_fit_to_edge
 from ..linalg import correlation_eigenvalues
 from ..rmt import MarchenkoPastur
 
@@ -238,8 +239,8 @@ def count_traps(spectra: Sequence[Array], N: int, M: int,
                  sigma2: float | None = None, mean: float = 0.0) -> TrapResult:
     """Count the shuffled-ESD eigenvalues above the MP threshold (``sigma2`` None: fitted)."""
     if sigma2 is None:
-        mp = fit_mp_bulk(np.concatenate(spectra), N, M)
-        threshold, sigma2, scale = mp.threshold, mp.sigma2, "fit"
+        sigma2, threshold = median_fit_to_edge(np.concatenate(spectra), N, M)
+        scale = "fit"
     else:
         threshold, scale = trap_threshold(sigma2, N, M), "variance"
     counts = [int(np.sum(s > threshold)) for s in spectra]
@@ -305,7 +306,8 @@ def correlation_traps(
     cent of the entry standard deviation; it says nothing about large entries, so with
     ``"variance"`` the mean is subtracted before shuffling (``mean_removed``).
     ``scale="fit"`` instead fits the MP law to the shuffled, uncentred ESD
-    (:func:`fit_mp_bulk`, median matching), as the paper's notebooks and WeightWatcher do.
+    (:func:`setol_theory.fit._mp_bulk.median_fit_to_edge`, median matching), as the
+    paper's notebooks and WeightWatcher do.
     The fit's error (about 1.25/M relative) is not in the Tracy-Widom margin, so it flags
     Gaussian layers too often: measured over 200 Gaussian matrices per shape, 4.0% (784 x
     300), 3.0% (300 x 100), 5.0% (500 x 500), 1.0% (1536 x 384) of them had a "trap" with

@@ -155,7 +155,7 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
         ax2.plot(grid, mp.pdf(grid) * x.size * width, **LINES["mp"],
                  label=f"Marchenko-Pastur, sigma^2 = {m.mp_sigma2:.3g}")
         ax2.axvline(mp.lambda_plus, **LINES["mp_edge"],
-                    label=f"lambda_+ ({m.num_spikes} spikes above)")
+                    label=f"lambda_+ ({m.num_spikes:.0f} spikes above)")
         counts = np.histogram(shown, bins=edges)[0]
         top = robust_limits(counts, q=0.0)
         if top is not None:  # a spike of the MP density at 0 must not squash the histogram

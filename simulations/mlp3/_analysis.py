@@ -160,6 +160,8 @@ def _layer_metrics(W: NDArray[np.floating], normalization: str, min_tail: int, d
         "num_tail": float(m.num_tail), "lambda_max": m.lambda_max,
         "mp_lambda_plus": m.mp_lambda_plus, "num_spikes": float(m.num_spikes),
     }
+    if m.mp_status != "ok":  # no spike count without an MP bulk (docs/htsr.md)
+        reasons["num_spikes"] = f"MP bulk {m.mp_status}: {m.mp_reason}"
     fit_ok = m.fit_status == "ok"
     if not fit_ok:
         why = f"power-law fit {m.fit_status}: {m.fit_reason}"
