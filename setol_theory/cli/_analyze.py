@@ -27,17 +27,33 @@ from ._common import (
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from ..distributed import CheckpointChanged
+    from ..io import is_adapter_dir
     from ..pipeline import LayerError, analyze, metric_names
 
-    source = _resolve_source(args.path, args.download)
+    source: Any = _resolve_source(args.path, args.download)
+    delta = False
+    if args.base:
+        from ..io import WithBase
+
+        if args.scheduler:
+            raise CLIError("--base is not available with --scheduler")
+        source = WithBase(source, _resolve_source(args.base, args.download))
+        delta = source.mode == "delta"
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
     opts = options_from_args(AnalysisOptions, args)
     _check_outputs(args, files=("json", "csv", "html"), dirs=("plot",))
-    run = {"on_error": "record" if args.keep_going else "raise",
+    # a fine-tune's unchanged (frozen) layers are recorded, not an error
+    run = {"on_error": "record" if args.keep_going or delta else "raise",
            "keep_evals": bool(args.plot or args.html), "progress": not args.quiet}
     if not args.quiet:
-        print(f"setol analyze: {source}", file=sys.stderr)
+        what = ""
+        if args.base:
+            what = (" (the merged weights W + dW)" if not delta
+                    else " (per layer W_ft - W_base)")
+        elif is_adapter_dir(source):
+            what = " (PEFT LoRA adapter: dW = s B A per module, from the r x r problem)"
+        print(f"setol analyze: {source}{what}", file=sys.stderr)
     try:
         if args.scheduler:
             from ..distributed import analyze_on_cluster

@@ -62,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
             "(alpha, xmin), alpha_weighted and log norms (on W^T W), Marchenko-Pastur "
             "bulk, spikes and correlation "
             "traps. PATH may be a .safetensors, .pt/.pth/.bin (loaded with weights_only), "
-            ".npz file or a Hugging-Face model directory; default: the packaged "
-            "all-MiniLM-L6-v2 weights."
+            ".npz file, a Hugging-Face model directory, a Hugging Face model id ORG/NAME[@REV] "
+            "in the local cache, or a PEFT LoRA adapter directory (each adapted layer's "
+            "dW = (lora_alpha/r) B A, analysed from its r x r problem; correlation traps are "
+            "not counted for it); default: the packaged all-MiniLM-L6-v2 weights."
         ),
     )
     a.add_argument("path", nargs="?", help="model file or directory (default: all-MiniLM-L6-v2)")
@@ -74,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=int, default=None, metavar="N",
                    help="with --scheduler local: number of worker processes")
     add_download_argument(a)
+    a.add_argument("--base", metavar="MODEL",
+                   help="analyse PATH relative to the base model MODEL (file, directory or "
+                        "Hugging Face id): a PEFT adapter PATH gives the merged weights W + dW; "
+                        "a fine-tuned model PATH gives each layer's W_ft - W_base (layers "
+                        "missing from the base, reshaped or unchanged are recorded as skipped)")
     a.add_argument("--keep-going", action="store_true",
                    help="record layers that cannot be analysed (with the reason) and go on")
     a.add_argument("--json", metavar="FILE", help="write the per-layer records as JSON")

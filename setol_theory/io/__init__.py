@@ -13,12 +13,15 @@ from ._layer import (
     KINDS,
     Layer,
 )
+from ._peft import WithBase, is_adapter_dir
 from ._readers import TORCH_SUFFIXES, load_torch_file
 from ._safetensors import (
     read_safetensors,
 )
 
 __all__ = [
+    "WithBase",
+    "is_adapter_dir",
     "ACTIONS",
     "LayerPlan",
     "describe_layers",

@@ -232,6 +232,16 @@ def iter_layers(
                     yield Layer(pname, W=None, skip_reason=reason, matrix_shape=tuple(mshape),
                                 **common)
                     continue
+                if t.factors is not None:  # low rank: the factors, never the product
+                    try:
+                        B, A, s = t.factors()
+                    except ValueError as exc:
+                        yield Layer(pname, W=None, skip_reason=str(exc),
+                                    matrix_shape=tuple(mshape), **common)
+                        continue
+                    yield Layer(pname, W=None, matrix_shape=tuple(mshape),
+                                factors=(_readonly(B), _readonly(A), float(s)), **common)
+                    continue
                 if not cache:
                     try:
                         cache.append(t.load())

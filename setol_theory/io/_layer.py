@@ -90,6 +90,10 @@ class Layer:
         Shape of this matrix (of the slice or part for conv kernels and fused projections),
         also when ``W`` is ``None`` because of its dtype or shape; ``None`` for records that
         are not matrices (biases, tensors without a matrix view, preset skips).
+    factors : (B, A, s) or None
+        A low-rank matrix ``s B A`` of shape ``matrix_shape`` (a LoRA update), given by its
+        factors instead of ``W`` (which is then ``None``): its spectrum comes from the ``r x r``
+        problem (:func:`setol_theory.linalg.lowrank_eigenvalues`), the product is never formed.
 
     Notes
     -----
@@ -105,24 +109,33 @@ class Layer:
     base_name: str = ""
     source_dtype: str = ""
     matrix_shape: tuple[int, ...] | None = None
+    factors: tuple[np.ndarray, np.ndarray, float] | None = None
 
     @property
     def ok(self) -> bool:
-        """True when ``W`` is available for analysis."""
-        return self.W is not None
+        """True when ``W`` (or the low-rank ``factors``) is available for analysis."""
+        return self.W is not None or self.factors is not None
+
+    @property
+    def _shape(self) -> tuple[int, ...] | None:
+        if self.W is not None:
+            return tuple(self.W.shape)
+        return self.matrix_shape if self.factors is not None else None
 
     @property
     def N(self) -> int | None:
         """Larger dimension of ``W`` (``None`` if skipped)."""
-        return None if self.W is None else int(max(self.W.shape))
+        return None if self._shape is None else int(max(self._shape))
 
     @property
     def M(self) -> int | None:
         """Smaller dimension of ``W`` = number of eigenvalues (``None`` if skipped)."""
-        return None if self.W is None else int(min(self.W.shape))
+        return None if self._shape is None else int(min(self._shape))
 
     def __repr__(self) -> str:
-        if self.W is None:
+        if self.factors is not None:
+            body = f"low-rank {self.matrix_shape} rank {np.shape(self.factors[1])[0]}"
+        elif self.W is None:
             body = f"skipped: {self.skip_reason!r}"
         else:
             body = f"W={tuple(self.W.shape)} {self.W.dtype}"

@@ -68,6 +68,8 @@ class _Tensor:
     load: Callable[[], np.ndarray]  # float arrays come back as float32 or float64
     kind: str | None = None  # known from the module type, else inferred from name and rank
     skip_reason: str | None = None  # preset (tied parameter, meta device, lazy parameter)
+    # a low-rank record (LoRA dW = s B A): () -> (B, A, s); analysed without forming dW
+    factors: Callable[[], tuple[np.ndarray, np.ndarray, float]] | None = None
 
 
 def _numpy_tensor(name: str, arr: np.ndarray) -> _Tensor:
@@ -394,7 +396,12 @@ def _index_shards(index: Path) -> tuple[list[Path], dict[str, str]]:
 
 
 def _directory_tensors(d: Path) -> Iterator[_Tensor]:
-    """A Hugging-Face model directory: safetensors (sharded or not), else pytorch_model.bin."""
+    """A Hugging-Face model directory: safetensors (sharded or not), else pytorch_model.bin;
+    a PEFT adapter directory (``adapter_config.json``): one low-rank record per module."""
+    from ._peft import adapter_tensors, is_adapter_dir
+
+    if is_adapter_dir(d):
+        return adapter_tensors(d)
     index = d / "model.safetensors.index.json"
     if index.is_file():
         files, wmap = _index_shards(index)
@@ -452,6 +459,10 @@ def _path_tensors(p: Path) -> Iterator[_Tensor]:
 
 
 def _source_tensors(source: Any) -> Iterator[_Tensor]:
+    from ._peft import WithBase, with_base_tensors
+
+    if isinstance(source, WithBase):
+        return with_base_tensors(source)
     if isinstance(source, (str, os.PathLike)):
         return _path_tensors(Path(source))
     if isinstance(source, np.ndarray):

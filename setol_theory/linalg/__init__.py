@@ -26,6 +26,7 @@ from ._eigen import (
     validate_matrix,
     zero_threshold,
 )
+from ._lowrank import lowrank_eigenvalues
 
 __all__ = [
     "available_memory_bytes",
@@ -43,6 +44,7 @@ __all__ = [
     "eigenvalue_error_bound",
     "eigenvalues",
     "finalize_eigenvalues",
+    "lowrank_eigenvalues",
     "gram_numpy",
     "resolve_backend",
     "validate_matrix",
