@@ -201,6 +201,7 @@ def test_cli_analyze_html(tmp_path, small_model):
     f = write_safetensors(tmp_path / "m.safetensors",
                           {k: v.astype(np.float32) for k, v in small_model.items()})
     out = tmp_path / "sub" / "report.html"
+    out.parent.mkdir()  # an output into a missing directory is refused (tests/test_cli_polish.py)
     r = subprocess.run([sys.executable, "-m", "setol_theory.cli", "analyze", str(f), "--html",
                         str(out), "--quiet"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

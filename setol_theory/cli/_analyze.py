@@ -143,6 +143,8 @@ def _add_analyze_many(sub: Any) -> None:
     m.add_argument("--out", required=True, metavar="FILE",
                    help="JSON-lines results file (created, or resumed when it exists)")
     m.add_argument("--csv", metavar="FILE", help="also write the whole table as CSV")
+    m.add_argument("--parquet", metavar="FILE",
+                   help="also write the whole table as Parquet (needs setol[pandas])")
     m.add_argument("--restart", action="store_true",
                    help="start --out afresh instead of resuming it")
     m.add_argument("--scheduler", default="local", metavar="ADDRESS",
@@ -166,7 +168,12 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
     opts = options_from_args(AnalysisOptions, args)
     if args.scheduler in ("serial", "local"):  # the workers are on this machine: check here
         _resolve_device(opts, "analyze-many")
-    _check_outputs(args, files=("out", "csv"))
+    _check_outputs(args, files=("out", "csv", "parquet"))
+    if args.parquet:  # before the work: say now that the extra is missing
+        from ..util import require
+
+        require("pyarrow", "analyze-many --parquet")
+        require("pandas", "analyze-many --parquet")
     if not args.quiet:
         print(f"setol analyze-many: {', '.join(args.sources)} -> {args.out} "
               f"(scheduler {args.scheduler})", file=sys.stderr)
@@ -188,6 +195,8 @@ def cmd_analyze_many(args: argparse.Namespace) -> int:
         raise CLIError(_os_message(exc)) from exc
     if args.csv:
         res.to_csv(args.csv)
+    if args.parquet:
+        res.to_parquet(args.parquet)
     for u in res.unreadable:
         print(f"setol analyze-many: warning: not a readable checkpoint, skipped (not tried "
               f"again until the file changes): {u['error']}", file=sys.stderr)

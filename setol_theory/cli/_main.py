@@ -16,6 +16,7 @@ from ..errors import MissingExtra
 from ..options import AnalysisOptions, QualityOptions, add_arguments
 from ._analyze import _add_analyze_many, cmd_analyze
 from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message, add_download_argument
+from ._compare import register as register_compare
 from ._describe import register as register_describe
 from ._mlp3 import register as register_mlp3
 from ._quality import cmd_quality
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze)
     _add_analyze_many(sub)
     register_describe(sub)
+    register_compare(sub)
 
     v = sub.add_parser(
         "verify",

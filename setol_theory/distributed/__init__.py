@@ -10,6 +10,7 @@ from ._checkpoints import (
     SkippedPathWarning,
     find_checkpoints,
 )
+from ._history import DEFAULT_METRICS, History, history, parse_step
 from ._many import (
     analyze_many,
     analyze_on_cluster,
@@ -27,6 +28,10 @@ from ._tasks import (
 )
 
 __all__ = [
+    "DEFAULT_METRICS",
+    "History",
+    "history",
+    "parse_step",
     "Checkpoint",
     "CheckpointChanged",
     "KEYS",

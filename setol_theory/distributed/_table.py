@@ -84,6 +84,21 @@ class ManyAnalysis:
             w.writeheader()
             w.writerows(self.records)
 
+    def to_dataframe(self) -> Any:
+        """The table as a pandas DataFrame, columns :meth:`columns` in order (``None`` as
+        NaN in number columns; needs ``setol[pandas]``)."""
+        from ..util import require
+
+        pd = require("pandas", "ManyAnalysis.to_dataframe()")
+        return pd.DataFrame.from_records(self.records, columns=self.columns())
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> None:
+        """Write the table as Parquet (needs ``setol[pandas]``: pandas and pyarrow)."""
+        from ..util import require
+
+        require("pyarrow", "writing Parquet (analyze-many --parquet)")
+        self.to_dataframe().to_parquet(path, index=False)
+
 
 def _row(ck: Checkpoint, index: int, record: dict[str, Any], stamp: str) -> dict[str, Any]:
     rec = dict(record)

@@ -14,6 +14,7 @@ from ._analyze import (
     resolve_options,
     select_layers,
 )
+from ._compare import Comparison, compare
 from ._quality import (
     QualityRecord,
     QualityReport,
@@ -27,6 +28,8 @@ from ._results import (
 )
 
 __all__ = [
+    "Comparison",
+    "compare",
     "LayerResult",
     "layer_record",
     "resolve_options",

@@ -131,6 +131,14 @@ class QualityReport:
             out[f"{key}_vs_alpha"] = _correlation(alpha, vals)
         return out
 
+    def to_dataframe(self) -> Any:
+        """One row per layer, the nested ECS and per-model quality blocks flattened to
+        dotted columns (``ecs.num_ecs``, ``quality.bs.log10_q``); needs ``setol[pandas]``."""
+        from ..util import require
+
+        pd = require("pandas", "QualityReport.to_dataframe()")
+        return pd.json_normalize(_nan_to_none([r.to_dict() for r in self.layers]), sep=".")
+
     def to_json_dict(self) -> dict[str, Any]:
         return _nan_to_none({
             "source": self.source,

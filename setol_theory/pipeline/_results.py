@@ -78,13 +78,13 @@ class ModelAnalysis:
         """One plain dict per layer, in order."""
         return [m.to_dict() for m in self.layers]
 
-    def to_dataframe(self):  # pragma: no cover - optional dependency
-        """The per-layer table as a pandas DataFrame (needs ``pandas``)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("to_dataframe() needs pandas: pip install pandas") from exc
-        return pd.DataFrame.from_records(self.to_records())
+    def to_dataframe(self) -> Any:
+        """The per-layer table as a pandas DataFrame, columns :func:`metric_names` in order
+        (needs ``setol[pandas]``)."""
+        from ..util import require
+
+        pd = require("pandas", "ModelAnalysis.to_dataframe()")
+        return pd.DataFrame.from_records(self.to_records(), columns=metric_names())
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-ready dict: source, settings, summary and layers (NaN -> None)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._analysis_html import analysis_rows, write_analysis_report
+from ._compare import plot_esd_overlay, plot_history
 from ._figures import (
     plot_ecs_esd,
     plot_erg_vs_alpha,
@@ -18,6 +19,8 @@ from ._html import Section, render_html_report, write_html_report
 from ._verdict import layer_verdict
 
 __all__ = [
+    "plot_esd_overlay",
+    "plot_history",
     "Section",
     "analysis_rows",
     "layer_verdict",
