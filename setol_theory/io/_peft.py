@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._record import _Tensor
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -91,20 +93,18 @@ def read_adapter_config(d: Path) -> LoraConfig:
                       use_dora=bool(cfg.get("use_dora", False)))
 
 
-def adapter_tensors(d: Path) -> Iterator[Any]:
+def adapter_tensors(d: Path, read_file: Callable[[Path], Iterator[Any]]) -> Iterator[Any]:
     """Records (``_Tensor``) of an adapter directory: one per adapted module, with
     ``factors`` (``B``, ``A``, ``s``) and the shape of ``dW`` in the base weight's layout;
     tensors saved besides the LoRA pairs (``modules_to_save``, embedding LoRA) as their own
     records, the embedding ones skipped with the reason."""
-    from ._readers import _path_tensors, _Tensor
-
     cfg = read_adapter_config(d)
     files = [d / "adapter_model.safetensors", d / "adapter_model.bin"]
     found = [f for f in files if f.is_file()]
     if not found:
         raise ValueError(f"{d}: adapter weights not found (adapter_model.safetensors or "
                          "adapter_model.bin)")
-    stored = {t.name: t for t in _path_tensors(found[0])}
+    stored = {t.name: t for t in read_file(found[0])}
     pairs: dict[str, dict[str, Any]] = {}
     others = []
     for name, t in stored.items():
@@ -173,14 +173,15 @@ class WithBase:
         return f"{self.source} {op} {self.base}"
 
 
-def with_base_tensors(wb: WithBase) -> Iterator[Any]:
-    """The records of :class:`WithBase`: merged or difference tensors, loaded on demand."""
-    from ._readers import _source_tensors, _Tensor
-
+def with_base_tensors(wb: WithBase, source_tensors: Callable[[Any], Iterator[Any]]
+                      ) -> Iterator[Any]:
+    """The records of :class:`WithBase`: merged or difference tensors, loaded on demand
+    (``source_tensors`` reads the records of a plain source)."""
+    _source_tensors = source_tensors
     base = {t.name: t for t in _source_tensors(wb.base)}
     if wb.mode == "merged":
         cfg = read_adapter_config(Path(wb.source))
-        deltas = {t.name: t for t in adapter_tensors(Path(wb.source))}
+        deltas = {t.name: t for t in adapter_tensors(Path(wb.source), source_tensors)}
         missing = [n for n, t in deltas.items() if t.factors is not None and n not in base]
         if missing:
             raise ValueError(f"{wb.source}: adapted weight {missing[0]!r} is not in the base "

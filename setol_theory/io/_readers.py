@@ -16,8 +16,7 @@ import struct
 import tokenize
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from .._tensor import (
     torch_module,
     torch_to_numpy,
 )
+from ._record import _Tensor
 from ._safetensors import _ST_DTYPE_NAMES, _ST_DTYPES, _ST_NUMPY, _SafetensorsFile
 
 try:  # lzma-compressed zip members
@@ -55,21 +55,6 @@ _NUMPY_SUFFIXES = (".npz", ".npy")
 # --------------------------------------------------------------------------------------------
 # Sources -> stored tensors
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Tensor:
-    """A stored tensor, described before its data is touched."""
-
-    name: str
-    shape: tuple[int, ...]
-    category: str  # float / integer / boolean / complex / other
-    dtype: str
-    load: Callable[[], np.ndarray]  # float arrays come back as float32 or float64
-    kind: str | None = None  # known from the module type, else inferred from name and rank
-    skip_reason: str | None = None  # preset (tied parameter, meta device, lazy parameter)
-    # a low-rank record (LoRA dW = s B A): () -> (B, A, s); analysed without forming dW
-    factors: Callable[[], tuple[np.ndarray, np.ndarray, float]] | None = None
 
 
 def _numpy_tensor(name: str, arr: np.ndarray) -> _Tensor:
@@ -401,7 +386,7 @@ def _directory_tensors(d: Path) -> Iterator[_Tensor]:
     from ._peft import adapter_tensors, is_adapter_dir
 
     if is_adapter_dir(d):
-        return adapter_tensors(d)
+        return adapter_tensors(d, _path_tensors)
     index = d / "model.safetensors.index.json"
     if index.is_file():
         files, wmap = _index_shards(index)
@@ -462,7 +447,7 @@ def _source_tensors(source: Any) -> Iterator[_Tensor]:
     from ._peft import WithBase, with_base_tensors
 
     if isinstance(source, WithBase):
-        return with_base_tensors(source)
+        return with_base_tensors(source, _source_tensors)
     if isinstance(source, (str, os.PathLike)):
         return _path_tensors(Path(source))
     if isinstance(source, np.ndarray):
