@@ -8,13 +8,17 @@ importing the numerical layers (numba, scipy): ``setol --help`` stays fast.
 
 from __future__ import annotations
 
-__all__ = ["DETX_RULES", "MIN_ECS", "QUALITY_MODELS", "TRAP_SCALES", "TRAP_SHUFFLES"]
+__all__ = ["DETX_RULES", "MIN_ECS", "QUALITY_MODELS", "TRAP_SCALES", "TRAP_SHUFFLES",
+           "TRAP_SOLVERS"]
 
 #: MP scale of the shuffled layer in the correlation-trap test: its exact entry variance, or a
 #: fit to the shuffled ESD (WeightWatcher's choice).
 TRAP_SCALES: tuple[str, ...] = ("variance", "fit")
 #: Permutation methods of the trap test (same statistics; "blocked" streams large layers).
 TRAP_SHUFFLES: tuple[str, ...] = ("auto", "numpy", "blocked")
+#: Eigenvalue route of the trap test: Lanczos for the top eigenvalues where it applies
+#: ("auto"), or always the full spectrum of the shuffled layer ("full").
+TRAP_SOLVERS: tuple[str, ...] = ("auto", "full")
 #: Index rules of the TraceLog/detX edge: the first k with sum ln lambda < 0 (the reference
 #: tool), or the k closest to 0 after the peak.
 DETX_RULES: tuple[str, ...] = ("first_below", "closest")

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
-from ._choices import DETX_RULES, MIN_ECS, QUALITY_MODELS, TRAP_SCALES, TRAP_SHUFFLES
+from ._choices import (
+    DETX_RULES,
+    MIN_ECS,
+    QUALITY_MODELS,
+    TRAP_SCALES,
+    TRAP_SHUFFLES,
+    TRAP_SOLVERS,
+)
 from ._deprecated import warn_deprecated
 from .errors import OptionError
 from .io import KINDS
@@ -169,6 +176,10 @@ class AnalysisOptions(_Options):
                            "(WeightWatcher)", choices=TRAP_SCALES)
     trap_shuffle: str = _opt("auto", "permutation method of the trap test (same statistics)",
                              choices=TRAP_SHUFFLES, cli=False)
+    trap_solver: str = _opt("auto", "eigenvalue route of the trap test: Lanczos for the top "
+                            "eigenvalues where it applies (numpy, trap_scale='variance', "
+                            "M >= 100), or the full spectrum (same counts)",
+                            choices=TRAP_SOLVERS, cli=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", _as_tuple("layers", self.layers))
@@ -185,7 +196,8 @@ class AnalysisOptions(_Options):
                               f"known: {', '.join(KINDS)}")
         for name, allowed in (("conv", CONVS), ("normalization", NORMALIZATIONS),
                               ("precision", PRECISIONS), ("method", METHODS),
-                              ("trap_scale", TRAP_SCALES), ("trap_shuffle", TRAP_SHUFFLES)):
+                              ("trap_scale", TRAP_SCALES), ("trap_shuffle", TRAP_SHUFFLES),
+                              ("trap_solver", TRAP_SOLVERS)):
             _check_choice(name, getattr(self, name), allowed)
         _check_int("min_evals", self.min_evals, 0)
         _check_int("max_evals", self.max_evals, 0, none_ok=True)

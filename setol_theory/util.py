@@ -4,7 +4,8 @@ Bottom layer: imports only :mod:`setol_theory.errors`.  ``require`` imports an o
 dependency or says, in one line, which extra installs it; ``real_number`` validates a scalar
 argument;
 ``nan_to_none``, ``json_default`` and ``write_json`` write results as strict JSON (NaN as
-``null``, numpy scalars and arrays as numbers and lists, atomic writes).
+``null``, numpy scalars and arrays as numbers and lists, atomic writes). ``njit_cached``
+compiles a kernel with numba's on-disk cache, wherever one can be written.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import numpy as np
 
 from .errors import MissingExtra
 
-__all__ = ["MissingExtra", "json_default", "nan_to_none", "plain", "real_number", "require",
-           "write_json"]
+__all__ = ["MissingExtra", "NUMBA_FALLBACK_CACHE", "json_default", "nan_to_none", "njit_cached",
+           "plain", "real_number", "require", "write_json"]
 
 #: The extra of pyproject.toml that installs each optional dependency.
 EXTRAS = {
@@ -73,6 +74,48 @@ def require(module: str, feature: str) -> Any:
         if exc.name is not None and exc.name.split(".")[0] != top:
             raise
         raise MissingExtra(feature, top, EXTRAS.get(top, "all")) from None
+
+
+#: Where :func:`njit_cached` keeps compiled kernels when numba finds no writable cache
+#: directory of its own (``{tmp}`` is :func:`tempfile.gettempdir`, ``{uid}`` the user id).
+NUMBA_FALLBACK_CACHE = "{tmp}/setol-numba-cache-{uid}"
+
+
+def njit_cached(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``numba.njit(cache=True, nogil=True)(func)``; the plain function without numba.
+
+    The compiled machine code goes to numba's on-disk cache, so a second process loads it
+    instead of compiling (tests/test_imports.py checks the dispatcher's cache hits).  numba
+    looks for a writable place in this order: ``NUMBA_CACHE_DIR``, the ``__pycache__`` next to
+    the source, the user's cache directory (``~/.cache/numba``); when none is writable (a
+    read-only install with a read-only home, as in some containers) it refuses ``cache=True``
+    with a ``RuntimeError`` at decoration, i.e. at import.  Then the cache directory is set to
+    :data:`NUMBA_FALLBACK_CACHE` (numba's ``config.CACHE_DIR``, the setting behind
+    ``NUMBA_CACHE_DIR``, for the rest of the process), and failing that the kernel is compiled
+    in every process (``cache=False``).
+    """
+    try:
+        from numba import njit
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return func
+    try:
+        return njit(cache=True, nogil=True)(func)
+    except RuntimeError as exc:
+        if "cannot cache" not in str(exc):
+            raise
+    import tempfile
+
+    from numba.core import config
+
+    if not config.CACHE_DIR:
+        config.CACHE_DIR = NUMBA_FALLBACK_CACHE.format(tmp=tempfile.gettempdir(),
+                                                       uid=os.getuid())
+        try:
+            return njit(cache=True, nogil=True)(func)
+        except RuntimeError as exc:
+            if "cannot cache" not in str(exc):
+                raise
+    return njit(nogil=True)(func)
 
 
 def real_number(x: Any, name: str) -> float:

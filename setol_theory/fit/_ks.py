@@ -70,8 +70,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ..util import njit_cached
+
 try:  # numba is a declared dependency; the pure-Python fallback is correct but slow.
-    from numba import njit as _numba_njit
+    from numba import njit as _numba_njit  # noqa: F401 - sets HAVE_NUMBA
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only without numba
@@ -79,10 +81,9 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 
 def _njit(func):  # type: ignore[no-untyped-def]
-    """``numba.njit(cache=True)`` when numba is importable, else the plain function."""
-    if HAVE_NUMBA:
-        return _numba_njit(cache=True, nogil=True)(func)
-    return func  # pragma: no cover
+    """``numba.njit(cache=True)`` when numba is importable, else the plain function
+    (:func:`setol_theory.util.njit_cached`: a cache directory wherever one is writable)."""
+    return njit_cached(func)
 
 
 KSConvention = Literal["powerlaw", "two_sided"]

@@ -278,7 +278,12 @@ def analyze_matrix(
             W,
             normalization=normalization,
             rng=seed,
-            eig=lambda A: correlation_eigenvalues(A, normalization=normalization, **eig_kwargs),
+            # as the pipeline: the Lanczos / float32 route with numpy's eigvalsh, the full
+            # spectrum with torch or the SVD
+            eig=None if (eig_kwargs.get("backend", "numpy") == "numpy"
+                         and eig_kwargs.get("method", "auto") != "svd") else (
+                lambda A: correlation_eigenvalues(A, normalization=normalization,
+                                                  **eig_kwargs)),
             scale=trap_scale,
         )
         m = replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,

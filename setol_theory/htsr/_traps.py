@@ -19,8 +19,15 @@ from .. import _choices
 from .._tensor import is_tensor, torch_to_numpy
 from ..fit import TW1_Q99, tracy_widom_scale
 from ..fit._mp_bulk import median_fit_to_edge
-from ..linalg import correlation_eigenvalues
+from ..linalg import (
+    correlation_eigenvalues,
+    eigenvalue_error_bound,
+    eigenvalues,
+    resolve_backend,
+    top_eigenvalues,
+)
 from ..rmt import MarchenkoPastur
+from ..util import njit_cached
 
 try:  # numba is a declared dependency; without it the trap shuffle uses numpy's permutation
     from numba import njit as _numba_njit
@@ -57,6 +64,10 @@ class TrapResult:
         :func:`correlation_traps`).
     mean_removed : float
         Entry mean subtracted before the shuffle (``scale="variance"``), 0 for ``"fit"``.
+    solver : str
+        How the shuffled eigenvalues were found: ``"lanczos"`` (the top ones only,
+        :func:`lanczos_trap_count`), ``"gram32"`` (all of them from a float32 Gram matrix,
+        :func:`gram32_trap_count`) or ``"full"`` (all of them in float64).
     """
 
     num_traps: float
@@ -66,6 +77,7 @@ class TrapResult:
     sigma2_rand: float = _NAN
     scale: str = "fit"
     mean_removed: float = 0.0
+    solver: str = "full"
 
 
 #: How :func:`correlation_traps` sets the MP scale of the shuffled layer.
@@ -116,6 +128,9 @@ def trap_threshold(sigma2: float, N: int, M: int, tw_quantile: float = TW1_Q99) 
 #: Shuffle methods of :func:`permute_entries`.
 SHUFFLES = _choices.TRAP_SHUFFLES
 
+#: Eigenvalue routes of :func:`correlation_traps` (and ``AnalysisOptions.trap_solver``).
+TRAP_SOLVERS = _choices.TRAP_SOLVERS
+
 
 #: ``shuffle="auto"`` uses the blocked permutation from this many entries on (256 KiB of
 #: float32, about the L2 cache: beyond it numpy's Fisher-Yates pays a cache miss per swap; the
@@ -130,7 +145,7 @@ _BUCKET = 2**14
 def _njit(func):  # type: ignore[no-untyped-def]
     if _numba_njit is None:  # pragma: no cover
         return func
-    return _numba_njit(cache=True, nogil=True)(func)
+    return njit_cached(func)
 
 
 @_njit
@@ -255,6 +270,119 @@ def count_traps(spectra: Sequence[Array], N: int, M: int,
     )
 
 
+#: The Lanczos route of the trap test computes this many top eigenvalues; when all of them
+#: are above the threshold, the count needs the full spectrum.
+LANCZOS_K = 4
+
+#: Smallest ``M`` for the Lanczos route (smaller layers use 5 shuffles and a full spectrum
+#: costs less than the Krylov iteration's overhead there).
+LANCZOS_MIN_M = 100
+
+#: ARPACK's residual tolerance, as a fraction of the Tracy-Widom scale ``s_TW`` relative to
+#: the threshold: a Ritz value is accepted when its residual is below ``0.01 s_TW``.
+_TOL_FRACTION_OF_TW = 0.01
+
+
+#: From this aspect ratio ``N / M`` on, :func:`fast_trap_count` uses the float32 Gram matrix
+#: instead of Lanczos: ~60 matrix-vector passes over a tall layer (memory-bound once it
+#: leaves the caches) cost more than one float32 ``syrk``.  Measured on this project's CPU,
+#: one thread (Lanczos / float64 full / float32 full): 30522 x 384 0.47 / 0.23 / 0.09 s,
+#: 2048 x 256 9.2 / 9.3 / 3.4 ms; 1536 x 384 9.6 / 18 / 15 ms, 4096 x 1024 0.10 / 0.31 /
+#: 0.20 s, 5632 x 2048 0.37 / 2.3 / 1.2 s (docs/scale.md).
+GRAM32_MIN_ASPECT = 8
+
+
+def lanczos_applies(M: int, scale: str, n_permutations: int | None = None) -> bool:
+    """Whether :func:`fast_trap_count` can replace the float64 full spectrum: the threshold
+    must be known before the eigenvalues (``scale="variance"``), one shuffle (``M >= 100``)."""
+    return (scale == "variance" and M >= LANCZOS_MIN_M
+            and n_permutations_for(M, n_permutations) == 1)
+
+
+def fast_trap_count(
+    P: Array, N: int, M: int, sigma2: float, mean: float, *, normalization: str = "N",
+    seed: int = 0,
+) -> tuple[TrapResult | None, str]:
+    """The trap count of one shuffled layer by the cheaper decided route, or ``(None,
+    reason)``: Lanczos (:func:`lanczos_trap_count`) unless ``N >= 8 M``
+    (:data:`GRAM32_MIN_ASPECT`), then the float32 Gram matrix (:func:`gram32_trap_count`).
+    When the route cannot decide the count the caller computes the float64 full spectrum."""
+    if N >= GRAM32_MIN_ASPECT * M:
+        return gram32_trap_count(P, N, M, sigma2, mean, normalization=normalization)
+    return lanczos_trap_count(P, N, M, sigma2, mean, normalization=normalization, seed=seed)
+
+
+def gram32_trap_count(
+    P: Array, N: int, M: int, sigma2: float, mean: float, *, normalization: str = "N",
+    tw_quantile: float = TW1_Q99,
+) -> tuple[TrapResult | None, str]:
+    """The trap count of one shuffled layer from its spectrum in float32, where decided.
+
+    The Gram matrix and the eigensolver in float32 (the numpy backend's
+    ``precision="float32"``) have every eigenvalue within
+    ``E = u (sqrt(N) tr(X) + M lambda_max)`` of the exact one, ``u = 2^-23``
+    (:func:`setol_theory.linalg.eigenvalue_error_bound`; docs/scale.md, "Precision rule"),
+    with ``tr(X) = M sigma^2`` exactly for the centred shuffle.  The count of eigenvalues
+    above the threshold ``t`` is decided when none lies within ``E`` of ``t`` (Weyl's
+    inequality); otherwise ``(None, reason)`` and the caller computes the float64 spectrum.
+    ``lambda_max_rand`` is then within ``E`` of the float64 value.
+    """
+    t = trap_threshold(sigma2, N, M, tw_quantile)
+    sp = eigenvalues(P, resolve_backend("numpy", precision="float32"),
+                     normalization=normalization)
+    ev = sp.evals
+    lam_max = float(ev.max())
+    E = eigenvalue_error_bound(N, M, lam_max, M * sigma2, "float32")
+    if np.any(np.abs(ev - t) <= E):
+        return None, "a float32 eigenvalue within the float32 error bound of the threshold"
+    return TrapResult(num_traps=float(np.sum(ev > t)), lambda_max_rand=lam_max,
+                      threshold_rand=float(t), n_permutations=1, sigma2_rand=float(sigma2),
+                      scale="variance", mean_removed=float(mean), solver="gram32"), ""
+
+
+def lanczos_trap_count(
+    P: Array, N: int, M: int, sigma2: float, mean: float, *, normalization: str = "N",
+    seed: int = 0, k: int = LANCZOS_K, tw_quantile: float = TW1_Q99,
+) -> tuple[TrapResult | None, str]:
+    """The trap count of one shuffled layer ``P`` from its top ``k`` eigenvalues (Lanczos).
+
+    With ``scale="variance"`` the threshold ``t`` (:func:`trap_threshold`) is known before
+    any eigenvalue, so only the eigenvalues above it matter.  :func:`top_eigenvalues` finds
+    the ``k`` largest Ritz values ``theta_i`` with residuals ``r_i`` (ARPACK, tolerance
+    ``0.01 s_TW / t``) and the round-off bound ``e`` of one product in the layer's precision.
+    The count ``#{theta_i > t}`` is returned when it is decided: every ``theta_i`` farther
+    than ``r_i + 2 e`` from ``t`` (an eigenvalue lies within ``r_i`` of each Ritz value of
+    the computed operator, which is within ``e`` of ``X``; the residual itself is computed
+    to ``e``) and fewer than ``k`` above ``t``.  Otherwise ``(None, reason)``: the caller
+    computes the full spectrum.  ``lambda_max_rand`` is ``theta_1`` (within ``r_1 + 2 e`` of
+    the full spectrum's largest eigenvalue).
+
+    What Lanczos cannot certify: it finds the top eigenvalues of the Krylov space of its
+    start vector, and misses an eigenvalue only when that vector is (numerically) orthogonal
+    to its eigenvector; the start vector is random (seeded), so this has probability zero in
+    exact arithmetic.  Equality with the full-spectrum counts is tested on the calibration
+    set of docs/htsr.md (tests/test_traps_lanczos.py).
+    """
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    t = trap_threshold(sigma2, N, M, tw_quantile)
+    tol = min(1e-3, _TOL_FRACTION_OF_TW * tracy_widom_scale(sigma2, N, M) / t)
+    try:
+        top = top_eigenvalues(P, k, normalization=normalization, tol=tol, seed=seed,
+                              trace=M * sigma2)
+    except ArpackNoConvergence:
+        return None, "Lanczos did not converge"
+    theta, margin = top.values, top.residuals + 2.0 * top.matvec_error
+    if np.any(np.abs(theta - t) <= margin):
+        return None, "a Ritz value within its error of the threshold"
+    count = int(np.sum(theta > t))
+    if count >= k:
+        return None, f"all {k} Lanczos eigenvalues above the threshold"
+    return TrapResult(num_traps=float(count), lambda_max_rand=float(theta[0]),
+                      threshold_rand=float(t), n_permutations=1, sigma2_rand=float(sigma2),
+                      scale="variance", mean_removed=float(mean), solver="lanczos"), ""
+
+
 def trap_null_model(W: Array, normalization: str, scale: str) -> tuple[float | None, float]:
     """``(sigma2, mean)`` of the shuffled layer's null model: MP scale in the ESD's units
     (None for ``scale="fit"``) and the entry mean removed before the shuffle (0 for "fit")."""
@@ -290,6 +418,7 @@ def correlation_traps(
     eig: Callable[[Array], Array] | None = None,
     shuffle: str = "auto",
     scale: str = "variance",
+    solver: str = "auto",
 ) -> TrapResult:
     """Count correlation traps: spikes that survive an element-wise shuffle of ``W``.
 
@@ -331,6 +460,12 @@ def correlation_traps(
     scale : {"variance", "fit"}
         MP scale of the shuffled layer: the exact entry variance (default) or a fit to the
         shuffled ESD (see above).
+    solver : {"auto", "full"}
+        ``"auto"``: :func:`fast_trap_count` (the top eigenvalues by Lanczos, or a float32
+        spectrum for a tall layer) where that applies (``scale="variance"``, one shuffle,
+        ``M >= 100``, no ``eig``: a caller that passes its own eigenvalue routine gets every
+        shuffled spectrum from it), with the float64 full spectrum wherever it does not
+        decide the count; ``"full"``: always the full spectrum.
     """
     W = _as_matrix(W)
     if W.ndim != 2:
@@ -338,8 +473,16 @@ def correlation_traps(
     N, M = max(W.shape), min(W.shape)
     sigma2, mean = trap_null_model(W, normalization, scale)
     n_permutations = n_permutations_for(M, n_permutations)
+    if solver not in TRAP_SOLVERS:
+        raise ValueError(f"solver must be one of {TRAP_SOLVERS}, got {solver!r}")
     rng = np.random.default_rng(rng)
+    fast = solver == "auto" and eig is None and sigma2 is not None
     eig = eig or (lambda A: correlation_eigenvalues(A, normalization=normalization))
+    if fast and lanczos_applies(M, scale, n_permutations):
+        P = shuffled_layer(W, rng, shuffle, mean)
+        res, _ = fast_trap_count(P, N, M, sigma2, mean, normalization=normalization,
+                                 seed=int(rng.integers(0, 2**63 - 1)))
+        return res if res is not None else count_traps([eig(P)], N, M, sigma2, mean)
     spectra = [eig(shuffled_layer(W, rng, shuffle, mean)) for _ in range(n_permutations)]
     return count_traps(spectra, N, M, sigma2, mean)
 

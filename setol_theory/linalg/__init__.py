@@ -26,6 +26,7 @@ from ._eigen import (
     validate_matrix,
     zero_threshold,
 )
+from ._krylov import TopEigenvalues, krylov_error_bound, top_eigenvalues
 from ._lowrank import lowrank_eigenvalues
 
 __all__ = [
@@ -46,7 +47,10 @@ __all__ = [
     "finalize_eigenvalues",
     "lowrank_eigenvalues",
     "gram_numpy",
+    "krylov_error_bound",
     "resolve_backend",
+    "TopEigenvalues",
+    "top_eigenvalues",
     "validate_matrix",
     "zero_threshold",
 ]

@@ -26,6 +26,8 @@ from ..htsr import (
     LayerMetrics,
     count_traps,
     esd_metrics,
+    fast_trap_count,
+    lanczos_applies,
     layer_detx,
     n_permutations_for,
     shuffled_layer,
@@ -300,25 +302,54 @@ def _lowrank_spectrum(layer: Layer, opts: AnalysisOptions) -> Spectrum | Excepti
 def _add_traps(layers: list[Layer], out: list[tuple[LayerMetrics, Array | None, Any]],
                ok: list[int], backend: Backend, opts: AnalysisOptions,
                batch_bytes: int | None) -> None:
-    """The correlation-trap test of the analysed layers, shuffled copies batched."""
-    counts = [n_permutations_for(min(np.shape(layers[i].W)), None) for i in ok]
-    nulls = {i: trap_null_model(layers[i].W, opts.normalization, opts.trap_scale) for i in ok}
+    """The correlation-trap test of the analysed layers, shuffled copies batched.
 
-    def shuffled() -> Iterator[Array]:
-        for i, n_perm in zip(ok, counts, strict=True):
+    On numpy (``method`` not ``"svd"``, ``trap_solver="auto"``) with
+    ``trap_scale="variance"`` a layer with one shuffle (``M >= 100``) gets its count from
+    :func:`setol_theory.htsr.fast_trap_count` (the shuffled layer's top eigenvalues by
+    Lanczos, or its float32 spectrum when tall); the layers where that does not decide the
+    count, and every other layer, get the full spectrum, batched as before.
+    """
+    counts = {i: n_permutations_for(min(np.shape(layers[i].W)), None) for i in ok}
+    nulls = {i: trap_null_model(layers[i].W, opts.normalization, opts.trap_scale) for i in ok}
+    lanczos = backend.kind == "numpy" and opts.trap_solver == "auto" and opts.method != "svd"
+    # shuffled copies whose full spectrum is needed, in order: (layer index, copy)
+    full: list[tuple[int, Array]] = []
+
+    def shuffled() -> Iterator[tuple[int, Array]]:
+        for i in ok:
             rng = np.random.default_rng(opts.seed)
-            for _ in range(n_perm):
-                yield shuffled_layer(layers[i].W, rng, opts.trap_shuffle, nulls[i][1])
+            m = out[i][0]
+            sigma2, mean = nulls[i]
+            if lanczos and sigma2 is not None and lanczos_applies(m.M, opts.trap_scale):
+                P = shuffled_layer(layers[i].W, rng, opts.trap_shuffle, mean)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    t, _ = fast_trap_count(P, m.N, m.M, sigma2, mean,
+                                           normalization=opts.normalization,
+                                           seed=int(rng.integers(0, 2**63 - 1)))
+                if t is not None:
+                    _set_traps(out, i, t)
+                    continue
+                yield i, P
+                continue
+            for _ in range(counts[i]):
+                yield i, shuffled_layer(layers[i].W, rng, opts.trap_shuffle, mean)
+
+    def copies() -> Iterator[Array]:
+        for i, P in shuffled():
+            full.append((i, np.empty(0)))  # the copy itself is not kept
+            yield P
 
     # the shuffled copies hold the entries of layers already checked (finite, not all zero)
-    tspectra = batched_eigenvalues(shuffled(), backend, normalization=opts.normalization,
+    tspectra = batched_eigenvalues(copies(), backend, normalization=opts.normalization,
                                    method=opts.method, batch_bytes=batch_bytes,
                                    check_values=False)
-    pos = 0
-    for i, n_perm in zip(ok, counts, strict=True):
-        part = tspectra[pos:pos + n_perm]
-        pos += n_perm
-        m, ev, dx = out[i]
+    parts: dict[int, list[Any]] = {}
+    for (i, _), sp in zip(full, tspectra, strict=True):
+        parts.setdefault(i, []).append(sp)
+    for i, part in parts.items():
+        m = out[i][0]
         if any(isinstance(sp, Exception) for sp in part):  # pragma: no cover - defensive
             continue
         sigma2, mean = nulls[i]
@@ -326,8 +357,13 @@ def _add_traps(layers: list[Layer], out: list[tuple[LayerMetrics, Array | None, 
             warnings.simplefilter("ignore", RuntimeWarning)
             t = count_traps([sp.evals for sp in part], m.N, m.M,  # type: ignore[union-attr]
                             sigma2, mean)
-        out[i] = (replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,
-                          threshold_rand=t.threshold_rand), ev, dx)
+        _set_traps(out, i, t)
+
+
+def _set_traps(out: list[tuple[LayerMetrics, Array | None, Any]], i: int, t: Any) -> None:
+    m, ev, dx = out[i]
+    out[i] = (replace(m, num_traps=t.num_traps, lambda_max_rand=t.lambda_max_rand,
+                      threshold_rand=t.threshold_rand), ev, dx)
 
 
 def analyze(

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import integrate
 
 Array = NDArray[np.float64]
 
@@ -166,6 +165,8 @@ def integrated_r(
 
     def f(t: float) -> float:
         return float(np.real(np.asarray(r(t))).ravel()[0])
+
+    from scipy import integrate  # on first use: the HTSR analysis path never integrates
 
     for idx in np.ndindex(xb.shape):
         u, lo = float(xb[idx]), float(lb[idx])

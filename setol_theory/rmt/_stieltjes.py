@@ -30,7 +30,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import integrate
 
 Array = NDArray[np.float64]
 
@@ -163,6 +162,8 @@ def stieltjes_density(
     def f1(x: float) -> float:
         return float(pdf(np.asarray(x, dtype=np.float64)))
 
+    from scipy import integrate  # on first use: the HTSR analysis path never integrates
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", integrate.IntegrationWarning)
         for idx, zi in np.ndenumerate(zc):
@@ -173,6 +174,7 @@ def stieltjes_density(
 def _stieltjes_density_1(f1: Callable[[float], float], lo: float, hi: float, zi: complex,
                          epsrel: float, limit: int) -> complex:
     """One point of :func:`stieltjes_density`."""
+    from scipy import integrate
     width = hi - lo
     x0, eta = zi.real, zi.imag
     # absolute floor far below |G| ~ 1/(width + |z - centre|), so that epsrel governs
