@@ -102,7 +102,8 @@ def test_trap_counts_equal_the_full_spectrum_on_the_calibration_set(N, M):
                                                           lambda_max_rand))
     expected = "gram32" if N >= GRAM32_MIN_ASPECT * M else "lanczos"
     assert expected in routes
-    assert "full" in routes  # 6 planted entries: more than LANCZOS_K traps -> full spectrum
+    if expected == "lanczos" and 6 * LANCZOS_K > M // 16:
+        assert "full" in routes  # 6 planted entries: LANCZOS_K all above, no second run
 
 
 def test_many_traps_fall_back_to_the_full_spectrum():
@@ -112,7 +113,15 @@ def test_many_traps_fall_back_to_the_full_spectrum():
     W.flat[rng.choice(W.size, 2 * LANCZOS_K, replace=False)] = 60.0
     mean, s2 = entry_moments(W)
     res, why = lanczos_trap_count(W - mean, N, M, s2, mean)
-    assert res is None and f"all {LANCZOS_K}" in why
+    assert res is None and f"all {LANCZOS_K}" in why  # 6 k = 24 > M / 16: no second run
+    # a wider layer gets the second run (6 k = 24 <= 1200 / 16) and decides 8 traps
+    W2 = rng.standard_normal((1300, 1200))
+    W2.flat[rng.choice(W2.size, 2 * LANCZOS_K, replace=False)] = 90.0
+    mean2, s22 = entry_moments(W2)
+    res2, _ = lanczos_trap_count(W2 - mean2, 1300, 1200, s22, mean2)
+    ev = np.linalg.eigvalsh((W2 - mean2).T @ (W2 - mean2) / 1300)
+    assert res2 is not None and res2.num_traps == np.sum(ev > trap_threshold(s22, 1300, 1200))
+    assert res2.num_traps >= LANCZOS_K
     assert correlation_traps(W, rng=0).num_traps == correlation_traps(
         W, rng=0, solver="full").num_traps >= LANCZOS_K
 

@@ -200,13 +200,27 @@ class _SafetensorsFile:
                 self._buf = np.asarray(mm)  # plain read-only ndarray view of the mapping
         return self._buf
 
+    def _read(self, e: _STEntry) -> np.ndarray:
+        """The bytes of one tensor read into a fresh buffer (not mapped: a converted tensor
+        leaves no file pages in the process's resident memory)."""
+        out = np.empty(e.end - e.begin, dtype=np.uint8)
+        with open(self.path, "rb") as f:
+            f.seek(self.data_start + e.begin)
+            got = f.readinto(memoryview(out))
+        if got != out.size:
+            raise ValueError(f"{self.path}: tensor {e.name!r}: file shorter than its header says "
+                             "(changed while being read?)")
+        return out
+
     def load(self, name: str) -> np.ndarray:
         """The tensor as a numpy array: a zero-copy read-only view for native dtypes,
-        a float32 copy for bfloat16 and float8 (numpy has no such dtypes)."""
+        a float32 copy for bfloat16 and float8 (numpy has no such dtypes; their bytes are
+        read, not mapped, so the resident memory is the copy alone)."""
         e = self.entries[name]
-        raw = self._buffer()[e.begin:e.end]
         if e.dtype in _ST_NUMPY:
+            raw = self._buffer()[e.begin:e.end]
             return raw.view(_ST_NUMPY[e.dtype]).reshape(e.shape)
+        raw = self._read(e) if e.end > e.begin else np.zeros(0, dtype=np.uint8)
         if e.dtype == "BF16":  # bfloat16 = upper half of a float32
             bits = raw.view("<u2").astype(np.uint32) << 16
             return bits.view(np.float32).reshape(e.shape)
