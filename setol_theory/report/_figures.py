@@ -92,7 +92,16 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
     (``sigma2``, ``q = M/N``) and its edge, only where :func:`mp_bulk_status` accepts the bulk;
     otherwise the reason is written instead.
     """
-    from ._style import HIST, LINES, SIZES, annotate, legend_below, robust_limits, style_axes
+    from ._style import (
+        HIST,
+        LINES,
+        SIZES,
+        annotate,
+        legend_below,
+        robust_limits,
+        style_axes,
+        tidy_log_ticks,
+    )
 
     plt = pyplot()
     x = np.sort(np.asarray(evals, dtype=float))
@@ -142,6 +151,8 @@ def plot_layer_esd(evals: NDArray[np.float64], m: LayerMetrics, path: str | Path
                title=f"{m.name}  (N = {m.N}, M = {m.M})\nverdict: {verdict}; {stats}")
     legend_below(ax1, ncol=2)
 
+    tidy_log_ticks(ax1, "x")
+    tidy_log_ticks(ax1, "y")
     ok, why_not = mp_bulk_status(m)
     if ok:
         mp = MarchenkoPastur(m.M / m.N, m.mp_sigma2)

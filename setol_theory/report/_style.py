@@ -148,3 +148,23 @@ def annotate(ax: Any, text: str, *, loc: str = "upper right") -> None:
     y, va = (0.97, "top") if "upper" in loc else (0.03, "bottom")
     ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=FONT["legend"],
             bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#bbbbbb", "alpha": 0.9})
+
+
+def tidy_log_ticks(ax: Any, axis: str = "x") -> None:
+    """Readable tick labels on a log axis: matplotlib labels a subset of the minor ticks on
+    axes spanning one to a few decades, and ``3x10^-1`` / ``4x10^-1`` collide. Spanning at
+    least 1 and under 2.5 decades: minor ticks at 2 and 5 per decade, all labelled; wider: no
+    minor labels (the decades are labelled)."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    if not (lo > 0 and hi > 0):
+        return
+    span = abs(np.log10(hi / lo))
+    if span >= 2.5:
+        a.set_minor_formatter(NullFormatter())
+    elif span >= 1.0:
+        a.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+        a.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False,
+                                                      minor_thresholds=(10, 10)))
