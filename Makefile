@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setol-installed
 
-.PHONY: venv demo test lint bench clean constraints
+.PHONY: venv demo test lint bench clean constraints docs
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "setol: creating the virtual environment $(VENV) (python: $(PYTHON))"
@@ -31,6 +31,17 @@ demo: $(STAMP)
 	@mkdir -p results
 	$(BIN)/setol analyze --json results/demo.json --html results/demo-report.html
 	@echo "open the report: $(abspath results/demo-report.html)"
+
+# The docs site (MkDocs + Material + mkdocstrings, the 'docs' extra), strict: a broken link or
+# a docstring warning fails. Output in site/ (open site/index.html).
+DOCS_STAMP := $(VENV)/.setol-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@echo "docs: $(abspath site/index.html)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -58,4 +69,4 @@ constraints: $(STAMP)
 	@echo "setol: constraints.txt rewritten from $(VENV)"
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache site

@@ -155,6 +155,8 @@ def _title(kind: str, runs: Sequence[dict[str, Any]]) -> str:
 def plot_epochs(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any], path: Path
                 ) -> Path:
     """alpha, alpha_weighted, ERG and Delta lambda_min of FC1 / FC2 vs epoch, per setting."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = pyplot()
     groups = _groups(runs, kind, base)
     metrics = [("alpha", r"$\alpha$"), ("alpha_weighted", r"$\hat\alpha$"),
@@ -175,6 +177,8 @@ def plot_epochs(runs: Sequence[dict[str, Any]], kind: str, base: dict[str, Any],
             ax = axes[i, j]
             ax.set_title(f"{layer.upper()}: {lab}", fontsize=10)
             ax.set_xlabel("epoch")
+            ax.set_ylabel(lab)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             if j == 0:
                 ax.axhline(2.0, color="k", ls=":", lw=0.8)
             if j in (2, 3):
