@@ -36,7 +36,7 @@ demo: $(STAMP)
 # a docstring warning fails. Output in site/ (open site/index.html).
 DOCS_STAMP := $(VENV)/.setol-docs-installed
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[docs]'
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
