@@ -470,3 +470,23 @@ def test_alpha_falls_with_learning_rate(tmp_path):
     M.run_grid(cfgs, tmp_path, workers=1, progress=False)
     a = [M.read_epoch_table(tmp_path / c.name)[-1]["fc1_alpha"] for c in cfgs]
     assert a[1] < a[0]
+
+
+def test_cli_plot_html_report(smoke_run, tmp_path, capsys):
+    """``setol mlp3 plot --html``: one row per run, every figure embedded, the epoch table in
+    the JSON, nothing external."""
+    import base64
+    import re
+
+    out = tmp_path / "mlp3.html"
+    assert main(["mlp3", "plot", str(smoke_run.run_dir), "--out", str(tmp_path / "f"),
+                 "--html", str(out)]) == 0
+    html = out.read_text()
+    figs = sorted((tmp_path / "f").glob("*.png"))
+    imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(imgs) == len(figs) > 0
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in imgs)
+    assert len(re.findall(r"<tr data-key=", html)) == 1
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', html, re.S).group(1))
+    assert len(data["runs"][0]["rows"]) == len(smoke_run.rows)
+    assert not re.search(r'(src|href)="https?:', html)

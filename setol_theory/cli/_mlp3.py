@@ -134,6 +134,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--figures", nargs="+", default=None, metavar="NAME",
                    help="only these figures: epochs, vs_setting, error_vs_alpha, truncation, "
                         "delta_lambda, traps, overloading (default: all that apply)")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write a self-contained HTML report: one row per run (final "
+                        "epoch), the figures, the epoch tables as JSON")
     p.set_defaults(func=_cmd_plot)
 
 
@@ -275,7 +278,52 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     rundir = Path(args.rundir)
     if not rundir.is_dir():
         raise _fail(ValueError(f"{rundir}: no such directory"))
-    _plot(rundir, Path(args.out) if args.out else rundir / "figures", args.prefix,
-          figures=args.figures)
+    paths = _plot(rundir, Path(args.out) if args.out else rundir / "figures", args.prefix,
+                  figures=args.figures)
+    if args.html:
+        print(f"report: {_html_report(rundir, paths, Path(args.html))}")
     return 0
+
+
+#: Columns of the MLP3 report: one row per run, the final epoch.
+_MLP3_COLUMNS = {
+    "name": "run directory",
+    "lr": "SGD learning rate",
+    "batch_size": "mini-batch size",
+    "layers": "trained layers (all, fc1, fc2)",
+    "seed": "seed of init, split and batch order",
+    "epoch": "last epoch measured",
+    "train_error": "training error (fraction misclassified) at the last epoch",
+    "test_error": "test error (fraction misclassified) at the last epoch",
+    "fc1_alpha": "power-law alpha of FC1's ESD at the last epoch ([MH2025] Sec. 6.1)",
+    "fc2_alpha": "power-law alpha of FC2's ESD at the last epoch",
+    "fc1_delta_lambda_min": "xmin - lambda_min^detX of FC1 (0 at the ERG condition, Sec. 6.3)",
+    "fc2_delta_lambda_min": "xmin - lambda_min^detX of FC2",
+}
+
+
+def _html_report(rundir: Path, figures: list[Path], out: Path) -> Path:
+    """The HTML report of an MLP3 run or sweep directory (setol_theory.report)."""
+    from simulations.mlp3 import collect_runs
+
+    from ..report import Section, write_html_report
+
+    runs = collect_runs(rundir)
+    rows = []
+    for r in runs:
+        last = r["rows"][-1] if r["rows"] else {}
+        row = {"name": r["name"]}
+        row.update({k: r["config"].get(k) for k in ("lr", "batch_size", "layers", "seed")})
+        row.update({k: last.get(k) for k in _MLP3_COLUMNS if k not in row})
+        rows.append(row)
+    seeds = {r["config"].get("seed") for r in runs}
+    figs = Section(title="Figures", figures=[(p.read_bytes(), p.stem) for p in figures],
+                   paragraphs=[f"{len(runs)} run(s), {len(seeds)} seed(s); docs/mlp3.md "
+                               "explains each figure."], id="mlp3-figures")
+    return write_html_report(out, title=f"setol mlp3: {rundir.name}", rows=rows,
+                             columns=list(_MLP3_COLUMNS), definitions_given=_MLP3_COLUMNS,
+                             sections=[figs], table_title="Runs (final epoch)",
+                             data={"runs": [{"name": r["name"], "config": r["config"],
+                                             "rows": r["rows"]} for r in runs]},
+                             subtitle=f"setol mlp3 plot {rundir.name}")
 

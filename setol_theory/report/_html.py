@@ -237,6 +237,7 @@ def render_html_report(*, title: str, rows: Sequence[Mapping[str, Any]],
         warnings=list(warnings), verdict_counts=sorted(verdicts.items()),
         verdict_class=verdict_class, columns=cols, table_rows=table_rows,
         table_title=table_title, sections=secs, figures=fig_list,
+        has_summary=bool(cards or summary or settings or warnings or verdicts),
         figures_title=figures_title, figures_note=figures_note,
         legend=cols, data_json=jinja2.utils.markupsafe.Markup(safe_payload),
     )
