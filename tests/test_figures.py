@@ -86,8 +86,8 @@ def test_layer_esd_mp_only_when_bulk_acceptable(layers):
     labels = [ln.get_label() for ln in fig.axes[1].get_lines()]
     assert any(lab.startswith("Marchenko-Pastur") for lab in labels)
     pyplot().close(fig)
-    # the same layer with most eigenvalues "above lambda_+": no bulk, no MP curve
-    bad = dataclasses.replace(m, num_spikes=int(0.9 * m.M))
+    # the same layer marked as having no MP-like bulk: no MP curve, the reason instead
+    bad = dataclasses.replace(m, mp_status="not-mp-like", mp_reason="no bulk: test reason")
     ok, why = mp_bulk_status(bad)
     assert not ok and "no bulk" in why
     fig = plot_layer_esd(layers.evals["gauss"], bad)

@@ -66,13 +66,15 @@ def mp_bulk_status(m: LayerMetrics) -> tuple[bool, str]:
     has no bulk).
     """
     status = getattr(m, "mp_status", None)
-    if status is not None:
+    if status:  # "" = written by a version without the status: judge from the spikes
         return status == "ok", str(getattr(m, "mp_reason", "") or status)
     if not (np.isfinite(m.mp_sigma2) and m.M > 0):
         return False, "no MP fit"
+    if not np.isfinite(m.num_spikes):
+        return False, "no spike count"
     frac = m.num_spikes / max(m.num_evals or m.M, 1)
     if frac > MP_MAX_SPIKE_FRACTION:
-        return False, (f"{m.num_spikes} of {m.num_evals or m.M} eigenvalues above lambda_+: "
+        return False, (f"{m.num_spikes:.0f} of {m.num_evals or m.M} eigenvalues above lambda_+: "
                        "no bulk to fit")
     return True, ""
 
