@@ -272,6 +272,33 @@ def floor_model(cfg: Llama, g: float, e: float) -> float:
     return sum(g * n * m * m + e * m ** 3 for n, m in cfg.matrices() if m >= 10)
 
 
+def fit_models(results: dict, log) -> None:
+    """Fit and print the time models (module docstring) from ``results``; stores them under
+    ``results["model"]``."""
+    ok = {k: v for k, v in results["sizes"].items() if "analyze_s" in v.get("setol", {})}
+    if len(ok) >= 2:
+        c, beta = fit_power([v["params"] for v in ok.values()],
+                            [v["setol"]["analyze_cpu_s"] for v in ok.values()])
+        rows = [row for v in ok.values() for row in v["setol"]["floor_shapes"]]
+        g, e = fit_floor(rows)
+        ratio = max(v["setol"]["analyze_cpu_s"] / v["setol"]["floor_cpu_s"] for v in ok.values())
+        log(f"\ntime model (CPU seconds, one thread): analyze = {c:.3g} s * P^{beta:.3f} "
+            f"(P parameters; least squares over {len(ok)} sizes)")
+        log(f"floor model: t = {g:.3g} N M^2 + {e:.3g} M^3 s per layer (NNLS over "
+            f"{len(rows)} timed shapes); analysis = floor x {ratio:.2f} (largest measured ratio)")
+        results["model"] = {"c": c, "beta": beta, "g": g, "e": e, "ratio": ratio,
+                            "extrapolation": {}}
+        for key, cfg in TARGETS.items():
+            fl = floor_model(cfg, g, e)
+            pw = c * cfg.params ** beta
+            results["model"]["extrapolation"][key] = {
+                "params": cfg.params, "floor_s": fl, "analyze_s_floor_model": fl * ratio,
+                "analyze_s_power_law": pw}
+            log(f"  {key} ({cfg.params / 1e9:.2f} B): floor {fl / 3600:.2f} CPU-h, analysis "
+                f"{fl * ratio / 3600:.2f} CPU-h (floor model x ratio); power law "
+                f"{pw / 3600:.2f} CPU-h   (one core)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -283,8 +310,21 @@ def main() -> None:
     ap.add_argument("--dask-sizes", nargs="+", default=["1.1b"], choices=list(SIZES))
     ap.add_argument("--no-traps-run", action="store_true", help="also time --no-traps")
     ap.add_argument("--keep", action="store_true", help="keep the checkpoints")
+    ap.add_argument("--no-setol", action="store_true",
+                    help="skip (a)/(b) (e.g. to run (c) or (d) in another process)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--fit", nargs="+", type=Path, metavar="JSON",
+                    help="only fit the time models to the results of earlier runs")
     args = ap.parse_args()
+    if args.fit:
+        merged: dict = {"sizes": {}}
+        for f in args.fit:
+            for k, v in json.loads(f.read_text())["sizes"].items():
+                merged["sizes"].setdefault(k, {}).update(v)
+        fit_models(merged, print)
+        if args.json:
+            args.json.write_text(json.dumps(merged, indent=1))
+        return
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -304,8 +344,9 @@ def main() -> None:
             f"{len(list(d.glob('*.safetensors')))} shards), written in "
             f"{time.perf_counter() - t:.0f} s")
         r: dict = {"params": cfg.params, "disk_bytes": disk}
-        r["setol"] = _child([sys.executable, "-c", _SETOL, str(d), "1", "1"], log)
-        s = r["setol"]
+        if not args.no_setol:
+            r["setol"] = _child([sys.executable, "-c", _SETOL, str(d), "1", "1"], log)
+        s = r.get("setol", {})
         if "analyze_s" in s:
             log("     (wall clock; in brackets: CPU time of the process)")
             log(f"(a)  floor (float64 eigvalsh, by shape)  {s['floor_s']:9.1f} s "
@@ -346,28 +387,7 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(d)
 
-    ok = {k: v for k, v in results["sizes"].items() if "analyze_s" in v.get("setol", {})}
-    if len(ok) >= 2:
-        c, beta = fit_power([v["params"] for v in ok.values()],
-                            [v["setol"]["analyze_cpu_s"] for v in ok.values()])
-        rows = [row for v in ok.values() for row in v["setol"]["floor_shapes"]]
-        g, e = fit_floor(rows)
-        ratio = max(v["setol"]["analyze_cpu_s"] / v["setol"]["floor_cpu_s"] for v in ok.values())
-        log(f"\ntime model (CPU seconds, one thread): analyze = {c:.3g} s * P^{beta:.3f} "
-            f"(P parameters; least squares over {len(ok)} sizes)")
-        log(f"floor model: t = {g:.3g} N M^2 + {e:.3g} M^3 s per layer (NNLS over "
-            f"{len(rows)} timed shapes); analysis = floor x {ratio:.2f} (largest measured ratio)")
-        results["model"] = {"c": c, "beta": beta, "g": g, "e": e, "ratio": ratio,
-                            "extrapolation": {}}
-        for key, cfg in TARGETS.items():
-            fl = floor_model(cfg, g, e)
-            pw = c * cfg.params ** beta
-            results["model"]["extrapolation"][key] = {
-                "params": cfg.params, "floor_s": fl, "analyze_s_floor_model": fl * ratio,
-                "analyze_s_power_law": pw}
-            log(f"  {key} ({cfg.params / 1e9:.2f} B): floor {fl / 3600:.2f} CPU-h, analysis "
-                f"{fl * ratio / 3600:.2f} CPU-h (floor model x ratio); power law "
-                f"{pw / 3600:.2f} CPU-h   (one core)")
+    fit_models(results, log)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
