@@ -36,6 +36,7 @@ __all__ = [
     "perceptron_tasks",
     "matrix_tasks",
     "run_task",
+    "run_task_with_progress",
     "connect_scheduler",
     "run_sweep",
     "load_results",
@@ -153,13 +154,25 @@ def matrix_tasks(sizes: Iterable[int], n_betas: Iterable[float], seeds: Iterable
                     for v in nbs for N in ns for s in sd])
 
 
-def run_task(task: Task) -> dict[str, Any]:
+def _print_progress(line: str) -> None:  # pragma: no cover - runs in the worker processes
+    import sys
+
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def run_task_with_progress(task: Task) -> dict[str, Any]:
+    """:func:`run_task` printing each point's extensions (sweeps, the failed criterion, ETA)
+    on stderr (top level, picklable)."""
+    return run_task(task, progress=True)
+
+
+def run_task(task: Task, progress: bool = False) -> dict[str, Any]:
     """Run one task (top level, picklable for process pools and Dask); returns its record."""
     kw = task.kwargs
     if task.kind == "perceptron":
         from .perceptron import simulate_point
 
-        rec = simulate_point(**kw).to_dict()
+        rec = simulate_point(**kw, progress=_print_progress if progress else None).to_dict()
     else:
         from .matrix_model import make_law, matrix_quality
 
@@ -401,6 +414,14 @@ def aggregate_perceptron(records: Iterable[dict[str, Any]]) -> list[dict[str, An
                 row["n_samples"] = int(v.size)
             row["equilibrated"] = all(bool(x["equilibrated"]) for x in recs)
             row["tau_R"] = max(float(x["tau_R"]) for x in recs)
+            row["tau_E"] = max(float(x.get("tau_E", math.nan)) for x in recs)
+            row["tau"] = max(row["tau_R"], row["tau_E"])
+            row["n_sweeps"] = max(int(x.get("n_sweeps", 0)) for x in recs) or math.nan
+            row["status"] = "equilibrated" if row["equilibrated"] else "not equilibrated"
+            row["reason"] = " | ".join(dict.fromkeys(
+                x.get("reason", "") for x in recs if x.get("reason")))
+            row["advice"] = " | ".join(dict.fromkeys(
+                x.get("advice", "") for x in recs if x.get("advice")))
             rows.append(row)
             if math.isfinite(row["eps_g_se"]) and row["eps_g_se"] > 0:
                 sizes.append(N)

@@ -210,6 +210,23 @@ def test_simulate_perceptron_end_to_end(tmp_path, capsys):
     n = len(SW.load_results(out))
     assert _run(argv + ["--quiet", "--no-plot"]) == 0  # resumes: nothing new to run
     assert len(SW.load_results(out)) == n == 4
+    for rec in SW.load_results(out):  # each record carries its equilibration verdict
+        assert rec["status"] in ("equilibrated", "not equilibrated")
+        assert rec["equilibrated"] == (rec["status"] == "equilibrated")
+        assert rec["equilibrated"] or (rec["reason"] and rec["advice"])
+        assert rec["mover"] == "meridian" and rec["max_sweeps"] == 200_000
+
+
+def test_simulate_perceptron_prints_verdict_and_reason(tmp_path, capsys):
+    argv = ["simulate", "perceptron", "--alpha", "2", "--T", "0.5", "--N", "24", "--chains",
+            "3", "--sweeps", "40", "--max-sweeps", "40", "--out", str(tmp_path / "v"),
+            "--workers", "1", "--no-plot"]
+    assert _run(argv) == 0
+    text = capsys.readouterr().out
+    assert "0 of 1 points equilibrated" in text
+    assert "not equilibrated:" in text and "to change: raise the budget: max_sweeps >=" in text
+    with pytest.raises(ValueError, match="max-sweeps"):
+        _run(argv[:-7] + ["--max-sweeps", "20", "--out", str(tmp_path / "w")])
 
 
 def test_simulate_ising_and_matrix_end_to_end(tmp_path):

@@ -143,10 +143,23 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="temperatures (comma list, >= 0; 0 = version space)")
     p.add_argument("--N", default="100", metavar="LIST", help="input sizes (comma list)")
     p.add_argument("--burn-in", type=int, default=None,
-                   help="burn-in sweeps (default: a third of --sweeps)")
-    p.add_argument("--extend", type=int, default=0, metavar="K",
-                   help="extend burn-in up to K times while the teacher and random starts "
-                        "disagree (default 0: flag only)")
+                   help="burn-in sweeps of the first run (default: a third of --sweeps; "
+                        "extensions keep this fraction)")
+    p.add_argument("--max-sweeps", type=int, default=200_000, metavar="S",
+                   help="budget: a point extends itself until it is equilibrated or its "
+                        "chains reach S sweeps (default 200000; = --sweeps: no extension)")
+    p.add_argument("--max-seconds", type=float, default=None, metavar="SEC",
+                   help="budget of engine seconds per point (default none)")
+    p.add_argument("--tau-multiple", type=float, default=50.0, metavar="K",
+                   help="equilibrated needs a window of >= K autocorrelation times of R and "
+                        "the energy (default 50)")
+    p.add_argument("--target-se", type=float, default=None, metavar="SE",
+                   help="add data sets until the standard error of eps_g is <= SE (up to 16 "
+                        "times --chains)")
+    p.add_argument("--mover", choices=["auto", "metropolis", "heatbath", "meridian",
+                                       "heatbath+meridian"], default="auto",
+                   help="spherical-student moves (default auto = meridian: Metropolis pair "
+                        "rotations + moves along the great circle through the teacher)")
     common(p)
     p.set_defaults(func=cmd_simulate_perceptron, sweeps_default=3000)
 
@@ -225,7 +238,13 @@ def _theory_perceptron(prior: str, output: str, T: float, loads: Sequence[float]
 
 def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
     """Run the perceptron sweep, write the table / summary / figure; returns 0."""
-    from simulations.sweep import aggregate_perceptron, perceptron_tasks, run_sweep
+    from simulations.sweep import (
+        aggregate_perceptron,
+        perceptron_tasks,
+        run_sweep,
+        run_task,
+        run_task_with_progress,
+    )
 
     loads = parse_grid(args.alpha, "alpha")
     temps = parse_grid(args.T, "T", allow_zero=True)
@@ -236,19 +255,27 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
     burn = sweeps // 3 if args.burn_in is None else args.burn_in
     if not isinstance(burn, int) or burn < 0 or burn >= sweeps:
         raise ValueError(f"--burn-in must be in [0, sweeps), got {burn}")
-    if not isinstance(args.extend, int) or args.extend < 0:
-        raise ValueError(f"--extend must be >= 0, got {args.extend}")
+    max_sweeps = _positive_int(args.max_sweeps, "max-sweeps", 2)
+    if max_sweeps < sweeps:
+        raise ValueError(f"--max-sweeps ({max_sweeps}) must be >= --sweeps ({sweeps})")
+    for name, v in (("max-seconds", args.max_seconds), ("target-se", args.target_se),
+                    ("tau-multiple", args.tau_multiple)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"--{name} must be > 0, got {v}")
     if args.output == "linear" and 0.0 in temps:
         raise ValueError("--output linear needs T > 0 (its version space is the teacher)")
     if args.workers is not None:
         _positive_int(args.workers, "workers")
     tasks = perceptron_tasks(loads, temps, sizes, _seeds(args), prior=args.student,
                              output=args.output, n_samples=chains, n_sweeps=sweeps,
-                             n_burn=burn, **({"max_extensions": args.extend}
-                                             if args.extend else {}))
+                             n_burn=burn, max_sweeps=max_sweeps, tau_multiple=args.tau_multiple,
+                             mover=args.mover,
+                             **({"max_seconds": args.max_seconds} if args.max_seconds else {}),
+                             **({"target_se": args.target_se} if args.target_se else {}))
     out = Path(args.out or "results/simulate-perceptron")
     recs = run_sweep(tasks, out, scheduler=args.scheduler, workers=args.workers,
-                     progress=not args.quiet, connect_timeout=args.connect_timeout)
+                     progress=not args.quiet, connect_timeout=args.connect_timeout,
+                     func=run_task_with_progress if not args.quiet else run_task)
     rows = aggregate_perceptron(recs)
     try:
         theory = {T: _theory_perceptron(args.student, args.output, T,
@@ -275,6 +302,7 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
     write_json(out / "summary.json", nan_to_none(summary, inf_strings=True))
     if not args.quiet:
         print(_perceptron_table(rows))
+        print(_verdicts(rows, args.tau_multiple))
     if not args.no_plot:
         path = Path(args.plot) if args.plot else out / "perceptron.png"
         try:
@@ -295,7 +323,8 @@ def _tr(tr: Any) -> Any:
 
 def _perceptron_table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'T':>6} {'alpha':>7} {'N':>6} {'eps_g':>8} {'+-':>7} {'eps_RS':>8} "
-            f"{'eps_AA':>8} {'z':>6} {'eps_t':>7} {'R':>7} {'q':>7} {'eq':>3}")
+            f"{'eps_AA':>8} {'z':>6} {'eps_t':>7} {'R':>7} {'q':>7} {'tau':>6} {'sweeps':>7} "
+            f"{'eq':>3}")
     lines = [head]
     def fmt(r: dict[str, Any], key: str, spec: str = ".4f") -> str:
         v = r.get(key, math.nan)
@@ -310,7 +339,23 @@ def _perceptron_table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"{r['T']:>6g} {r['load']:>7.3f} {n:>6} {f('eps_g'):>8} "
                      f"{f('eps_g_se'):>7} {f('eps_rs'):>8} {f('eps_annealed'):>8} "
                      f"{f('z', '.2f'):>6} {f('eps_t'):>7} {f('R'):>7} {f('q'):>7} "
+                     f"{f('tau', '.0f'):>6} {f('n_sweeps', '.0f'):>7} "
                      f"{({True: 'y', False: 'n'}.get(r.get('equilibrated'), '-')):>3}")
+    return "\n".join(lines)
+
+
+def _verdicts(rows: list[dict[str, Any]], tau_multiple: float) -> str:
+    """The equilibration legend and, per point that is not equilibrated, why and what to
+    change."""
+    pts = [r for r in rows if math.isfinite(r["N"])]
+    bad = [r for r in pts if not r.get("equilibrated")]
+    lines = [f"eq = y: teacher and random starts agree within 2 standard errors and the "
+             f"measurement window covers >= {tau_multiple:g} autocorrelation times of R and "
+             f"the energy; {len(pts) - len(bad)} of {len(pts)} points equilibrated"]
+    for r in bad:
+        lines.append(f"  T={r['T']:g} alpha={r['load']:g} N={int(r['N'])}: not equilibrated: "
+                     f"{r.get('reason') or 'no verdict recorded'}"
+                     + (f"; to change: {r['advice']}" if r.get("advice") else ""))
     return "\n".join(lines)
 
 
@@ -368,6 +413,10 @@ def _plot_perceptron(rows: list[dict[str, Any]], prior: str, output: str, path: 
         ax.errorbar([r["load"] for r in big], [r["eps_g"] for r in big],
                     yerr=[r["eps_g_se"] for r in big], fmt="o", mfc="none", color=col, ms=5,
                     capsize=2, label=f"MC N={int(nmax)}, T={T:g}")
+        bad = [r for r in finite if not r.get("equilibrated", True)]
+        if bad:  # any size: marked, so no unequilibrated point passes for a result
+            ax.plot([r["load"] for r in bad], [r["eps_g"] for r in bad], "x", color="r", ms=8,
+                    label=f"not equilibrated (some N), T={T:g}")
         if ninf:
             ax.errorbar([r["load"] for r in ninf], [r["eps_g"] for r in ninf],
                         yerr=[r["eps_g_se"] for r in ninf], fmt="s", color=col, ms=4,

@@ -35,11 +35,11 @@ H. S. Seung, H. Sompolinsky and N. Tishby, Phys. Rev. A 45, 6056 (1992).
 
 from __future__ import annotations
 
-from ._chains import DRIFT_TOLERANCE, ChainTraces, run_chain_reference, run_chains
+from ._chains import DRIFT_TOLERANCE, MOVERS, ChainTraces, run_chain_reference, run_chains
 from ._finite_size import FiniteSizeFit, extrapolate_finite_size
 from ._point import PerceptronPoint, simulate_point
 from ._problem import PerceptronProblem, check_sizes, make_problem
-from ._stats import blocking_stderr, tau_int
+from ._stats import blocking_stderr, tau_int, tau_int_pooled
 
 __all__ = [
     "PerceptronProblem",
@@ -48,6 +48,7 @@ __all__ = [
     "run_chains",
     "run_chain_reference",
     "tau_int",
+    "tau_int_pooled",
     "blocking_stderr",
     "PerceptronPoint",
     "simulate_point",
@@ -55,4 +56,5 @@ __all__ = [
     "extrapolate_finite_size",
     "check_sizes",
     "DRIFT_TOLERANCE",
+    "MOVERS",
 ]

@@ -19,6 +19,12 @@ Engine
   (norm-preserving, symmetric, measure-preserving: plain Metropolis is exact); ``delta`` is
   tuned during burn-in only, towards an acceptance of ``target_acceptance``.  One sweep =
   ``N // 2`` moves.  Ising moves: single spin flips, one sweep = ``N`` flips.
+* Heat-bath spherical moves (``mover="heatbath"``, Boolean output): the rotation angle of the
+  random pair is drawn from its exact conditional ``exp(-beta E(phi))`` on the whole great
+  circle (:func:`_heatbath_pair`; ``E(phi)`` is piecewise constant between the angles where a
+  pattern's field changes sign, found in one O(P) pass and sorted).  It leaves the Gibbs
+  measure invariant for the same reason as Metropolis (rotations of a pair preserve the
+  uniform measure on the sphere), costs about two passes over the two rows, and never rejects.
 * Metropolis acceptance ``min(1, exp(-beta dE))``; ``T = 0`` (``beta = inf``) rejects every
   move that raises the energy (version-space sampling when started in the version space).
 * ``T = 0`` random start: ``beta`` is annealed geometrically from 0.5 to 30
@@ -58,6 +64,17 @@ from ._problem import Array, PerceptronProblem
 
 #: largest tolerated difference between the incrementally updated and the recomputed fields
 DRIFT_TOLERANCE = 1e-8
+
+#: meridian moves never start or end closer than this to the teacher axis (``|sin theta|``)
+MERIDIAN_MIN_SIN = 0.05
+
+#: growth of rounding errors (the product of the factors ``|sin theta'/sin theta|`` of accepted
+#: meridian moves over its running minimum) after which the fields of a chain with meridian
+#: moves are recomputed from ``J`` (O(NP), about one sweep)
+MERIDIAN_MAX_AMPLIFICATION = 1e3
+
+#: spherical movers (docs/simulations.md, "Movers for the spherical student")
+MOVERS = ("metropolis", "heatbath", "meridian", "heatbath+meridian")
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,12 +138,167 @@ def _repair(Z, J, f, margin, max_steps):
 
 
 @nb.njit(cache=True)
+def _heatbath_pair(Z, J, f, E, i, j, ups, dns, ends, ae, aw, expt):
+    """Heat-bath move of a spherical Boolean student on the great circle of the pair
+    ``(i, j)``: the rotation angle ``phi`` is drawn from the exact conditional
+    ``p(phi) ~ exp(-beta E(phi))`` on ``[0, 2 pi)``.  Along the circle
+    ``f_mu(phi) = a_mu + rho_mu cos(phi - psi_mu)``, so each pattern with ``|a| < rho`` enters
+    the error set at ``psi + w`` and leaves it at ``psi - w`` (``w = arccos(-a/rho)``);
+    ``E(phi)`` is piecewise constant between these angles.  An arc is picked with probability
+    ``length * exp(-beta (E_arc - E_min))`` (``expt[k] = exp(-beta k)``, tabulated per sweep)
+    and ``phi`` uniformly inside it.  ``ups, dns`` (size ``P``), ``ends, ae, aw`` (size
+    ``2 P + 1``) are scratch.  Returns the new energy (``f`` and ``J`` updated in place)."""
+    N, P = Z.shape
+    ji = J[i]
+    jj = J[j]
+    nu = 0
+    two_pi = 2.0 * math.pi
+    for mu in range(P):
+        zi = Z[i, mu]
+        zj = Z[j, mu]
+        b = ji * zi + jj * zj
+        c = ji * zj - jj * zi
+        a = f[mu] - b
+        rho2 = b * b + c * c
+        if a * a < rho2:
+            rho = math.sqrt(rho2)
+            psi = math.atan2(c, b)
+            w = math.acos(-a / rho)
+            up = psi + w  # in (-pi, 2 pi]
+            if up < 0.0:
+                up += two_pi
+            elif up >= two_pi:
+                up -= two_pi
+            dn = psi - w  # in (-2 pi, pi]
+            if dn < 0.0:
+                dn += two_pi
+            ups[nu] = up
+            dns[nu] = dn
+            nu += 1
+    phi = 0.0
+    if nu > 0:
+        ups[:nu].sort()
+        dns[:nu].sort()
+        # walk the 2 nu events once: arc ends in ends[k], energies in ae[k]
+        n_arc = 0
+        e = E
+        emin = E
+        iu = 0
+        idn = 0
+        while iu < nu or idn < nu:
+            if idn >= nu or (iu < nu and ups[iu] < dns[idn]):
+                ends[n_arc] = ups[iu]
+                iu += 1
+                ae[n_arc] = e
+                e += 1.0
+            else:
+                ends[n_arc] = dns[idn]
+                idn += 1
+                ae[n_arc] = e
+                e -= 1.0
+            if ae[n_arc] < emin:
+                emin = ae[n_arc]
+            n_arc += 1
+        ends[n_arc] = two_pi
+        ae[n_arc] = e
+        n_arc += 1
+        total = 0.0
+        start = 0.0
+        for k in range(n_arc):
+            wk = (ends[k] - start) * expt[int(ae[k] - emin)]
+            aw[k] = wk
+            total += wk
+            start = ends[k]
+        target_w = np.random.random() * total
+        acc_w = 0.0
+        start = 0.0
+        k = 0
+        for k in range(n_arc):
+            acc_w += aw[k]
+            if acc_w >= target_w and aw[k] > 0.0:
+                break
+            start = ends[k]
+        phi = start + np.random.random() * (ends[k] - start)
+    else:
+        phi = two_pi * np.random.random()  # no pattern changes sign: uniform on the circle
+    c = math.cos(phi)
+    s = math.sin(phi)
+    dji = (c - 1.0) * ji - s * jj
+    djj = s * ji + (c - 1.0) * jj
+    J[i] = c * ji - s * jj
+    J[j] = s * ji + c * jj
+    cnt = 0.0
+    for mu in range(P):
+        v = f[mu] + dji * Z[i, mu] + djj * Z[j, mu]
+        f[mu] = v
+        if v < 0.0:
+            cnt += 1.0
+    return cnt
+
+
+@nb.njit(cache=True)
+def _meridian_move(t, y, B, J, f, fn, E, r, beta, dth, linear):
+    """Metropolis move along the great circle through ``J`` and the teacher ``B``.
+
+    With ``cos theta = R`` and ``J = sqrt(N) (cos theta b + sin theta e)`` (``b = B/sqrt N``,
+    ``e`` the unit part of ``J`` orthogonal to ``B``), the uniform measure on the sphere
+    restricted to this circle has density ``|sin theta|^(N-2)`` in ``theta``; the proposal
+    ``theta' = theta + U(-dth, dth)`` is symmetric, so the acceptance is
+    ``min(1, |sin theta'/sin theta|^(N-2) exp(-beta dE))``.  The fields along the circle are
+    ``h(theta') = cos theta' t + sin theta' (h - R t)/sin theta`` with ``t_mu = B . Z_mu``
+    precomputed: O(P) for the energy, O(N) for ``J`` on acceptance.  Returns
+    ``(accepted, new E, new R, |sin theta'/sin theta|)``; on acceptance the new fields are in
+    ``fn`` (rounding errors of ``h`` and ``J`` grow by the last factor: the caller recomputes
+    the fields when their product exceeds ``MERIDIAN_MAX_AMPLIFICATION``)."""
+    N = J.size
+    P = f.size
+    s0 = math.sqrt(max(1.0 - r * r, 0.0))
+    th = math.acos(min(max(r, -1.0), 1.0)) + dth * (2.0 * np.random.random() - 1.0)
+    c1 = math.cos(th)
+    s1 = math.sin(th)
+    # moves from or to |sin theta| < MERIDIAN_MIN_SIN are refused (a symmetric restriction, so
+    # detailed balance holds): it bounds the 1/sin theta amplification of rounding errors
+    if s0 < MERIDIAN_MIN_SIN or abs(s1) < MERIDIAN_MIN_SIN:
+        return False, E, r, 1.0
+    k = s1 / s0
+    e = 0.0
+    if linear:
+        for mu in range(P):
+            h = f[mu] + y[mu]
+            v = c1 * t[mu] + k * (h - r * t[mu]) - y[mu]
+            fn[mu] = v
+            e += 0.5 * v * v
+    else:
+        for mu in range(P):
+            v = c1 * t[mu] + k * (f[mu] - r * t[mu])
+            fn[mu] = v
+            if v < 0.0:
+                e += 1.0
+    de = e - E
+    lr = (N - 2) * (math.log(abs(s1) + 1e-300) - math.log(s0))
+    u = np.random.random()
+    if math.isinf(beta):
+        ok = de <= 0.0 and (lr >= 0.0 or u < math.exp(lr))
+    else:
+        x = lr - beta * de
+        ok = x >= 0.0 or u < math.exp(x)
+    if not ok:
+        return False, E, r, 1.0
+    for i in range(N):  # |J|^2 = N up to rounding (renormalised every drift_every sweeps)
+        J[i] = c1 * B[i] + k * (J[i] - r * B[i])
+    return True, e, c1, abs(k)
+
+
+@nb.njit(cache=True)
 def _chain(Z, y, B, J, betas, ising, linear, delta, seed, n_burn, adapt, target,
-           snap_every, drift_every, E_out, R_out, acc_out, snaps):
-    """One Metropolis chain (in place on ``J``); returns ``(delta, max drift)``.
+           snap_every, drift_every, E_out, R_out, acc_out, snaps, heatbath=False,
+           meridian=False, dth=0.05, meridian_every=1):
+    """One Metropolis chain (in place on ``J``); returns ``(delta, max drift, dth)``.
 
     Boolean spherical chains at ``beta = inf`` that still have training errors when the
     schedule first reaches ``inf`` are moved into the version space by :func:`_repair`.
+    With ``meridian`` one in ``meridian_every`` pair moves is preceded by a
+    :func:`_meridian_move` (step ``dth``, tuned in burn-in like ``delta``).
     """
     np.random.seed(seed)
     N, P = Z.shape
@@ -138,14 +310,65 @@ def _chain(Z, y, B, J, betas, ising, linear, delta, seed, n_burn, adapt, target,
     moves = N if ising else max(N // 2, 1)
     drift = 0.0
     k_snap = 0
+    ups = np.empty(P)
+    dns = np.empty(P)
+    ends = np.empty(2 * P + 1)
+    ae = np.empty(2 * P + 1)
+    aw = np.empty(2 * P + 1)
+    expt = np.zeros(P + 1)
+    tB = np.zeros(P)
+    amp = 1.0
+    amp_min = 1.0
+    r_cur = 0.0
+    if meridian:
+        for i in range(N):
+            bi = B[i]
+            r_cur += J[i] * bi
+            for mu in range(P):
+                tB[mu] += bi * Z[i, mu]
+        r_cur /= N
     for t in range(n_sweeps):
         beta = betas[t]
+        if heatbath and (t == 0 or beta != betas[t - 1]):
+            expt[0] = 1.0
+            for k in range(1, P + 1):
+                expt[k] = 0.0 if math.isinf(beta) else math.exp(-beta * k)
         if (not linear) and (not ising) and E > 0.0 and math.isinf(beta) \
                 and (t == 0 or not math.isinf(betas[t - 1])):
             _repair(Z, J, f, 1e-3, 100 * (N + P))
             E = _energy(f, linear)
+            r_cur = 0.0
+            for i in range(N):
+                r_cur += J[i] * B[i]
+            r_cur /= N
         acc = 0
-        for _ in range(moves):
+        acc_m = 0
+        for mv in range(moves):
+            if meridian and mv % meridian_every == 0:
+                ok, E, r_new, amp_k = _meridian_move(tB, y, B, J, f, fn, E, r_cur, beta, dth,
+                                                     linear)
+                if ok:
+                    f, fn = fn, f
+                    r_cur = r_new
+                    acc_m += 1
+                    # an error made after the running minimum of the product of the factors
+                    # has grown by at most amp / amp_min since (the factors nearly telescope)
+                    amp *= amp_k
+                    amp_min = min(amp_min, amp)
+                    if amp > MERIDIAN_MAX_AMPLIFICATION * amp_min:  # fresh fields from J
+                        nrm = 0.0
+                        for i in range(N):
+                            nrm += J[i] * J[i]
+                        sc = math.sqrt(N / nrm)
+                        r_cur = 0.0
+                        for i in range(N):
+                            J[i] *= sc
+                            r_cur += J[i] * B[i]
+                        r_cur /= N
+                        _recompute(Z, y, J, f, linear)
+                        E = _energy(f, linear)
+                        amp = 1.0
+                        amp_min = 1.0
             if ising:
                 i = int(np.random.random() * N)
                 dji = -2.0 * J[i]
@@ -169,6 +392,16 @@ def _chain(Z, y, B, J, betas, ising, linear, delta, seed, n_burn, adapt, target,
                     f, fn = fn, f
                     E += de
                     acc += 1
+            elif heatbath:
+                i = int(np.random.random() * N)
+                j = int(np.random.random() * (N - 1))
+                if j >= i:
+                    j += 1
+                ji = J[i]
+                jj = J[j]
+                E = _heatbath_pair(Z, J, f, E, i, j, ups, dns, ends, ae, aw, expt)
+                r_cur += ((J[i] - ji) * B[i] + (J[j] - jj) * B[j]) / N
+                acc += 1
             else:
                 i = int(np.random.random() * N)
                 j = int(np.random.random() * (N - 1))
@@ -199,16 +432,20 @@ def _chain(Z, y, B, J, betas, ising, linear, delta, seed, n_burn, adapt, target,
                 if de <= 0.0 or u < math.exp(-beta * de):
                     J[i] = c * ji - s * jj
                     J[j] = s * ji + c * jj
+                    r_cur += (dji * B[i] + djj * B[j]) / N
                     f, fn = fn, f
                     E += de
                     acc += 1
         rate = acc / moves
-        if adapt and (not ising) and t < n_burn:
+        if adapt and (not ising) and (not heatbath) and t < n_burn:
             delta *= 1.0 + 0.5 * (rate - target)
             if delta > math.pi:
                 delta = math.pi
             if delta < 1e-3:
                 delta = 1e-3
+        if adapt and meridian and t < n_burn:
+            dth *= 1.0 + 0.5 * (acc_m / ((moves + meridian_every - 1) // meridian_every) - 0.4)
+            dth = min(max(dth, 1e-5), 1.0)
         if drift_every > 0 and (t + 1) % drift_every == 0:
             if not ising:
                 nrm = 0.0
@@ -224,9 +461,12 @@ def _chain(Z, y, B, J, betas, ising, linear, delta, seed, n_burn, adapt, target,
                     drift = d
             f, fn = fn, f
             E = _energy(f, linear)
+            amp = 1.0
+            amp_min = 1.0
         r = 0.0
         for i in range(N):
             r += J[i] * B[i]
+        r_cur = r / N
         E_out[t] = E
         R_out[t] = r / N
         acc_out[t] = rate
@@ -234,18 +474,20 @@ def _chain(Z, y, B, J, betas, ising, linear, delta, seed, n_burn, adapt, target,
                 and k_snap < snaps.shape[0]:
             snaps[k_snap, :] = J
             k_snap += 1
-    return delta, drift
+    return delta, drift, dth
 
 
 @nb.njit(cache=True, parallel=True)
 def _run_chains(Z, y, B, J, betas, ising, linear, delta, seeds, n_burn, adapt, target,
-                snap_every, drift_every, E_out, R_out, acc_out, snaps, delta_out, drift_out):
+                snap_every, drift_every, E_out, R_out, acc_out, snaps, delta_out, drift_out,
+                heatbath, meridian, dth, dth_out, meridian_every):
     for c in nb.prange(J.shape[0]):
-        d, dr = _chain(Z, y, B, J[c], betas[c], ising, linear, delta[c], seeds[c], n_burn,
-                       adapt, target, snap_every, drift_every, E_out[c], R_out[c],
-                       acc_out[c], snaps[c])
+        d, dr, dm = _chain(Z, y, B, J[c], betas[c], ising, linear, delta[c], seeds[c], n_burn,
+                           adapt, target, snap_every, drift_every, E_out[c], R_out[c],
+                           acc_out[c], snaps[c], heatbath, meridian, dth[c], meridian_every)
         delta_out[c] = d
         drift_out[c] = dr
+        dth_out[c] = dm
 
 
 @dataclass(frozen=True)
@@ -280,6 +522,7 @@ class ChainTraces:
     n_burn: int
     field_updates: int
     seconds: float
+    dth: Array | None = None
 
 
 def _betas_array(betas: ArrayLike, C: int) -> Array:
@@ -307,8 +550,9 @@ def _n_snaps(S: int, n_burn: int, snap_every: int) -> int:
 def run_chains(problem: PerceptronProblem, J0: ArrayLike, betas: ArrayLike, seeds: ArrayLike,
                *, n_burn: int = 0, delta: float | ArrayLike = 1.5, adapt: bool = True,
                target_acceptance: float = 0.3, snap_every: int = 10, drift_every: int = 100,
-               parallel: bool = True) -> ChainTraces:
-    """Run ``C`` Metropolis chains on one data set with the numba engine.
+               parallel: bool = True, mover: str = "metropolis",
+               dth: float | ArrayLike = 0.05, meridian_every: int = 4) -> ChainTraces:
+    """Run ``C`` Metropolis (or heat-bath) chains on one data set with the numba engine.
 
     Parameters
     ----------
@@ -329,7 +573,30 @@ def run_chains(problem: PerceptronProblem, J0: ArrayLike, betas: ArrayLike, seed
         Snapshot period after burn-in; drift-check / renormalisation period.
     parallel : bool
         ``numba.prange`` over chains (else a plain loop, one thread).
+    mover : {"metropolis", "heatbath", "meridian", "heatbath+meridian"}
+        Spherical moves: Metropolis Givens rotations by ``U(-delta, delta)``, or heat-bath
+        rotations (the angle drawn from its exact conditional on the pair's great circle;
+        Boolean output only; ``delta`` is then unused); ``+meridian`` (``"meridian"`` =
+        Metropolis pairs + meridian) adds after each pair move a Metropolis move along the
+        great circle through ``J`` and the teacher (:func:`_meridian_move`).  Ising chains
+        always flip spins.
+    dth : float or array_like
+        Initial meridian step (radians), tuned in burn-in towards acceptance 0.4.
+    meridian_every : int
+        One meridian move per this many pair moves (default 4: the shortest
+        ``max(tau_R, tau_E)`` in seconds measured, docs/simulations.md).
     """
+    if mover not in MOVERS:
+        raise ValueError(f"mover must be one of {', '.join(MOVERS)}; got {mover!r}")
+    heatbath = mover.startswith("heatbath")
+    meridian = mover.endswith("meridian")
+    if heatbath and (problem.prior != "spherical" or problem.output != "boolean"):
+        raise ValueError("the heat-bath mover needs a spherical student with Boolean output")
+    if meridian and problem.prior != "spherical":
+        raise ValueError("meridian moves need a spherical student")
+    if isinstance(meridian_every, bool) or not isinstance(meridian_every, int) \
+            or meridian_every < 1:
+        raise ValueError(f"meridian_every must be an integer >= 1, got {meridian_every!r}")
     J = np.array(J0, dtype=np.float64, ndmin=2, copy=True)
     C, N = J.shape
     if N != problem.N:
@@ -345,23 +612,28 @@ def run_chains(problem: PerceptronProblem, J0: ArrayLike, betas: ArrayLike, seed
     snaps = np.zeros((C, K, N))
     d_out = np.empty(C)
     dr_out = np.empty(C)
+    dm = np.broadcast_to(np.asarray(dth, dtype=np.float64), (C,)).copy()
+    dm_out = np.empty(C)
     ising = problem.prior == "ising"
     linear = problem.output == "linear"
     t0 = time.perf_counter()
     if parallel:
         _run_chains(problem.Z, problem.y, problem.B, J, b, ising, linear, dl, sd, n_burn, adapt,
-                    target_acceptance, snap_every, drift_every, E, R, acc, snaps, d_out, dr_out)
+                    target_acceptance, snap_every, drift_every, E, R, acc, snaps, d_out, dr_out,
+                    heatbath, meridian, dm, dm_out, meridian_every)
     else:
         for c in range(C):
-            d_out[c], dr_out[c] = _chain(problem.Z, problem.y, problem.B, J[c], b[c], ising,
-                                         linear, dl[c], sd[c], n_burn, adapt,
-                                         target_acceptance, snap_every, drift_every, E[c], R[c],
-                                         acc[c], snaps[c])
+            d_out[c], dr_out[c], dm_out[c] = _chain(
+                problem.Z, problem.y, problem.B, J[c], b[c], ising, linear, dl[c], sd[c],
+                n_burn, adapt, target_acceptance, snap_every, drift_every, E[c], R[c], acc[c],
+                snaps[c], heatbath, meridian, dm[c], meridian_every)
     secs = time.perf_counter() - t0
     moves = N if ising else max(N // 2, 1)
     return ChainTraces(E=E, R=R, acceptance=acc, snapshots=snaps, J=J, delta=d_out,
-                       drift=dr_out, n_burn=n_burn, field_updates=C * S * moves * problem.P,
-                       seconds=secs)
+                       drift=dr_out, n_burn=n_burn,
+                       field_updates=C * S * problem.P * (
+                           moves + (-(-moves // meridian_every) if meridian else 0)),
+                       seconds=secs, dth=dm_out)
 
 
 # --------------------------------------------------------------------------------------------
