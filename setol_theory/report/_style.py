@@ -142,8 +142,11 @@ def style_axes(ax: Any, *, xlabel: str, ylabel: str, title: str | None = None) -
     ax.set_axisbelow(True)
 
 
-def annotate(ax: Any, text: str, *, loc: str = "upper right") -> None:
-    """A small boxed note inside the axes corner (verdict, KS D...)."""
+def annotate(ax: Any, text: str, *, loc: str = "upper right", width: int = 48) -> None:
+    """A small boxed note inside the axes corner, wrapped to ``width`` characters."""
+    import textwrap
+
+    text = "\n".join(textwrap.fill(line, width) for line in text.splitlines())
     x, ha = (0.98, "right") if "right" in loc else (0.02, "left")
     y, va = (0.97, "top") if "upper" in loc else (0.03, "bottom")
     ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=FONT["legend"],
@@ -153,7 +156,7 @@ def annotate(ax: Any, text: str, *, loc: str = "upper right") -> None:
 def tidy_log_ticks(ax: Any, axis: str = "x") -> None:
     """Readable tick labels on a log axis: matplotlib labels a subset of the minor ticks on
     axes spanning one to a few decades, and ``3x10^-1`` / ``4x10^-1`` collide. Spanning at
-    least 1 and under 2.5 decades: minor ticks at 2 and 5 per decade, all labelled; wider: no
+    least 1 and under 1.5 decades: minor ticks at 2 and 5 per decade, all labelled; wider: no
     minor labels (the decades are labelled)."""
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
@@ -162,7 +165,7 @@ def tidy_log_ticks(ax: Any, axis: str = "x") -> None:
     if not (lo > 0 and hi > 0):
         return
     span = abs(np.log10(hi / lo))
-    if span >= 2.5:
+    if span >= 1.5:
         a.set_minor_formatter(NullFormatter())
     elif span >= 1.0:
         a.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
