@@ -174,3 +174,13 @@ def test_trap_solver_option_is_checked():
         AnalysisOptions(trap_solver="lanczos-please")
     with pytest.raises(ValueError, match="solver"):
         correlation_traps(np.ones((5, 5)) + np.eye(5), solver="nope")
+
+
+def test_a_constant_layer_keeps_its_old_record():
+    """sigma^2 = 0 (all entries equal): no MP law; the trap count stays undefined (NaN), as
+    with the full spectrum, instead of an error from the Lanczos route."""
+    W = np.full((300, 150), 0.5)
+    a = analyze({"w.weight": W}, traps=True, on_error="record").layers[0]
+    b = analyze({"w.weight": W}, traps=True, trap_solver="full", on_error="record").layers[0]
+    assert a.status == b.status == "ok"
+    assert np.isnan(a.num_traps) and np.isnan(b.num_traps)

@@ -489,7 +489,8 @@ def correlation_traps(
     if solver not in TRAP_SOLVERS:
         raise ValueError(f"solver must be one of {TRAP_SOLVERS}, got {solver!r}")
     rng = np.random.default_rng(rng)
-    fast = solver == "auto" and eig is None and sigma2 is not None
+    # (a constant layer has sigma2 = 0: no MP law, its shuffle is all zeros after centring)
+    fast = solver == "auto" and eig is None and sigma2 is not None and sigma2 > 0
     eig = eig or (lambda A: correlation_eigenvalues(A, normalization=normalization))
     if fast and lanczos_applies(M, scale, n_permutations):
         P = shuffled_layer(W, rng, shuffle, mean)

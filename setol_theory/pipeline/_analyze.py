@@ -321,7 +321,8 @@ def _add_traps(layers: list[Layer], out: list[tuple[LayerMetrics, Array | None, 
             rng = np.random.default_rng(opts.seed)
             m = out[i][0]
             sigma2, mean = nulls[i]
-            if lanczos and sigma2 is not None and lanczos_applies(m.M, opts.trap_scale):
+            if (lanczos and sigma2 is not None and sigma2 > 0
+                    and lanczos_applies(m.M, opts.trap_scale)):
                 P = shuffled_layer(layers[i].W, rng, opts.trap_shuffle, mean)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
