@@ -177,3 +177,21 @@ def test_bad_adapters(tmp_path, capsys):
                   r=2, alpha=2, extra={"use_dora": True})
     (lay,) = iter_layers(ad)
     assert lay.W is None and lay.factors is None and "DoRA" in lay.skip_reason
+
+
+def test_analyze_many_takes_an_adapter_directory_as_one_checkpoint(tmp_path):
+    from setol_theory.distributed import analyze_many, history
+
+    rng = np.random.default_rng(9)
+    run = tmp_path / "run"
+    run.mkdir()
+    for step in (10, 20):
+        _adapter(run / f"checkpoint-{step}", {"m.q_proj": (rng.normal(size=(60, 4)),
+                                                           rng.normal(size=(4, 50)))},
+                 r=4, alpha=8)
+    res = analyze_many([str(run)], scheduler="serial", out=tmp_path / "t.jsonl", traps=False)
+    assert [(r["checkpoint"], r["layer"]) for r in res.records] == [
+        ("checkpoint-10", "m.q_proj.weight"), ("checkpoint-20", "m.q_proj.weight")]
+    direct = analyze(run / "checkpoint-20", traps=False).layers[0]
+    assert res.records[1]["log_norm"] == pytest.approx(direct.log_norm, rel=1e-12)
+    assert history(tmp_path / "t.jsonl").steps() == [10, 20]

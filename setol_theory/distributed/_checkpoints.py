@@ -77,7 +77,9 @@ def _natural_key(text: str) -> tuple[Any, ...]:
 
 
 def _is_model_dir(d: Path) -> bool:
-    return any((d / f).is_file() for f in _INDEX_FILES)
+    """A sharded model directory (an index file) or a PEFT adapter directory
+    (``adapter_config.json``): one checkpoint, not a tree of files."""
+    return any((d / f).is_file() for f in (*_INDEX_FILES, "adapter_config.json"))
 
 
 def _scan(p: Path, _seen: set[str] | None = None) -> list[Path]:
@@ -134,7 +136,8 @@ def find_checkpoints(sources: str | os.PathLike[str] | Sequence[str | os.PathLik
     ----------
     sources
         * a directory: every weights file (:data:`WEIGHT_SUFFIXES`) below it, recursively,
-          and every sharded model directory (with a ``*.index.json``) as one checkpoint;
+          and every sharded model directory (with a ``*.index.json``) or PEFT adapter
+          directory (with ``adapter_config.json``) as one checkpoint;
         * a glob (``"runs/*/epoch_*.safetensors"``, ``**`` allowed): its matches, each
           scanned as above; the keys are relative to the deepest common directory;
         * a file.

@@ -72,7 +72,8 @@ def _iter(path: str, opts: AnalysisOptions, layers: Sequence[str] | None = None
 
 
 def _needs_eigenvalues(layer: Layer, opts: AnalysisOptions) -> bool:
-    return layer.W is not None and in_size_range(min(layer.W.shape), opts)
+    # a dense W or the factors of a low-rank (LoRA) layer
+    return layer.ok and in_size_range(int(layer.M or 0), opts)
 
 
 def _analyze(layers: Iterable[Layer], opts: AnalysisOptions
