@@ -228,3 +228,7 @@ class MissingExtra(SetolError, ImportError):
             f"{feature} needs {package}, which is not installed: pip install 'setol[{extra}]'",
             name=package,
         )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # picklable (Dask sends a worker's exception, with its context, to the client)
+        return type(self), (self.feature, self.package, self.extra)

@@ -104,6 +104,8 @@ def test_resolve_torch_cpu(torch):
 
 @pytest.mark.skipif(cuda_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_a_clear_error_and_auto_falls_back():
+    pytest.importorskip("torch", reason="the no-CUDA messages need torch (without torch: "
+                                        "tests/test_packaging.py)")
     with pytest.raises(DeviceError, match="finds no CUDA device"):
         resolve_backend("cuda")
     with pytest.raises(DeviceError, match="finds no CUDA device"):
@@ -118,6 +120,8 @@ def test_cuda_without_cuda_is_a_clear_error_and_auto_falls_back():
 
 @pytest.mark.skipif(cuda_available(), reason="this machine has CUDA")
 def test_cli_device_cuda_and_auto_without_cuda(tmp_path, capsys):
+    pytest.importorskip("torch", reason="the no-CUDA messages need torch (without torch: "
+                                        "tests/test_packaging.py)")
     from conftest import write_safetensors
 
     from setol_theory.cli import main

@@ -100,6 +100,25 @@ def test_cli_without_torch_says_which_extra(tmp_path, monkeypatch, capsys):
     assert "needs torch, which is not installed: pip install 'setol[torch]'" in err[0]
 
 
+def test_device_without_torch_says_which_extra(tmp_path, monkeypatch, capsys):
+    from conftest import write_safetensors
+
+    from setol_theory.cli import main
+    from setol_theory.linalg import DeviceError, resolve_backend
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(DeviceError, match=r"^device='cuda': needs torch, which is not "
+                                          r"installed: pip install 'setol\[torch\]'$"):
+        resolve_backend("cuda")
+    import numpy as np
+
+    f = write_safetensors(tmp_path / "m.safetensors", {"fc.weight": np.ones((20, 10))})
+    assert main(["analyze", str(f), "--device", "torch-cpu", "--quiet"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "setol analyze: error: --device torch-cpu: needs torch, which is not installed: "
+        "pip install 'setol[torch]'")
+
+
 def test_mlp3_without_torch_says_which_extra(monkeypatch, capsys):
     from setol_theory.cli import main
 
@@ -158,3 +177,13 @@ def test_fresh_venv_without_extras_analyses_the_default_model(tmp_path):
                        capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 1
     assert r.stderr.strip().endswith("pip install 'setol[torch]'"), r.stderr
+
+
+def test_missing_extra_pickles():
+    import pickle
+
+    from setol_theory.errors import MissingExtra
+
+    e = pickle.loads(pickle.dumps(MissingExtra("x", "torch", "torch")))
+    assert isinstance(e, MissingExtra) and str(e) == (
+        "x needs torch, which is not installed: pip install 'setol[torch]'")

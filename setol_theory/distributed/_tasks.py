@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointChanged, UnreadableCheckpoint
+from ..errors import CheckpointChanged, MissingExtra, UnreadableCheckpoint
 from ..htsr import LayerMetrics
 from ..io import TORCH_SUFFIXES, Layer, load_torch_file
 from ..options import AnalysisOptions
@@ -86,7 +86,9 @@ def _read_layers(path: str, opts: AnalysisOptions) -> Iterator[Layer]:
     :class:`UnreadableCheckpoint`."""
     try:
         it = _iter(path, opts)
-    except ValueError as exc:  # not weights, corrupt, refused pickle (bad options: checked)
+    except (ValueError, MissingExtra) as exc:
+        # not weights, corrupt, refused pickle, a torch file without torch (bad options:
+        # checked before)
         raise UnreadableCheckpoint(str(exc)) from None
     while True:
         try:

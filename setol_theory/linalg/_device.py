@@ -27,8 +27,9 @@ def _require_torch(name: str) -> Any:
 
     try:
         return require("torch", f"device={name!r}")
-    except MissingExtra as exc:
-        raise DeviceError(str(exc)) from None
+    except MissingExtra as exc:  # "device='cuda': needs torch, ...": the CLI names the flag
+        raise DeviceError(str(exc).replace(f"device={name!r} needs", f"device={name!r}: needs",
+                                           1)) from None
 
 
 def _cuda_device(name: str) -> str:
