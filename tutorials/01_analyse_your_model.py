@@ -79,3 +79,38 @@ for m in mine.layers:
     print(f"{m.name:10s} alpha = {m.alpha:5.2f}  verdict: {layer_verdict(m.to_dict())[0]}")
 by = {m.name: m for m in mine.layers}
 assert by["student_t"].alpha < by["gaussian"].alpha
+
+# %% [markdown]
+# ## A model id from the local Hugging Face cache (command line)
+#
+# `setol analyze ORG/NAME[@REVISION]` reads a model from the local Hugging Face cache
+# (`HF_HUB_CACHE`, or `HF_HOME/hub`; needs `pip install 'setol[hf]'`) without any download
+# unless `--download` is given. To run offline here, a cache is laid out by hand in the
+# huggingface_hub layout (`models--ORG--NAME/snapshots/<commit>/`, `refs/main`), with the
+# packaged weights linked in; the numbers equal those of the file analysed above.
+
+# %%
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+if importlib.util.find_spec("huggingface_hub") is None:
+    print("huggingface_hub is not installed (pip install 'setol[hf]'): section skipped")
+else:
+    cache = out / "hf-cache"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--my-org--minilm"
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True, exist_ok=True)
+    if not (snap / "model.safetensors").exists():
+        (snap / "model.safetensors").symlink_to(path)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    cmd = [sys.executable, "-m", "setol_theory.cli", "analyze", "my-org/minilm", "--quiet",
+           "--layers", block0[0], "--json", str(out / "hub.json")]
+    subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_CACHE": str(cache)})
+    rec = json.loads((out / "hub.json").read_text())["layers"][0]
+    print("setol analyze my-org/minilm:", rec["name"], "alpha =", round(rec["alpha"], 4))
+    same = next(m for m in res.layers if m.name == rec["name"])
+    assert abs(rec["alpha"] - same.alpha) < 1e-9
