@@ -95,6 +95,29 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     _C("fit_reason", "why the fit failed, or what the alpha range changed", ""),
     _C("fit_bound_hit", "true when the alpha range (1, 20) decided the selected xmin",
        ""),
+    _C("lr_lognormal", "normalised log-likelihood ratio R/sqrt(n var) of the power law vs a "
+       "lognormal fitted to the same tail (> 0 favours the power law)", "scale-free",
+       "[CSN2009] Sec. 5; [ABP2014]", "NaN when the tail is not graded or with --no-lr-tests"),
+    _C("lr_lognormal_p", "p-value of the sign of lr_lognormal (Vuong: erfc(|R|/sqrt 2))",
+       "scale-free", "[CSN2009] Sec. 5", "as lr_lognormal"),
+    _C("lr_exponential", "normalised log-likelihood ratio of the power law vs an exponential "
+       "fitted to the same tail (> 0 favours the power law)", "scale-free",
+       "[CSN2009] Sec. 5; [ABP2014]", "as lr_lognormal"),
+    _C("lr_exponential_p", "p-value of the sign of lr_exponential", "scale-free",
+       "[CSN2009] Sec. 5", "as lr_lognormal"),
+    _C("lr_tpl", "normalised log-likelihood ratio of the power law vs a truncated power law "
+       "x^-α e^-λx on the same tail (nested; < 0 favours the cutoff)", "scale-free",
+       "[CSN2009] Sec. 5", "NaN unless --lr-tpl"),
+    _C("lr_tpl_p", "Wilks p-value of the nested test, chi2(1).sf(2|R|)", "scale-free",
+       "[CSN2009] Sec. 5", "NaN unless --lr-tpl"),
+    _C("pl_bootstrap_p", "semi-parametric bootstrap p-value of the power-law fit (share of "
+       "synthetic samples with a larger KS distance; < 0.1 rules the power law out)",
+       "scale-free", "[CSN2009] Sec. 4.1", "NaN unless --bootstrap K"),
+    _C("verdict", "plain verdict on the tail: power law plausible, lognormal favoured, not "
+       "heavy-tailed (exponential favoured), truncated power law favoured, power law ruled "
+       "out, tail too short (< 20 eigenvalues), tail is the bulk (> half the spectrum), no fit",
+       "", "docs/htsr.md", "verdict_reason says why"),
+    _C("verdict_reason", "the numbers behind the verdict", ""),
     _C("log_norm", "log10 Σλ = log10 ‖W‖_F², λ of WᵀW", "WtW", "[MPM2021]; [WW]"),
     _C("log_spectral_norm", "log10 λ_max = log10 ‖W‖_2², λ of WᵀW", "WtW",
        "[MPM2021]; [WW]"),
@@ -134,7 +157,8 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     _C("threshold_rand", "trap threshold: MP edge of the shuffled W plus the TW margin",
        "ESD", "docs/htsr.md", "NaN when the trap test is off"),
     _C("warning", "HTSR label from alpha: over-trained (α < 2), under-trained (α > 6), "
-       "no-fit", "", "[MH2025] Sec. 2.1, Table 1; [WW]"),
+       "no-fit, or small-tail (verdict tail too short / tail is the bulk: not graded)", "",
+       "[MH2025] Sec. 2.1, Table 1; [WW]"),
     _C("eig_device", "where the eigenvalues were computed", ""),
     _C("eig_fallback", "why another eigenvalue route was used, if one was", ""),
 )}

@@ -165,6 +165,15 @@ class AnalysisOptions(_Options):
     # the power-law fit
     min_tail: int = _opt(10, "smallest power-law tail the xmin scan may choose (default 10)",
                          metavar="K")
+    # goodness of fit of the power law (docs/htsr.md, "Goodness of fit and verdict")
+    lr_tests: bool = _opt(True, "skip the likelihood-ratio tests of the power law against "
+                          "lognormal and exponential (the verdict then rests on the tail size "
+                          "alone)", flag="--no-lr-tests")
+    lr_tpl: bool = _opt(False, "also test the power law against a truncated power law "
+                        "(nested likelihood ratio; about 1 s per layer)")
+    bootstrap: int = _opt(0, "CSN bootstrap p-value of each power-law fit from K synthetic "
+                          "samples (default 0: off; about 1 ms per replicate for a layer of "
+                          "384 eigenvalues, seeded by --seed)", metavar="K")
     # correlation traps
     traps: bool = _opt(True, "skip the correlation-trap test (halves the eigenvalue work)",
                        flag="--no-traps")
@@ -206,9 +215,11 @@ class AnalysisOptions(_Options):
                               f"({self.min_evals})")
         _check_int("min_tail", self.min_tail, 2)
         _check_int("seed", self.seed, 0, none_ok=True)
-        _plain_ints(self, ("min_evals", "max_evals", "min_tail", "seed"))
-        if not isinstance(self.traps, bool):
-            raise OptionError(f"traps must be True or False, got {self.traps!r}")
+        _check_int("bootstrap", self.bootstrap, 0)
+        _plain_ints(self, ("min_evals", "max_evals", "min_tail", "seed", "bootstrap"))
+        for name in ("traps", "lr_tests", "lr_tpl"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionError(f"{name} must be True or False, got {getattr(self, name)!r}")
         dev = str(self.device).strip().lower() if isinstance(self.device, str) else None
         if dev == "cpu":
             warn_deprecated("device='cpu' is ambiguous and deprecated: use 'numpy' (LAPACK, "
@@ -223,6 +234,13 @@ class AnalysisOptions(_Options):
     def fit_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`setol_theory.fit.fit_powerlaw` set by these options."""
         return {"min_tail": self.min_tail}
+
+    @property
+    def gof_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`setol_theory.htsr.goodness_of_fit` set by these options
+        (the bootstrap is seeded with ``seed``)."""
+        return {"lr": self.lr_tests, "tpl": self.lr_tpl, "bootstrap": self.bootstrap,
+                "seed": self.seed}
 
 
 def _ecs_value(value: Any) -> str | float:

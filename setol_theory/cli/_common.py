@@ -44,6 +44,7 @@ LAYER_COLUMNS: list[Column] = [
     Column("num_tail", "n_tail", 6, "d"),
     Column("num_spikes", "spikes", 6, ".0f"),
     Column("num_traps", "traps", 5, ".0f"),
+    Column("verdict", "verdict", 28, "s"),
     Column("warning", "warning", 13, "s"),
 ]
 

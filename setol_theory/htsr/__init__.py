@@ -50,6 +50,13 @@ from ._traps import (
     trap_null_model,
     trap_threshold,
 )
+from ._verdict import (
+    MAX_TAIL_FRACTION,
+    MIN_GRADED_TAIL,
+    VERDICTS,
+    GoodnessOfFit,
+    goodness_of_fit,
+)
 
 __all__ = [
     "as_spectrum",
@@ -90,6 +97,11 @@ __all__ = [
     "tracelog_partial_sums",
     "trap_threshold",
     "warning_label",
+    "GoodnessOfFit",
+    "MAX_TAIL_FRACTION",
+    "MIN_GRADED_TAIL",
+    "VERDICTS",
+    "goodness_of_fit",
     "wtw_factor",
 ]
 

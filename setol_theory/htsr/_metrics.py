@@ -21,6 +21,7 @@ from ..fit import MPFit, PowerLawBoundWarning, PowerLawFit, fit_mp_bulk, fit_pow
 from ..linalg import correlation_eigenvalues, zero_threshold
 from ._detx import DetXResult, detx_lambda_min
 from ._traps import correlation_traps
+from ._verdict import goodness_of_fit
 
 Array = NDArray[np.float64]
 
@@ -79,6 +80,15 @@ class LayerMetrics:
     fit_status: str = ""
     fit_reason: str = ""
     fit_bound_hit: bool = False
+    lr_lognormal: float = _NAN
+    lr_lognormal_p: float = _NAN
+    lr_exponential: float = _NAN
+    lr_exponential_p: float = _NAN
+    lr_tpl: float = _NAN
+    lr_tpl_p: float = _NAN
+    pl_bootstrap_p: float = _NAN
+    verdict: str = ""
+    verdict_reason: str = ""
     log_norm: float = _NAN
     log_spectral_norm: float = _NAN
     log_alpha_norm: float = _NAN
@@ -177,6 +187,7 @@ def esd_metrics(
     normalization: str = "N",
     fit_kwargs: dict[str, Any] | None = None,
     detx: DetXResult | None = None,
+    gof_kwargs: dict[str, Any] | None = None,
 ) -> LayerMetrics:
     """Metrics computable from the ESD alone (everything except correlation traps).
 
@@ -190,6 +201,9 @@ def esd_metrics(
         Passed to :func:`setol_theory.fit.fit_powerlaw` (``min_tail``, ``xmax``, ``ks``...).
     detx : DetXResult, optional
         The layer's detX edge from :func:`layer_detx` (computed here when not given).
+    gof_kwargs : dict, optional
+        Passed to :func:`goodness_of_fit` (``lr``, ``tpl``, ``bootstrap``, ``seed``); default:
+        the likelihood-ratio tests against lognormal and exponential, no bootstrap.
     """
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
@@ -210,6 +224,10 @@ def esd_metrics(
     mp: MPFit | None = fit_mp_bulk(bulk, N, bulk.size) if bulk.size >= 2 else None
     if detx is None:  # TraceLog condition on the sum(lambda) = M_+ scale
         detx = detx_lambda_min(bulk)
+    gof = goodness_of_fit(pos, fit, **(gof_kwargs or {}))
+    label = warning_label(alpha, fit_ok)
+    if gof.verdict in ("tail too short", "tail is the bulk"):
+        label = "small-tail"  # never graded well-trained (or over/under-trained)
     return LayerMetrics(
         name=name,
         kind=kind,
@@ -228,6 +246,7 @@ def esd_metrics(
         fit_status=fit.status,
         fit_reason=fit.reason,
         fit_bound_hit=bool(fit.bound_hit),
+        **asdict(gof),
         log_norm=math.log10(wtw * total),
         log_spectral_norm=math.log10(wtw * lambda_max),
         log_alpha_norm=log_alpha_norm(pos, alpha, wtw) if fit_ok else _NAN,
@@ -243,7 +262,7 @@ def esd_metrics(
         detx_lambda_min=detx.lambda_min,
         delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,
         num_ecs_detx=detx.num_ecs,
-        warning=warning_label(alpha, fit_ok),
+        warning=label,
     )
 
 

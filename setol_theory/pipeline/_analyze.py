@@ -275,6 +275,7 @@ def _analyze_buffer(layers: list[Layer], backend: Backend, opts: AnalysisOptions
                 detx = layer_detx(sp.evals)
                 m = esd_metrics(sp.evals, N, M, name=layer.name, kind=layer.kind,
                                 normalization=opts.normalization, fit_kwargs=opts.fit_kwargs,
+                                gof_kwargs=opts.gof_kwargs,
                                 detx=detx)
         except (ValueError, TypeError) as exc:
             out.append((_record_error(layer, exc, on_error, N, M), None, None))
