@@ -66,15 +66,17 @@ _FIT_MISSING = "NaN when the power-law fit failed (fit_status, fit_reason)"
 _C = Column
 COLUMNS: dict[str, Column] = {c.name: c for c in (
     _C("name", "layer name (tensor name in the file; conv slices get [i,j])", ""),
-    _C("kind", "layer kind: linear, conv1d, conv2d, embedding, attention...", ""),
+    _C("kind", "layer kind: linear, conv1d, conv2d, embedding, attention...; esd for an ESD "
+       "given as input (--esd)", ""),
     _C("status", "ok (analysed), skipped (cannot be analysed) or filtered (size limits)", "",
        missing="reason says why a layer is not ok"),
     _C("reason", "why the layer was skipped or filtered; empty when ok", ""),
     _C("N", "larger dimension of W (W is N x M after transposing)", "scale-free",
-       "[MH2025] Sec. 2.1"),
+       "[MH2025] Sec. 2.1", "0 for an ESD given without N (--esd without --esd-n)"),
     _C("M", "smaller dimension of W = number of eigenvalues", "scale-free",
        "[MH2025] Sec. 2.1"),
-    _C("Q", "aspect ratio N / M (>= 1)", "scale-free", "[MH2025] Table 8"),
+    _C("Q", "aspect ratio N / M (>= 1)", "scale-free", "[MH2025] Table 8",
+       "NaN when N is not known"),
     _C("num_evals", "number of eigenvalues in the ESD (M)", "scale-free"),
     _C("normalization", "scale of the ESD columns: N (X = WᵀW/N) or none (WᵀW)", "",
        "docs/htsr.md"),
@@ -137,7 +139,7 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
        "NaN unless mp_status is ok (a heavy-tailed ESD is not bulk + spikes)"),
     _C("mp_status", "ok: the bulk is MP-like (the MP curve and num_spikes apply); "
        "not-mp-like: heavy-tailed ESD, not bulk + spikes; too-small: fewer than 50 "
-       "eigenvalues", "", "docs/htsr.md", "mp_reason says why"),
+       "eigenvalues; unavailable: N not known (ESD input)", "", "docs/htsr.md", "mp_reason says why"),
     _C("mp_reason", "why mp_status is not ok (the distance or the edge count, and the limit)",
        ""),
     _C("mp_ks_distance", "KS distance between the bulk (eigenvalues below the spike "

@@ -30,7 +30,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from ..io import is_adapter_dir
     from ..pipeline import LayerError, analyze, metric_names
 
-    source: Any = _resolve_source(args.path, args.download)
+    if getattr(args, "esd", None):
+        if args.path or args.base or args.scheduler:
+            raise CLIError("--esd takes the eigenvalues from FILE: give no PATH, --base or "
+                           "--scheduler with it")
+        source: Any = args.esd
+    else:
+        source = _resolve_source(args.path, args.download)
     delta = False
     if args.base:
         from ..io import WithBase
@@ -63,6 +69,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 raise CLIError("--precision float32 is not available with --scheduler")
             result = analyze_on_cluster(source, args.scheduler, opts, n_workers=args.workers,
                                         **run)
+        elif getattr(args, "esd", None):
+            from ..pipeline import analyze_esd
+
+            result = analyze_esd(source, opts, N=args.esd_n, scale=args.esd_scale,
+                                 keep_evals=run["keep_evals"])
         else:
             backend = _resolve_device(opts, "analyze")
             result = analyze(source, opts, backend=backend, **run)

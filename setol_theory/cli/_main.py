@@ -42,6 +42,21 @@ def _version() -> str:
             f"scipy {ver('scipy')}, torch {ver('torch')})")
 
 
+def _add_esd_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--esd FILE`` and its shape/scale flags (analyze and quality)."""
+    parser.add_argument("--esd", metavar="FILE",
+                        help="analyse eigenvalues instead of weights: a 1-D .npy, a one-column "
+                        ".txt/.csv, a JSON list (or object of lists), or an .npz keyed by "
+                        "layer name")
+    parser.add_argument("--esd-n", type=int, metavar="N",
+                        help="with --esd: the layers' larger dimension N (for Q, the MP bulk "
+                        "and the WᵀW metrics of an X-scale ESD; without it they are reported "
+                        "unavailable)")
+    parser.add_argument("--esd-scale", choices=["WtW", "X"], default="WtW",
+                        help="with --esd: eigenvalues of WᵀW (default; WeightWatcher's "
+                        "get_ESD) or of X = WᵀW/N")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``setol`` (subcommands: analyze, verify, quality, simulate, mlp3).
 
@@ -91,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a self-contained HTML report (summary, sortable table with each "
                         "layer's verdict, one ESD figure per layer, column legend, JSON)")
     a.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    _add_esd_arguments(a)
     a.set_defaults(func=cmd_analyze)
     _add_analyze_many(sub)
     register_describe(sub)
@@ -159,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a self-contained HTML report (table with verdicts and log10 Q, "
                         "ESD figures, quality vs alpha with the model-derived curve, JSON)")
     q.add_argument("--quiet", action="store_true", help="no table, no progress bar")
+    _add_esd_arguments(q)
     q.set_defaults(func=cmd_quality)
     register_mlp3(sub)
     register_simulate(sub)

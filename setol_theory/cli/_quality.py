@@ -115,14 +115,24 @@ def cmd_quality(args: argparse.Namespace) -> int:
     # ---- a real model
     from ..pipeline import LayerError, analyze
 
-    source = _resolve_source(args.path, args.download)
+    esd = getattr(args, "esd", None)
+    if esd and args.path:
+        raise CLIError("--esd takes the eigenvalues from FILE: give no PATH with it")
+    source = esd or _resolve_source(args.path, args.download)
     aopts = options_from_args(AnalysisOptions, args, normalization="N", traps=False)
     if not args.quiet:
         print(f"setol quality: {source}", file=sys.stderr)
     try:
-        result = analyze(source, aopts, quality=qopts, keep_evals=bool(args.plot or args.html),
-                         on_error="record" if args.keep_going else "raise",
-                         progress=not args.quiet)
+        if esd:
+            from ..pipeline import analyze_esd
+
+            result = analyze_esd(source, aopts, N=args.esd_n, scale=args.esd_scale,
+                                 quality=qopts, keep_evals=bool(args.plot or args.html))
+        else:
+            result = analyze(source, aopts, quality=qopts,
+                             keep_evals=bool(args.plot or args.html),
+                             on_error="record" if args.keep_going else "raise",
+                             progress=not args.quiet)
         report = result.quality
     except LayerError as exc:
         raise CLIError(about(source, f"{exc} (use --keep-going to record it and go on)")

@@ -179,7 +179,7 @@ def layer_detx(evals: Array) -> DetXResult:
 
 def esd_metrics(
     evals: Array,
-    N: int,
+    N: int | None,
     M: int,
     *,
     name: str = "W",
@@ -196,7 +196,9 @@ def esd_metrics(
     evals : array, shape (M,)
         Eigenvalues of the layer correlation matrix.
     N, M : int
-        Layer dimensions, ``N >= M``.
+        Layer dimensions, ``N >= M``. ``N=None`` (an ESD given without its layer's shape):
+        what needs ``N`` is reported as unavailable with the reason (``Q``, the MP bulk, and
+        under ``normalization="N"`` the published ``W^T W`` metrics); ``N`` is recorded as 0.
     fit_kwargs : dict, optional
         Passed to :func:`setol_theory.fit.fit_powerlaw` (``min_tail``, ``xmax``, ``ks``...).
     detx : DetXResult, optional
@@ -208,7 +210,8 @@ def esd_metrics(
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
     pos = positive_evals(x)
-    wtw = wtw_factor(normalization, N)
+    no_n = "N not given (an ESD without its layer's shape): the MP law needs q = M/N"
+    wtw = wtw_factor(normalization, N) if N is not None or normalization == "none" else _NAN
     with warnings.catch_warnings():
         # recorded in the result as fit_bound_hit instead of one warning per layer
         warnings.simplefilter("ignore", PowerLawBoundWarning)
@@ -221,7 +224,8 @@ def esd_metrics(
     # eigenvalues (a layer with k zero columns is an N x (M - k) layer for both)
     n_zero = int(x.size - pos.size)
     bulk = x if n_zero == 0 else pos
-    mp: MPFit | None = fit_mp_bulk(bulk, N, bulk.size) if bulk.size >= 2 else None
+    mp: MPFit | None = (fit_mp_bulk(bulk, N, bulk.size)
+                        if bulk.size >= 2 and N is not None else None)
     if detx is None:  # TraceLog condition on the sum(lambda) = M_+ scale
         detx = detx_lambda_min(bulk)
     gof = goodness_of_fit(pos, fit, **(gof_kwargs or {}))
@@ -231,9 +235,9 @@ def esd_metrics(
     return LayerMetrics(
         name=name,
         kind=kind,
-        N=N,
+        N=N or 0,
         M=M,
-        Q=N / M,
+        Q=N / M if N else _NAN,
         num_evals=int(x.size),
         normalization=normalization,
         lambda_max=lambda_max,
@@ -256,8 +260,9 @@ def esd_metrics(
         mp_lambda_plus=mp.lambda_plus if mp else _NAN,
         mp_softrank=mp.lambda_plus / lambda_max if mp and mp.ok else _NAN,
         num_spikes=float(mp.num_spikes) if mp and mp.ok else _NAN,
-        mp_status=mp.status if mp else "too-small",
-        mp_reason=mp.reason if mp else "fewer than 2 positive eigenvalues",
+        mp_status=mp.status if mp else "too-small" if N is not None else "unavailable",
+        mp_reason=mp.reason if mp else "fewer than 2 positive eigenvalues" if N is not None
+        else no_n,
         mp_ks_distance=mp.ks_distance if mp else _NAN,
         detx_lambda_min=detx.lambda_min,
         delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,

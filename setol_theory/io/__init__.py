@@ -5,6 +5,7 @@ directories, and :func:`iter_layers`.
 from __future__ import annotations
 
 from ._describe import ACTIONS, LayerPlan, describe_layers
+from ._esd import ESD_SUFFIXES, read_esd
 from ._iter import (
     default_model_path,
     iter_layers,
@@ -20,6 +21,8 @@ from ._safetensors import (
 )
 
 __all__ = [
+    "ESD_SUFFIXES",
+    "read_esd",
     "WithBase",
     "is_adapter_dir",
     "ACTIONS",

@@ -15,6 +15,7 @@ from ._analyze import (
     select_layers,
 )
 from ._compare import Comparison, compare
+from ._esd import ESD_SCALES, analyze_esd
 from ._quality import (
     QualityRecord,
     QualityReport,
@@ -28,6 +29,8 @@ from ._results import (
 )
 
 __all__ = [
+    "ESD_SCALES",
+    "analyze_esd",
     "Comparison",
     "compare",
     "LayerResult",
