@@ -139,7 +139,8 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
        "NaN unless mp_status is ok (a heavy-tailed ESD is not bulk + spikes)"),
     _C("mp_status", "ok: the bulk is MP-like (the MP curve and num_spikes apply); "
        "not-mp-like: heavy-tailed ESD, not bulk + spikes; too-small: fewer than 50 "
-       "eigenvalues; unavailable: N not known (ESD input)", "", "docs/htsr.md", "mp_reason says why"),
+       "eigenvalues; unavailable: N not known (ESD input)", "", "docs/htsr.md",
+       "mp_reason says why"),
     _C("mp_reason", "why mp_status is not ok (the distance or the edge count, and the limit)",
        ""),
     _C("mp_ks_distance", "KS distance between the bulk (eigenvalues below the spike "
