@@ -36,6 +36,13 @@ def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> Path:
     return Path(path)
 
 
+@pytest.fixture(autouse=True)
+def _no_terminal_width(monkeypatch):
+    """Tables as in a file (names whole): an exported $COLUMNS would elide layer names in the
+    CLI tables (tests/test_cli_polish.py sets widths explicitly)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _serial_blas():
     """Single-threaded OpenBLAS for the whole run (the Makefile also sets
