@@ -90,6 +90,11 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
        _FIT_MISSING),
     _C("alpha_sigma", "standard error of α: (α - 1)/sqrt(num_tail)", "scale-free",
        "[CSN2009] Eq. (3.2)", _FIT_MISSING),
+    _C("alpha_ci_low", "lower end of the seeded bootstrap 95% interval of α (resamples of the "
+       "ESD refitted with the xmin scan)", "scale-free", "[CSN2009] Sec. 3.5",
+       "NaN unless --alpha-ci K"),
+    _C("alpha_ci_high", "upper end of that interval", "scale-free", "[CSN2009] Sec. 3.5",
+       "NaN unless --alpha-ci K"),
     _C("D", "Kolmogorov-Smirnov distance between the tail and the fitted power law",
        "scale-free", "[CSN2009] Sec. 3.3", _FIT_MISSING),
     _C("num_tail", "number of eigenvalues >= xmin (0 when the fit failed)", "scale-free"),

@@ -171,6 +171,9 @@ class AnalysisOptions(_Options):
                           "alone)", flag="--no-lr-tests")
     lr_tpl: bool = _opt(False, "also test the power law against a truncated power law "
                         "(nested likelihood ratio; about 1 s per layer)")
+    alpha_ci: int = _opt(0, "seeded bootstrap 95 per cent interval of alpha from K resamples "
+                         "of the ESD, each refitted with the xmin scan (default 0: off; about 1 ms per "
+                         "resample at 384 eigenvalues)", metavar="K")
     bootstrap: int = _opt(0, "CSN bootstrap p-value of each power-law fit from K synthetic "
                           "samples (default 0: off; about 1 ms per replicate for a layer of "
                           "384 eigenvalues, seeded by --seed)", metavar="K")
@@ -216,7 +219,9 @@ class AnalysisOptions(_Options):
         _check_int("min_tail", self.min_tail, 2)
         _check_int("seed", self.seed, 0, none_ok=True)
         _check_int("bootstrap", self.bootstrap, 0)
-        _plain_ints(self, ("min_evals", "max_evals", "min_tail", "seed", "bootstrap"))
+        _check_int("alpha_ci", self.alpha_ci, 0)
+        _plain_ints(self, ("min_evals", "max_evals", "min_tail", "seed", "bootstrap",
+                           "alpha_ci"))
         for name in ("traps", "lr_tests", "lr_tpl"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -240,7 +245,7 @@ class AnalysisOptions(_Options):
         """Keyword arguments of :func:`setol_theory.htsr.goodness_of_fit` set by these options
         (the bootstrap is seeded with ``seed``)."""
         return {"lr": self.lr_tests, "tpl": self.lr_tpl, "bootstrap": self.bootstrap,
-                "seed": self.seed}
+                "seed": self.seed, "alpha_ci": self.alpha_ci}
 
 
 def _ecs_value(value: Any) -> str | float:

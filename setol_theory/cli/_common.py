@@ -37,6 +37,7 @@ LAYER_COLUMNS: list[Column] = [
     Column("N", "N", 6, "d"),
     Column("M", "M", 6, "d"),
     Column("alpha", "alpha", 6, ".3f"),
+    Column("alpha_sigma", "+-", 5, ".2f"),
     Column("alpha_weighted", "a_w", 7, ".3f"),
     Column("xmin", "xmin", 8, ".3g"),
     Column("lambda_max", "l_max", 8, ".3g"),

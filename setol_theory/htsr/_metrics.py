@@ -75,6 +75,8 @@ class LayerMetrics:
     alpha_weighted: float = _NAN
     xmin: float = _NAN
     alpha_sigma: float = _NAN
+    alpha_ci_low: float = _NAN
+    alpha_ci_high: float = _NAN
     D: float = _NAN
     num_tail: int = 0
     fit_status: str = ""
@@ -228,7 +230,15 @@ def esd_metrics(
                         if bulk.size >= 2 and N is not None else None)
     if detx is None:  # TraceLog condition on the sum(lambda) = M_+ scale
         detx = detx_lambda_min(bulk)
-    gof = goodness_of_fit(pos, fit, **(gof_kwargs or {}))
+    gk = dict(gof_kwargs or {})
+    ci_reps = int(gk.pop("alpha_ci", 0) or 0)
+    ci = (_NAN, _NAN)
+    if ci_reps > 0 and fit_ok:
+        from ..fit._gof import alpha_interval
+
+        ci = alpha_interval(pos, replicates=ci_reps, seed=gk.get("seed", 0),
+                            min_tail=fit.min_tail, ks=fit.ks)
+    gof = goodness_of_fit(pos, fit, **gk)
     label = warning_label(alpha, fit_ok)
     if gof.verdict in ("tail too short", "tail is the bulk"):
         label = "small-tail"  # never graded well-trained (or over/under-trained)
@@ -245,6 +255,8 @@ def esd_metrics(
         alpha_weighted=alpha * math.log10(wtw * lambda_max) if fit_ok else _NAN,
         xmin=float(fit.xmin),
         alpha_sigma=float(fit.sigma),
+        alpha_ci_low=ci[0],
+        alpha_ci_high=ci[1],
         D=float(fit.D),
         num_tail=int(fit.n_tail) if fit_ok else 0,
         fit_status=fit.status,
