@@ -172,8 +172,8 @@ class AnalysisOptions(_Options):
     lr_tpl: bool = _opt(False, "also test the power law against a truncated power law "
                         "(nested likelihood ratio; about 1 s per layer)")
     alpha_ci: int = _opt(0, "seeded bootstrap 95 per cent interval of alpha from K resamples "
-                         "of the ESD, each refitted with the xmin scan (default 0: off; about 1 ms per "
-                         "resample at 384 eigenvalues)", metavar="K")
+                         "of the ESD, each refitted with the xmin scan (default 0: off; about "
+                         "1 ms per resample at 384 eigenvalues)", metavar="K")
     bootstrap: int = _opt(0, "CSN bootstrap p-value of each power-law fit from K synthetic "
                           "samples (default 0: off; about 1 ms per replicate for a layer of "
                           "384 eigenvalues, seeded by --seed)", metavar="K")
