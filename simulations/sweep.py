@@ -379,7 +379,8 @@ def aggregate_perceptron(records: Iterable[dict[str, Any]]) -> list[dict[str, An
     list of dict
         One row per ``(prior, output, T, load, N)`` (with ``P`` and the realised
         ``load_realised = P/N``) plus one with ``N = inf`` per group when extrapolated
-        (``chi2``, ``dof`` and the slope ``a`` included).
+        (``chi2``, ``dof`` and the slope ``a`` included; ``R`` and ``R_se`` extrapolated in
+        ``1/N`` the same way when every size has an error).
     """
     from .perceptron import extrapolate_finite_size
 
@@ -399,7 +400,7 @@ def aggregate_perceptron(records: Iterable[dict[str, Any]]) -> list[dict[str, An
         groups.setdefault(g, {}).setdefault(int(r["N"]), []).append(r)
     rows: list[dict[str, Any]] = []
     for (prior, output, T, load), by_n in sorted(groups.items()):
-        sizes, vals, errs = [], [], []
+        sizes, vals, errs, rv, re = [], [], [], [], []
         for N in sorted(by_n):
             recs = by_n[N]
             row: dict[str, Any] = {"prior": prior, "output": output, "T": T, "load": load,
@@ -427,9 +428,15 @@ def aggregate_perceptron(records: Iterable[dict[str, Any]]) -> list[dict[str, An
                 sizes.append(N)
                 vals.append(row["eps_g"])
                 errs.append(row["eps_g_se"])
+                rv.append(row["R"])
+                re.append(row["R_se"] if row["R_se"] > 0 else math.nan)
         if len(set(sizes)) >= 2:
             fit = extrapolate_finite_size(sizes, vals, errs)
-            rows.append({"prior": prior, "output": output, "T": T, "load": load,
-                         "N": math.inf, "eps_g": fit.x_inf, "eps_g_se": fit.x_inf_se,
-                         "a": fit.a, "a_se": fit.a_se, "chi2": fit.chi2, "dof": fit.dof})
+            ext = {"prior": prior, "output": output, "T": T, "load": load,
+                   "N": math.inf, "eps_g": fit.x_inf, "eps_g_se": fit.x_inf_se,
+                   "a": fit.a, "a_se": fit.a_se, "chi2": fit.chi2, "dof": fit.dof}
+            if all(math.isfinite(e) for e in re):  # R extrapolated the same way
+                fr = extrapolate_finite_size(sizes, rv, re)
+                ext["R"], ext["R_se"] = fr.x_inf, fr.x_inf_se
+            rows.append(ext)
     return rows

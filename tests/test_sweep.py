@@ -204,6 +204,8 @@ def test_simulate_perceptron_end_to_end(tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "table.csv")))
     assert len(rows) == 6  # 2 loads x (2 sizes + extrapolation)
     assert {r["N"] for r in rows} == {"16", "24", "inf"}
+    for r in rows:  # R is extrapolated like eps_g, next to its RS value
+        assert float(r["R_rs"]) > 0 and float(r["R_se"]) > 0
     summ = json.load(open(out / "summary.json"))
     assert summ["student"] == "spherical" and len(summ["rows"]) == 6
     assert (out / "perceptron.png").stat().st_size > 10_000

@@ -229,6 +229,7 @@ def _theory_perceptron(prior: str, output: str, T: float, loads: Sequence[float]
     if output == "boolean":
         rs = sm.gibbs_learning_curve(loads, T, prior)
         out["rs"] = rs.eps_g
+        out["rs_R"] = rs.R
         out["rs_other"] = rs.eps_g_other
         out["transition"] = rs.transition
     if not (output == "linear" and T == 0.0):
@@ -291,6 +292,7 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
         # per-N rows: the theory at the simulated load P/N; N = inf rows: the requested alpha
         k = int(np.argmin(np.abs(th["load"] - r.get("load_realised", r["load"]))))
         r["eps_rs"] = float(th["rs"][k]) if "rs" in th else math.nan
+        r["R_rs"] = float(th["rs_R"][k]) if "rs_R" in th else math.nan
         r["eps_annealed"] = float(th["annealed"][k]) if "annealed" in th else math.nan
         ref = r["eps_rs"] if math.isfinite(r["eps_rs"]) else r["eps_annealed"]
         r["z"] = (r["eps_g"] - ref) / r["eps_g_se"] if r.get("eps_g_se") else math.nan

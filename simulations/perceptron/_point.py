@@ -238,7 +238,8 @@ def simulate_point(N: int, load: float, T: float, *, prior: Prior = "spherical",
     """Gibbs-learning Monte Carlo at one ``(N, load, T)`` over ``n_samples`` data sets, run
     until it is equilibrated or its budget is spent.
 
-    For each data set (seeded by ``SeedSequence(seed).spawn``) two chains run, one from the
+    For each data set (seeded by ``SeedSequence([seed, N, P, T]).spawn``: points of one grid
+    draw independent data) two chains run, one from the
     teacher and one from a random student (annealed from ``beta = 0.5`` over the first half of
     burn-in, repaired into the version space at ``T = 0``).  The first ``n_sweeps`` sweeps
     include ``n_burn`` of burn-in; the run is then **extended** (all chains continued, the
@@ -328,7 +329,9 @@ def simulate_point(N: int, load: float, T: float, *, prior: Prior = "spherical",
     beta = math.inf if T == 0.0 else 1.0 / T
     burn_frac = n_burn / n_sweeps
     label = f"N={N} alpha={P / N:g} T={T:g}"
-    seqs = iter(np.random.SeedSequence(seed).spawn(max_samples))
+    # the point's own entropy: one --seed across a grid must not give every (N, alpha, T) the
+    # same random numbers (their errors would be correlated from point to point)
+    seqs = iter(np.random.SeedSequence([seed, N, P, int(round(T * 1e9))]).spawn(max_samples))
 
     def new_set(S: int) -> _DataSet:
         ds = _DataSet(next(seqs), N, P, prior, output, beta, n_sweeps, n_burn, delta,
