@@ -48,16 +48,19 @@ res = analyze(path, AnalysisOptions(layers=block0), keep_evals=True)
 for m in res.layers:
     verdict, why = layer_verdict(m.to_dict())
     print(f"{m.name:45s} alpha = {m.alpha:5.2f} +/- {m.alpha_sigma:4.2f}  D = {m.D:.3f}  "
-          f"{verdict}: {why}")
+          f"{verdict} {m.warning}")
 assert len(res.analysed) == 6
 
 # %% [markdown]
 # How to read it: **alpha** is the exponent of the power-law tail of the layer's eigenvalue
-# density (ρ(λ) ~ λ^-α above `xmin`). HTSR reads 2 <= alpha <= 6 as a well-trained layer,
-# alpha > 6 as under-trained (the tail is close to random), alpha < 2 as over-trained (a very
-# heavy tail) ([MH2025] Sec. 2.1, Table 1). `alpha_sigma` is its standard error, and `D` the
-# Kolmogorov–Smirnov distance of the fit (small is good). The whole table, with every column
-# defined, is in the HTML report:
+# density (ρ(λ) ~ λ^-α above `xmin`), `alpha_sigma` its standard error and `D` the
+# Kolmogorov–Smirnov distance of the fit (small is good). The **verdict** says whether the tail
+# is a power law at all: likelihood-ratio tests against a lognormal and an exponential tail
+# ([CSN2009] Sec. 5), "tail too short" when too few eigenvalues make any test powerless. Only
+# where a power law is plausible does alpha carry the HTSR reading: 2 <= alpha <= 6 a
+# well-trained layer, alpha > 6 under-trained, alpha < 2 over-trained ([MH2025] Sec. 2.1,
+# Table 1), which the column `warning` states. The whole table, with every column defined, is
+# in the HTML report:
 
 # %%
 report = write_analysis_report(out / "block0.html", res)
@@ -67,8 +70,8 @@ print("report:", report)
 # ## Your own arrays
 #
 # Any `.npz` of 2-D arrays (or a dict of numpy arrays, a torch `state_dict`, an `nn.Module`)
-# works the same way. A random Gaussian layer has no heavy tail: its alpha is large, and its
-# verdict says so; a layer with Student-t entries has a heavier tail.
+# works the same way. A random Gaussian layer has no heavy tail: its alpha is large and the
+# verdict says "not heavy-tailed"; a layer with Student-t entries has a power-law tail.
 
 # %%
 rng = np.random.default_rng(0)
@@ -79,6 +82,7 @@ for m in mine.layers:
     print(f"{m.name:10s} alpha = {m.alpha:5.2f}  verdict: {layer_verdict(m.to_dict())[0]}")
 by = {m.name: m for m in mine.layers}
 assert by["student_t"].alpha < by["gaussian"].alpha
+assert layer_verdict(by["gaussian"].to_dict())[0] != "power law plausible"
 
 # %% [markdown]
 # ## A model id from the local Hugging Face cache (command line)
@@ -114,3 +118,25 @@ else:
     print("setol analyze my-org/minilm:", rec["name"], "alpha =", round(rec["alpha"], 4))
     same = next(m for m in res.layers if m.name == rec["name"])
     assert abs(rec["alpha"] - same.alpha) < 1e-9
+
+# %% [markdown]
+# ## Eigenvalues only: an ESD file
+#
+# When only the eigenvalues are at hand (saved by another tool, or too large to ship the
+# weights), `analyze_esd` (`setol analyze --esd FILE`) runs the same fit, verdict and quality
+# on them. An `.npz` keyed by layer name holds one ESD per layer; `N` (the larger dimension)
+# is needed for Q and the Marchenko–Pastur bulk, and `scale` says whether the numbers are
+# eigenvalues of `WᵀW` (WeightWatcher's) or of `X = WᵀW/N`.
+
+# %%
+from setol_theory.pipeline import analyze_esd  # noqa: E402
+
+arrays = np.load(npz)
+esd_file = out / "esd.npz"
+np.savez(esd_file, **{k: np.linalg.eigvalsh(v.T @ v) for k, v in arrays.items()})  # of WᵀW
+from_esd = analyze_esd(esd_file, N=500, scale="WtW", keep_evals=True)
+for m in from_esd.layers:
+    print(f"{m.name:10s} alpha from the ESD = {m.alpha:5.2f} (from the weights: "
+          f"{by[m.name].alpha:5.2f})")
+    assert abs(m.alpha - by[m.name].alpha) < 1e-6 * by[m.name].alpha
+print("report:", write_analysis_report(out / "esd.html", from_esd))

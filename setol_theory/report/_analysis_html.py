@@ -100,9 +100,13 @@ def analysis_warnings(analysis: Any, rows: Sequence[Mapping[str, Any]]) -> list[
     fall = [r["name"] for r in rows if r.get("eig_fallback")]
     if fall:
         out.append(f"{len(fall)} layer(s) had their eigenvalues computed on a fallback device.")
+    labels: dict[str, list[str]] = {}
     for r in rows:
-        if r.get("warning") and r["warning"] not in ("under-trained", "over-trained"):
-            out.append(f"{r['name']}: {r['warning']}")
+        if r.get("warning"):
+            labels.setdefault(str(r["warning"]), []).append(str(r["name"]))
+    for lab, names in sorted(labels.items()):
+        out.append(f"{len(names)} layer(s) with warning '{lab}': " + ", ".join(names[:4])
+                   + (" ..." if len(names) > 4 else ""))
     return out
 
 

@@ -33,9 +33,9 @@ from ._columns import definitions
 #: Columns of the analyze table, in order (others stay in the JSON). A column absent from
 #: every row is left out.
 ANALYZE_COLUMNS = (
-    "name", "kind", "verdict", "verdict_reason", "N", "M", "alpha", "alpha_sigma", "D", "xmin",
-    "num_tail", "alpha_weighted", "log_norm", "log_spectral_norm", "stable_rank", "mp_sigma2",
-    "mp_status", "num_spikes", "num_traps", "detx_lambda_min", "delta_lambda_min",
+    "name", "kind", "verdict", "verdict_reason", "warning", "N", "M", "alpha", "alpha_sigma",
+    "D", "xmin", "num_tail", "alpha_weighted", "log_norm", "log_spectral_norm", "stable_rank",
+    "mp_sigma2", "mp_status", "num_spikes", "num_traps", "detx_lambda_min", "delta_lambda_min",
 )
 #: Columns shown as text (left-aligned, sorted alphabetically).
 _TEXT_HINT = ("name", "kind", "status", "reason", "verdict", "verdict_reason", "warning",
@@ -117,14 +117,22 @@ def _sort_value(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+#: Verdicts shown in green: the tail fit holds (the record's goodness-of-fit verdict) or the
+#: layer is in the alpha range of a well-trained layer (the report's own fallback).
+_GOOD = ("ok", "good", "", "power law plausible")
+#: Verdicts shown in grey: not graded.
+_NOT_GRADED = ("skipped", "filtered", "n/a", "no-ecs", "not analysed", "tail too short",
+               "tail is the bulk")
+
+
 def verdict_class(v: str) -> str:
     """CSS class of a verdict (colour; the word itself carries the meaning)."""
     v = (v or "").lower()
-    if v in ("ok", "good", ""):
+    if v in _GOOD:
         return "v-ok"
-    if v in ("skipped", "filtered", "n/a", "no-ecs", "not analysed"):
+    if v in _NOT_GRADED:
         return "v-na"
-    if "fail" in v or "error" in v or v in ("no-fit", "bad"):
+    if "fail" in v or "error" in v or v in ("no-fit", "no fit", "bad", "power law ruled out"):
         return "v-bad"
     return "v-warn"
 
