@@ -122,7 +122,8 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
        "scale-free", "[CSN2009] Sec. 4.1", "NaN unless --bootstrap K"),
     _C("verdict", "plain verdict on the tail: power law plausible, lognormal favoured, not "
        "heavy-tailed (exponential favoured), truncated power law favoured, power law ruled "
-       "out, tail too short (< 20 eigenvalues), tail is the bulk (> half the spectrum), no fit",
+       "out, tail too short (< 20 eigenvalues), tail is the bulk (> half the spectrum), not "
+       "tested (a fit with --xmax), no fit",
        "", "docs/htsr.md", "verdict_reason says why"),
     _C("verdict_reason", "the numbers behind the verdict", ""),
     _C("log_norm", "log10 Σλ = log10 ‖W‖_F², λ of WᵀW", "WtW", "[MPM2021]; [WW]"),

@@ -165,6 +165,10 @@ class AnalysisOptions(_Options):
     # the power-law fit
     min_tail: int = _opt(10, "smallest power-law tail the xmin scan may choose (default 10)",
                          metavar="K")
+    xmax: float | None = _opt(None, "upper cutoff of the power-law fit, on the ESD's scale "
+                              "(eigenvalues above it are left out and the likelihood is "
+                              "truncated there; default: none, the tail runs to lambda_max)",
+                              metavar="X")
     # goodness of fit of the power law (docs/htsr.md, "Goodness of fit and verdict")
     lr_tests: bool = _opt(True, "skip the likelihood-ratio tests of the power law against "
                           "lognormal and exponential (the verdict then rests on the tail size "
@@ -217,6 +221,15 @@ class AnalysisOptions(_Options):
             raise OptionError(f"max_evals ({self.max_evals}) must be >= min_evals "
                               f"({self.min_evals})")
         _check_int("min_tail", self.min_tail, 2)
+        if self.xmax is not None:
+            try:
+                xmax = float(self.xmax)
+            except (TypeError, ValueError):
+                raise OptionError(f"xmax must be a positive number, got {self.xmax!r}") \
+                    from None
+            if isinstance(self.xmax, bool) or not (math.isfinite(xmax) and xmax > 0):
+                raise OptionError(f"xmax must be a positive number, got {self.xmax!r}")
+            object.__setattr__(self, "xmax", xmax)
         _check_int("seed", self.seed, 0, none_ok=True)
         _check_int("bootstrap", self.bootstrap, 0)
         _check_int("alpha_ci", self.alpha_ci, 0)
@@ -238,7 +251,7 @@ class AnalysisOptions(_Options):
     @property
     def fit_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`setol_theory.fit.fit_powerlaw` set by these options."""
-        return {"min_tail": self.min_tail}
+        return {"min_tail": self.min_tail, "xmax": self.xmax}
 
     @property
     def gof_kwargs(self) -> dict[str, Any]:
@@ -353,6 +366,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any, cls: type[_Options],
                 kw["action"] = "append"
             elif _is_int(f.default) or f.name in ("max_evals",):
                 kw["type"] = int
+            elif f.name in ("xmax",):
+                kw["type"] = float
             if meta.get("choices") and not meta.get("repeat"):
                 kw["choices"] = list(meta["choices"])
             if meta.get("metavar"):

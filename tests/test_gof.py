@@ -174,3 +174,27 @@ def test_alpha_ci_option_reaches_the_record():
     r = analyze({"w": W}, traps=False, alpha_ci=30).layers[0]
     assert r.alpha_ci_low < r.alpha < r.alpha_ci_high
     assert math.isnan(analyze({"w": W}, traps=False).layers[0].alpha_ci_low)
+
+
+def test_xmax_option_truncates_the_fit_and_skips_the_tests():
+    """--xmax: eigenvalues above it leave the fit (truncated likelihood); the tests, which
+    assume an untruncated power law, are not run and the verdict says so."""
+    from setol_theory import AnalysisOptions, analyze
+    from setol_theory.options import OptionError
+
+    W = np.random.default_rng(2).standard_t(2.5, size=(900, 300))
+    full = analyze({"w": W}, traps=False, keep_evals=True)
+    ev = full.evals["w"]
+    cut = float(ev[-4])  # the three largest eigenvalues above the cutoff
+    r = analyze({"w": W}, traps=False, xmax=cut).layers[0]
+    ref = fit_powerlaw(ev[ev > 0], xmax=cut)
+    assert r.alpha == ref.alpha and r.xmin == ref.xmin and r.num_tail == ref.n_tail
+    assert r.verdict == "not tested" and "xmax" in r.verdict_reason
+    assert math.isnan(r.lr_lognormal)
+    for bad in (0.0, -1.0, float("inf"), "x", True):
+        with pytest.raises(OptionError, match="xmax"):
+            AnalysisOptions(xmax=bad)
+    from setol_theory.cli._main import build_parser  # --xmax is a float flag
+
+    args = build_parser().parse_args(["analyze", "--xmax", "2.5"])
+    assert args.xmax == 2.5

@@ -314,8 +314,8 @@ def bootstrap_pvalue(x: ArrayLike, alpha: float, xmin: float, D: float, *,
 
 
 def alpha_interval(x: ArrayLike, *, replicates: int = 200, seed: int | None = 0,
-                   level: float = 0.95, min_tail: int = 10,
-                   ks: str = "powerlaw") -> tuple[float, float]:
+                   level: float = 0.95, min_tail: int = 10, ks: str = "powerlaw",
+                   xmax: float | None = None) -> tuple[float, float]:
     """Seeded nonparametric bootstrap interval of the power-law exponent.
 
     ``replicates`` resamples of the positive values of ``x`` (with replacement, same size),
@@ -337,7 +337,7 @@ def alpha_interval(x: ArrayLike, *, replicates: int = 200, seed: int | None = 0,
         warnings.simplefilter("ignore", PowerLawBoundWarning)
         for _ in range(int(replicates)):
             f = fit_powerlaw(arr[rng.integers(0, arr.size, arr.size)], min_tail=min_tail,
-                             ks=ks)  # type: ignore[arg-type]
+                             ks=ks, xmax=xmax)  # type: ignore[arg-type]
             if f.status == "ok":
                 alphas.append(f.alpha)
     if len(alphas) < max(2, replicates // 2):

@@ -237,7 +237,7 @@ def esd_metrics(
         from ..fit._gof import alpha_interval
 
         ci = alpha_interval(pos, replicates=ci_reps, seed=gk.get("seed", 0),
-                            min_tail=fit.min_tail, ks=fit.ks)
+                            min_tail=fit.min_tail, ks=fit.ks, xmax=fit.xmax)
     gof = goodness_of_fit(pos, fit, **gk)
     label = warning_label(alpha, fit_ok)
     if gof.verdict in ("tail too short", "tail is the bulk"):

@@ -31,7 +31,7 @@ MAX_TAIL_FRACTION: float = 0.5
 P_LEVEL: float = 0.1
 
 #: The verdicts, in the order they are decided.
-VERDICTS: tuple[str, ...] = ("no fit", "tail too short", "tail is the bulk",
+VERDICTS: tuple[str, ...] = ("no fit", "tail too short", "tail is the bulk", "not tested",
                              "power law ruled out", "not heavy-tailed", "lognormal favoured",
                              "truncated power law favoured", "power law plausible")
 
@@ -58,7 +58,8 @@ def goodness_of_fit(evals: Array, fit: PowerLawFit, *, lr: bool = True, tpl: boo
 
     The verdict is decided in the order of :data:`VERDICTS`: ``"no fit"`` (the fit failed),
     ``"tail too short"`` (fewer than :data:`MIN_GRADED_TAIL` eigenvalues), ``"tail is the
-    bulk"`` (more than :data:`MAX_TAIL_FRACTION` of the spectrum), ``"power law ruled out"``
+    bulk"`` (more than :data:`MAX_TAIL_FRACTION` of the spectrum), ``"not tested"`` (a fit
+    with ``xmax``: the tests assume an untruncated law), ``"power law ruled out"``
     (bootstrap p < 0.1), then the first alternative favoured at p < 0.1 (exponential:
     ``"not heavy-tailed"``; lognormal; truncated power law), else ``"power law plausible"``.
     The tests are not run on a tail that is not graded.
@@ -75,6 +76,10 @@ def goodness_of_fit(evals: Array, fit: PowerLawFit, *, lr: bool = True, tpl: boo
         return GoodnessOfFit(verdict="tail is the bulk", verdict_reason=(
             f"the tail holds {n_tail} of {n} eigenvalues ({n_tail / n:.0%}): the fit covers "
             "the bulk, not a heavy tail"))
+    if fit.xmax is not None:  # the tests and the bootstrap assume an untruncated power law
+        return GoodnessOfFit(verdict="not tested", verdict_reason=(
+            f"the fit is truncated at xmax = {fit.xmax:g}: the likelihood-ratio tests and the "
+            "bootstrap assume an untruncated power law"))
     cols: dict[str, float] = {}
     parts: list[str] = []
     if bootstrap > 0:
