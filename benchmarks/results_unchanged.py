@@ -138,6 +138,8 @@ INTENDED: dict[str, str] = {
     "lr_exponential": "new (listed)", "lr_exponential_p": "new (listed)",
     "lr_tpl": "new (listed)", "lr_tpl_p": "new (listed)", "pl_bootstrap_p": "new (listed)",
     "verdict": "new (listed)", "verdict_reason": "new (listed)",
+    "alpha_ci_low": "new (listed; NaN unless --alpha-ci)",
+    "alpha_ci_high": "new (listed; NaN unless --alpha-ci)",
     "warning": "now 'small-tail' where the tail is too short or is the bulk (not graded); "
                "other values compared",
 }
