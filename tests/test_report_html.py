@@ -219,3 +219,86 @@ def test_cli_quality_html_refuses_curve(tmp_path):
     assert r.returncode != 0
     assert "--html" in r.stderr
     assert not Path(tmp_path / "x.html").exists()
+
+
+@pytest.mark.parametrize("model, args", [
+    ("perceptron", ["--alpha", "1,2", "--N", "20,30", "--sweeps", "40", "--max-sweeps", "80"]),
+    ("matrix", ["--N", "8,12", "--nbeta", "0.08", "--lambdas", "2,1", "--sweeps", "40"]),
+])
+def test_cli_simulate_html(tmp_path, model, args):
+    """``setol simulate ... --html``: one row per point with its equilibration verdict, the
+    figure embedded, a warning per point that is not equilibrated, the summary as JSON."""
+    import html as _html
+
+    from setol_theory.report._simulate_html import point_name
+
+    out, report = tmp_path / "run", tmp_path / "sim.html"
+    r = subprocess.run([sys.executable, "-m", "setol_theory.cli", "simulate", model, *args,
+                        "--chains", "2", "--workers", "1", "--quiet", "--out", str(out),
+                        "--html", str(report)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"report: {report}" in r.stderr
+    text = report.read_text()
+    page = _parse(text)
+    summary = json.loads((out / "summary.json").read_text())
+    # every point of the summary has a row, in order, with its verdict
+    assert [row["data-key"] for row in page.rows] == [point_name(s) for s in summary["rows"]]
+    for row, s in zip(page.rows, summary["rows"], strict=True):
+        if s["N"] == "inf":
+            assert row["data-verdict"] == "1/N extrapolation"
+        else:
+            assert row["data-verdict"] == ("equilibrated" if s["equilibrated"]
+                                           else "not equilibrated")
+    # a warning per point that is not equilibrated, with its reason and advice
+    plain = _html.unescape(text)
+    bad = [s for s in summary["rows"] if s["N"] != "inf" and not s["equilibrated"]]
+    for s in bad:
+        line = f"{point_name(s)}: not equilibrated: {s.get('reason') or 'no reason recorded'}"
+        assert line in plain
+        if s.get("advice"):
+            assert f"to change: {s['advice']}" in plain
+    n_points = sum(1 for s in summary["rows"] if s["N"] != "inf")
+    assert f"{n_points - len(bad)} of {n_points}" in plain
+    # the run's figure, embedded as a decodable PNG; nothing points outside the file
+    assert len(page.imgs) == 1
+    src = page.imgs[0]["src"]
+    assert src.startswith("data:image/png;base64,")
+    assert base64.b64decode(src.split(",", 1)[1], validate=True) == \
+        (out / f"{model}.png").read_bytes()
+    assert [u for u in page.urls if _external(u)] == []
+    assert "default-src 'none'" in page.csp
+    for u in page.urls:
+        if u.startswith("#"):
+            assert u[1:] in page.ids, u
+    # the JSON is the summary; each column heading has a definition
+    assert json.loads(page.json_text) == summary
+    assert page.heads and set(page.heads) <= set(page.legend)
+    assert "(no definition recorded" not in text
+
+
+def test_simulate_report_verdicts(tmp_path):
+    """Equilibrated points get no warning; a point without a recorded verdict says so; a
+    missing figure is an error, not a report without it."""
+    from setol_theory.report import write_simulate_report
+
+    rows = [{"T": 0.5, "load": 1.0, "N": 50, "equilibrated": True, "eps_g": 0.3},
+            {"T": 0.5, "load": 2.0, "N": 50, "equilibrated": False, "eps_g": 0.2,
+             "reason": "window too short", "advice": "raise the budget"},
+            {"T": 0.5, "load": 2.0, "N": 70, "eps_g": 0.2},
+            {"T": 0.5, "load": 2.0, "N": "inf", "eps_g": 0.19}]
+    summary = {"command": "simulate perceptron", "chains": 2, "rows": rows}
+    text = write_simulate_report(tmp_path / "s.html", summary).read_text()
+    page = _parse(text)
+    assert [r["data-verdict"] for r in page.rows] == [
+        "equilibrated", "not equilibrated", "no verdict recorded", "1/N extrapolation"]
+    import html as _html
+
+    plain = _html.unescape(text)
+    assert "T=0.5 alpha=2 N=50: not equilibrated: window too short; to change: raise the " \
+        "budget" in plain
+    assert "T=0.5 alpha=1 N=50:" not in plain
+    assert "1 of 3" in plain
+    assert "linear fit in 1/N of 2 finite-N row(s); 2 of them not equilibrated" in plain
+    assert page.imgs == []
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        write_simulate_report(tmp_path / "t.html", summary, figures=[tmp_path / "missing.png"])

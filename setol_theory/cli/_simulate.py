@@ -127,6 +127,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                        "table.csv, summary.json, figure); a rerun resumes")
         p.add_argument("--plot", metavar="FILE", help="figure path (default DIR/<model>.png)")
         p.add_argument("--no-plot", action="store_true", help="no figure")
+        p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report "
+                       "(each point's equilibration verdict, the figure, the settings)")
         p.add_argument("--quiet", action="store_true", help="no table, no progress bar")
 
     p = ssub.add_parser(
@@ -314,7 +316,20 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
                              f"are written to {out}") from exc
         if not args.quiet:
             print(f"figure: {path}", file=sys.stderr)
+    _write_html(args, out, None if args.no_plot else path)
     return 0
+
+
+def _write_html(args: argparse.Namespace, out: Path, figure: Path | None) -> None:
+    """``--html FILE``: the report of the run's summary.json (report.write_simulate_report)."""
+    if args.html:
+        import json
+
+        from ..report import write_simulate_report
+
+        summary = json.loads((out / "summary.json").read_text())
+        path = write_simulate_report(args.html, summary, figures=[figure] if figure else [])
+        print(f"report: {path}", file=sys.stderr)
 
 
 def _tr(tr: Any) -> Any:
@@ -657,6 +672,7 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
         _plot_matrix(rows, fits, path, args.law)
         if not args.quiet:
             print(f"figure: {path}", file=sys.stderr)
+    _write_html(args, out, None if args.no_plot else path)
     return 0
 
 

@@ -16,6 +16,7 @@ from ._figures import (
     safe_filename,
 )
 from ._html import Section, render_html_report, write_html_report
+from ._simulate_html import write_simulate_report
 from ._verdict import layer_verdict
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "layer_verdict",
     "render_html_report",
     "write_analysis_report",
+    "write_simulate_report",
     "write_html_report",
     "plot_ecs_esd",
     "plot_erg_vs_alpha",

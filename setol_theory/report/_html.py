@@ -98,6 +98,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
         if not math.isfinite(v):
             return "–"
         if v == 0:
@@ -119,10 +121,10 @@ def _sort_value(v: Any) -> str:
 
 #: Verdicts shown in green: the tail fit holds (the record's goodness-of-fit verdict) or the
 #: layer is in the alpha range of a well-trained layer (the report's own fallback).
-_GOOD = ("ok", "good", "", "power law plausible")
+_GOOD = ("ok", "good", "", "power law plausible", "equilibrated")
 #: Verdicts shown in grey: not graded.
 _NOT_GRADED = ("skipped", "filtered", "n/a", "no-ecs", "not analysed", "tail too short",
-               "tail is the bulk")
+               "tail is the bulk", "1/n extrapolation")
 
 
 def verdict_class(v: str) -> str:
