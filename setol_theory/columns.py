@@ -65,7 +65,8 @@ _FIT_MISSING = "NaN when the power-law fit failed (fit_status, fit_reason)"
 
 _C = Column
 COLUMNS: dict[str, Column] = {c.name: c for c in (
-    _C("name", "layer name (tensor name in the file; conv slices get [i,j])", ""),
+    _C("name", "layer name (tensor name in the file, also for a pooled conv layer; with --no-pool conv "
+       "slices get [i,j])", ""),
     _C("kind", "layer kind: linear, conv1d, conv2d, embedding, attention...; esd for an ESD "
        "given as input (--esd)", ""),
     _C("status", "ok (analysed), skipped (cannot be analysed) or filtered (size limits)", "",
@@ -77,7 +78,8 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
        "[MH2025] Sec. 2.1"),
     _C("Q", "aspect ratio N / M (>= 1)", "scale-free", "[MH2025] Table 8",
        "NaN when N is not known"),
-    _C("num_evals", "number of eigenvalues in the ESD (M)", "scale-free"),
+    _C("num_evals", "number of eigenvalues in the ESD (M; k·M for a conv layer pooled over k "
+       "kernel positions)", "scale-free"),
     _C("normalization", "scale of the ESD columns: N (X = WᵀW/N) or none (WᵀW)", "",
        "docs/htsr.md"),
     _C("lambda_max", "largest eigenvalue λ_max of the ESD", "ESD"),

@@ -146,6 +146,12 @@ class AnalysisOptions(_Options):
         metavar="KIND", repeat=True, choices=KINDS)
     conv: str = _opt("slices", "conv kernels: one matrix per kernel position, or (out, in*k) "
                      "reshape", choices=CONVS)
+    pool: bool = _opt(True, "with --conv slices, analyse each kernel position's matrix as its "
+                      "own layer instead of one pooled ESD per conv layer (the union of all "
+                      "slices' eigenvalues: the default, as in WeightWatcher >= 0.4, so conv "
+                      "rows compare with its tables; --no-pool matches its pool=False and the "
+                      "per-slice rows of WeightWatcher 0.2.x; docs/htsr.md, 'Conv layers')",
+                      flag="--no-pool")
     min_evals: int = _opt(10, "do not analyse matrices with fewer than K eigenvalues "
                           "(default 10; they are listed as filtered)", metavar="K")
     max_evals: int | None = _opt(None, "do not analyse matrices with more than K eigenvalues",

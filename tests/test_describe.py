@@ -29,9 +29,10 @@ def mixed_model(tmp_path):
     })
 
 
-def test_describe_agrees_with_analyze(mixed_model):
-    plans = {p.name: p for p in describe_layers(mixed_model, min_evals=10)}
-    res = analyze(mixed_model, min_evals=10, traps=False, on_error="record")
+@pytest.mark.parametrize("pool", [True, False])
+def test_describe_agrees_with_analyze(mixed_model, pool):
+    plans = {p.name: p for p in describe_layers(mixed_model, min_evals=10, pool=pool)}
+    res = analyze(mixed_model, min_evals=10, traps=False, on_error="record", pool=pool)
     status = {m.name: m.status for m in res.layers}
     want = {"ok": "analyse", "filtered": "filter", "skipped": "skip"}
     assert {n: want[s] for n, s in status.items()} == {
@@ -43,8 +44,15 @@ def test_describe_agrees_with_analyze(mixed_model):
             assert m.reason == p.reason
     assert plans["fc1.bias"].action == "ignore" and plans["position_ids"].action == "ignore"
     assert plans["quant.weight"].reason == "integer dtype int32, not a float weight matrix"
-    assert [n for n in plans if n.startswith("conv.weight[")] == [
-        "conv.weight[0,0]", "conv.weight[0,1]", "conv.weight[1,0]", "conv.weight[1,1]"]
+    slices = [n for n in plans if n.startswith("conv.weight[")]
+    if pool:  # one pooled ESD of the 4 kernel positions, as the analysis record
+        assert slices == [] and plans["conv.weight"].num_evals == 4 * 12
+        assert plans["conv.weight"].num_params == 16 * 12 * 2 * 2
+        assert next(m for m in res.layers if m.name == "conv.weight").num_evals == 4 * 12
+    else:
+        assert slices == [
+            "conv.weight[0,0]", "conv.weight[0,1]", "conv.weight[1,0]", "conv.weight[1,1]"]
+        assert plans["conv.weight[0,1]"].num_params == 16 * 12
     assert plans["emb.embed_tokens.weight"].kind == "embedding"
     assert plans["emb.embed_tokens.weight"].dtype == "float64"
 
@@ -61,7 +69,8 @@ def test_describe_reads_no_weight(mixed_model, monkeypatch):
         raise AssertionError(f"describe read the data of {name}")
 
     monkeypatch.setattr(_SafetensorsFile, "load", no_data)
-    assert len(list(describe_layers(mixed_model))) == 10
+    assert len(list(describe_layers(mixed_model))) == 7  # the conv slices pooled
+    assert len(list(describe_layers(mixed_model, pool=False))) == 10
 
 
 def _sparse_shard(path, name, shape):

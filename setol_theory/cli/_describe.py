@@ -32,7 +32,7 @@ DESCRIBE_COLUMNS: list[Column] = [
     Column("reason", "reason", 40, "s"),
 ]
 
-_OPTIONS = ("layers", "kinds", "conv", "min_evals", "max_evals")
+_OPTIONS = ("layers", "kinds", "conv", "pool", "min_evals", "max_evals")
 
 
 def register(sub: Any) -> None:
@@ -72,7 +72,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     try:
         plans = list(describe_layers(
             source, layers=list(opts.layers) if opts.layers else None,
-            kinds=list(opts.kinds) if opts.kinds else None, conv=opts.conv,
+            kinds=list(opts.kinds) if opts.kinds else None, conv=opts.conv, pool=opts.pool,
             min_evals=opts.min_evals, max_evals=opts.max_evals))
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
         raise CLIError(about(source, _os_message(exc))) from exc

@@ -15,7 +15,7 @@ from ..errors import CheckpointChanged, MissingExtra, UnreadableCheckpoint
 from ..htsr import LayerMetrics
 from ..io import TORCH_SUFFIXES, Layer, load_torch_file
 from ..options import AnalysisOptions
-from ..pipeline import analyze_layers, in_size_range, select_layers
+from ..pipeline import analyze_layers, in_size_range, pools_slices, select_layers
 from ..util import nan_to_none as _nan_to_none
 from ._checkpoints import WEIGHT_SUFFIXES
 
@@ -114,7 +114,10 @@ def list_layers(path: str, opts: AnalysisOptions, stamp: str | None = None
     out: list[tuple[str, dict[str, Any] | None]] = []
     try:
         for layer in _read_layers(path, opts):
-            if _needs_eigenvalues(layer, opts):
+            if pools_slices(layer, opts):  # one task per conv layer: its pooled ESD
+                if not out or out[-1] != (layer.base_name, None):
+                    out.append((layer.base_name, None))
+            elif _needs_eigenvalues(layer, opts):
                 out.append((layer.name, None))
             else:
                 ((m, _),) = list(_analyze([layer], opts))
@@ -141,12 +144,16 @@ def analyze_one_layer(path: str, name: str, opts: AnalysisOptions, keep_evals: b
     # read only the tensors that can hold the layer: those named `name`, or whose parts are
     # (a conv slice "w[0,1]", an attention part "in_proj_weight[q]")
     k = 0
+    pooled: list[Layer] = []  # the slices of a conv layer analysed as one pooled ESD
     for layer in _iter(path, opts, layers=[r"\A" + re.escape(name) + r"\Z"]):
-        if layer.name != name:
-            continue
         # the user's filter, as iter_layers applies it (to the part or the tensor name)
         if patterns is not None and not any(p.search(layer.name) or p.search(layer.base_name)
                                             for p in patterns):
+            continue
+        if layer.base_name == name and pools_slices(layer, opts):
+            pooled.append(layer)
+            continue
+        if layer.name != name:
             continue
         if k == occurrence:
             ((m, ev),) = list(_analyze([layer], opts))
@@ -154,6 +161,11 @@ def analyze_one_layer(path: str, name: str, opts: AnalysisOptions, keep_evals: b
             _check_stamp(path, stamp)
             return _nan_to_none(m.to_dict()), evals
         k += 1
+    if pooled:
+        ((m, ev),) = list(_analyze(pooled, opts))
+        evals = ev.tolist() if keep_evals and ev is not None else None
+        _check_stamp(path, stamp)
+        return _nan_to_none(m.to_dict()), evals
     _check_stamp(path, stamp)
     raise CheckpointChanged(f"{path}: no layer named {name!r} (occurrence {occurrence}); "
                             "was the file changed?")

@@ -190,6 +190,7 @@ def esd_metrics(
     fit_kwargs: dict[str, Any] | None = None,
     detx: DetXResult | None = None,
     gof_kwargs: dict[str, Any] | None = None,
+    slices: int = 1,
 ) -> LayerMetrics:
     """Metrics computable from the ESD alone (everything except correlation traps).
 
@@ -208,6 +209,11 @@ def esd_metrics(
     gof_kwargs : dict, optional
         Passed to :func:`goodness_of_fit` (``lr``, ``tpl``, ``bootstrap``, ``seed``); default:
         the likelihood-ratio tests against lognormal and exponential, no bootstrap.
+    slices : int
+        Number of ``N x M`` matrices whose eigenvalues were pooled into ``evals`` (the kernel
+        positions of a conv layer, ``slices * M`` eigenvalues; default 1). ``N`` and ``M`` are
+        one slice's. The MP bulk fit and spike count are per matrix: for a pooled ESD they are
+        reported as unavailable with the reason.
     """
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
@@ -226,8 +232,10 @@ def esd_metrics(
     # eigenvalues (a layer with k zero columns is an N x (M - k) layer for both)
     n_zero = int(x.size - pos.size)
     bulk = x if n_zero == 0 else pos
+    pooled = (f"pooled ESD of {slices} conv slices: the MP bulk fit is per matrix "
+              "(analyse the slices with --no-pool)")
     mp: MPFit | None = (fit_mp_bulk(bulk, N, bulk.size)
-                        if bulk.size >= 2 and N is not None else None)
+                        if bulk.size >= 2 and N is not None and slices == 1 else None)
     if detx is None:  # TraceLog condition on the sum(lambda) = M_+ scale
         detx = detx_lambda_min(bulk)
     gk = dict(gof_kwargs or {})
@@ -272,9 +280,10 @@ def esd_metrics(
         mp_lambda_plus=mp.lambda_plus if mp else _NAN,
         mp_softrank=mp.lambda_plus / lambda_max if mp and mp.ok else _NAN,
         num_spikes=float(mp.num_spikes) if mp and mp.ok else _NAN,
-        mp_status=mp.status if mp else "too-small" if N is not None else "unavailable",
-        mp_reason=mp.reason if mp else "fewer than 2 positive eigenvalues" if N is not None
-        else no_n,
+        mp_status=mp.status if mp else "unavailable" if N is None or slices > 1
+        else "too-small",
+        mp_reason=mp.reason if mp else no_n if N is None else pooled if slices > 1
+        else "fewer than 2 positive eigenvalues",
         mp_ks_distance=mp.ks_distance if mp else _NAN,
         detx_lambda_min=detx.lambda_min,
         delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,

@@ -68,7 +68,9 @@ class LayerPlan:
     @property
     def num_params(self) -> int:
         """Elements of the stored tensor (of this part, for a conv slice or q/k/v block)."""
-        return math.prod(self.matrix_shape if self.matrix_shape else self.shape)
+        if self.name == self.base_name or not self.matrix_shape:  # whole (or pooled) tensor
+            return math.prod(self.shape)
+        return math.prod(self.matrix_shape)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (shapes as lists)."""
@@ -87,6 +89,7 @@ def describe_layers(
     max_evals: int | None = None,
     conv: str = "slices",
     split_in_proj: bool = True,
+    pool: bool = True,
 ) -> Iterator[LayerPlan]:
     """Every stored tensor of ``source`` and what the analysis would do with it, in file order.
 
@@ -98,6 +101,10 @@ def describe_layers(
         The eigenvalue-count range of :class:`~setol_theory.options.AnalysisOptions`
         (``setol analyze``'s ``--min-evals`` default is 10): matrices outside it are
         ``"filter"``.
+    pool : bool
+        As the analysis option ``pool`` (default True, as there):
+        with ``conv="slices"`` the analysable slices of a conv kernel are one entry named by
+        the tensor, ``matrix_shape`` one slice's and ``num_evals`` the pooled count.
 
     Returns
     -------
@@ -150,20 +157,39 @@ def describe_layers(
                                 reason=reason if action == "skip" else "name not in --layers",
                                 **common)
                 continue
-            for pname, mshape, _ in _matrix_parts(t.name, kind, t.shape, conv, split_in_proj):
-                m = min(mshape) if mshape else 0
-                part = {**common, "matrix_shape": tuple(mshape), "num_evals": m}
-                if not selected(pname, t.name):
-                    yield LayerPlan(pname, action="unselected", reason="name not in --layers",
-                                    **part)
-                elif m < min_evals or (max_evals is not None and m > max_evals):
-                    hi = "inf" if max_evals is None else max_evals
-                    yield LayerPlan(pname, action="filter",
-                                    reason=f"{m} eigenvalues, outside min_evals/max_evals "
-                                           f"[{min_evals}, {hi}]", **part)
-                else:
-                    why = dtype_problem(t.category, t.dtype) or shape_problem(tuple(mshape))
-                    yield LayerPlan(pname, action="skip" if why else "analyse",
-                                    reason=why or "", **part)
+            plans = list(parts(t, kind, common))
+            if pool and conv == "slices" and kind.startswith("conv") and len(t.shape) >= 3:
+                plans = _pooled(plans, t.name, common)
+            yield from plans
+
+    def parts(t: Any, kind: str, common: dict[str, Any]) -> Iterator[LayerPlan]:
+        for pname, mshape, _ in _matrix_parts(t.name, kind, t.shape, conv, split_in_proj):
+            m = min(mshape) if mshape else 0
+            part = {**common, "matrix_shape": tuple(mshape), "num_evals": m}
+            if not selected(pname, t.name):
+                yield LayerPlan(pname, action="unselected", reason="name not in --layers",
+                                **part)
+            elif m < min_evals or (max_evals is not None and m > max_evals):
+                hi = "inf" if max_evals is None else max_evals
+                yield LayerPlan(pname, action="filter",
+                                reason=f"{m} eigenvalues, outside min_evals/max_evals "
+                                       f"[{min_evals}, {hi}]", **part)
+            else:
+                why = dtype_problem(t.category, t.dtype) or shape_problem(tuple(mshape))
+                yield LayerPlan(pname, action="skip" if why else "analyse",
+                                reason=why or "", **part)
 
     return gen()
+
+
+def _pooled(plans: list[LayerPlan], name: str, common: dict[str, Any]) -> list[LayerPlan]:
+    """The plans of a conv tensor's slices with the analysable ones pooled into one entry
+    (in the position of the first), as the analysis pools them."""
+    ok = [p for p in plans if p.action == "analyse"]
+    if not ok:
+        return plans
+    entry = LayerPlan(name, matrix_shape=ok[0].matrix_shape,
+                      num_evals=sum(p.num_evals or 0 for p in ok), action="analyse", **common)
+    first = plans.index(ok[0])
+    return [*(p for p in plans[:first]), entry,
+            *(p for p in plans[first + 1:] if p.action != "analyse")]

@@ -11,6 +11,7 @@ from ._analyze import (
     analyze_layers,
     in_size_range,
     legacy_analyze_layers,
+    pools_slices,
     resolve_options,
     select_layers,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "analyze",
     "analyze_layers",
     "in_size_range",
+    "pools_slices",
     "select_layers",
     "legacy_analyze_layers",
     "metric_names",

@@ -205,7 +205,13 @@ def analyze_layers(
         return iter(out)  # type: ignore[arg-type]
 
     lo, hi = opts.min_evals, opts.max_evals
-    for layer in layers:
+    pool = opts.pool and opts.conv == "slices"
+    for layer in (_group_slices(layers, opts) if pool else layers):
+        if isinstance(layer, list):  # the slices of one conv layer: one pooled ESD
+            yield from flush()
+            buffered_bytes = 0
+            yield _pooled_result(layer, backend, opts, quality, on_error, batch_bytes)
+            continue
         if layer.W is not None:
             shape: tuple[int, ...] = tuple(int(s) for s in np.shape(layer.W))
         else:  # a matrix that cannot be analysed (dtype, 1-wide, empty) still has a shape
@@ -231,6 +237,71 @@ def analyze_layers(
                 yield from flush()
                 buffered_bytes = 0
     yield from flush()
+
+
+def pools_slices(layer: Layer, opts: AnalysisOptions) -> bool:
+    """Whether ``layer`` is an analysable conv kernel slice that ``opts`` pool with the other
+    slices of its tensor (``pool`` and ``conv="slices"``; one record named ``base_name``)."""
+    return (opts.pool and opts.conv == "slices" and layer.kind.startswith("conv")
+            and layer.W is not None and layer.name != layer.base_name
+            and in_size_range(min(np.shape(layer.W)), opts))
+
+
+def _group_slices(layers: Iterable[Layer], opts: AnalysisOptions
+                  ) -> Iterator[Layer | list[Layer]]:
+    """The layers, with the consecutive analysable slices of each conv kernel (same
+    ``base_name``, size within ``min_evals``/``max_evals``) gathered into one list."""
+    group: list[Layer] = []
+    for layer in layers:
+        if pools_slices(layer, opts):
+            if group and group[0].base_name != layer.base_name:
+                yield group
+                group = []
+            group.append(layer)
+            continue
+        if group:
+            yield group
+            group = []
+        yield layer
+    if group:
+        yield group
+
+
+def _pooled_result(slices: list[Layer], backend: Backend, opts: AnalysisOptions,
+                   quality: QualityOptions | None, on_error: str, batch_bytes: int | None
+                   ) -> LayerResult:
+    """One record for the slices of a conv kernel: the metrics of their pooled ESD.
+
+    The pooled ESD is the union of the ``k`` slices' eigenvalues (each on the ESD scale of its
+    own ``N x M`` matrix, ``N`` the larger side), WeightWatcher's default for conv layers.
+    ``num_traps`` is the sum of the slices' counts (each slice shuffled on its own),
+    ``lambda_max_rand`` and ``threshold_rand`` the largest over the slices.
+    """
+    base = slices[0]
+    parts = _analyze_buffer(slices, backend, opts, None, on_error, batch_bytes)
+    N, M = max(np.shape(base.W)), min(np.shape(base.W))
+    bad = [r for r in parts if r.evals is None]
+    if bad:  # on_error="record": the pooled layer is skipped with the first slice's reason
+        m = LayerMetrics(name=base.base_name, kind=base.kind, status="skipped",
+                         reason=bad[0].metrics.reason, N=N, M=M)
+        return _finish(m, None, None, quality)
+    evals = np.sort(np.concatenate([r.evals for r in parts if r.evals is not None]))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            detx = layer_detx(evals)
+            m = esd_metrics(evals, N, M, name=base.base_name, kind=base.kind,
+                            normalization=opts.normalization, fit_kwargs=opts.fit_kwargs,
+                            gof_kwargs=opts.gof_kwargs, detx=detx, slices=len(slices))
+    except (ValueError, TypeError) as exc:
+        return _finish(_record_error(base, exc, on_error, N, M), None, None, quality)
+    first = parts[0].metrics
+    m = replace(m, eig_device=first.eig_device, eig_fallback=first.eig_fallback)
+    if opts.traps:
+        m = replace(m, num_traps=float(sum(r.metrics.num_traps for r in parts)),
+                    lambda_max_rand=max(r.metrics.lambda_max_rand for r in parts),
+                    threshold_rand=max(r.metrics.threshold_rand for r in parts))
+    return _finish(m, evals, detx, quality)
 
 
 def legacy_analyze_layers(layers: Iterable[Layer], *, on_error: str = "raise",
