@@ -65,8 +65,8 @@ _FIT_MISSING = "NaN when the power-law fit failed (fit_status, fit_reason)"
 
 _C = Column
 COLUMNS: dict[str, Column] = {c.name: c for c in (
-    _C("name", "layer name (tensor name in the file, also for a pooled conv layer; with --no-pool conv "
-       "slices get [i,j])", ""),
+    _C("name", "layer name (tensor name in the file, also for a pooled conv layer; with "
+       "--no-pool conv slices get [i,j])", ""),
     _C("kind", "layer kind: linear, conv1d, conv2d, embedding, attention...; esd for an ESD "
        "given as input (--esd)", ""),
     _C("status", "ok (analysed), skipped (cannot be analysed) or filtered (size limits)", "",

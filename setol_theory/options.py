@@ -188,7 +188,9 @@ class AnalysisOptions(_Options):
                           "samples (default 0: off; about 1 ms per replicate for a layer of "
                           "384 eigenvalues, seeded by --seed)", metavar="K")
     # correlation traps
-    traps: bool = _opt(True, "skip the correlation-trap test (halves the eigenvalue work)",
+    traps: bool = _opt(True, "skip the correlation-trap test (a shuffled copy of each layer: "
+                       "about 0.4-1x the layer's own eigenvalue work by Lanczos, 5 full "
+                       "shuffled spectra below 100 eigenvalues; docs/scale.md)",
                        flag="--no-traps")
     seed: int | None = _opt(0, "seed of the correlation-trap shuffles (default 0; None in the "
                             "Python API: a fresh seed each run, not reproducible)",
