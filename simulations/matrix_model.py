@@ -80,7 +80,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from setol_theory import rmt
 
-from .perceptron import blocking_stderr, tau_int
+from .perceptron import blocking_stderr, extension_length, tau_int_pooled
 
 __all__ = [
     "ASSUMPTIONS",
@@ -256,16 +256,25 @@ class FrameSample:
     x, x_se : ndarray, shape (K,)
         Mean over chains of each chain's time average, and its standard error over chains.
     tau : ndarray, shape (K,)
-        Largest integrated autocorrelation time over chains (sweeps).
+        Integrated autocorrelation time of each column, pooled over the chains (sweeps).
     start_gap, start_gap_se : ndarray, shape (K,)
         Random-start minus locked-start chain means, and error.
     equilibrated : bool
-        Every ``|start_gap| <= 3 start_gap_se`` and the run is ``>= 50 tau`` long.
+        Every ``|start_gap| <= 3 start_gap_se`` and the window ``[n_burn, n_sweeps)`` is
+        ``>= tau_multiple`` times the largest ``tau``.
     acceptance, delta : float
     drift : float
         Largest correction of ``x`` at the re-orthonormalisations.
     n_chains, n_sweeps, n_burn : int
+        Chains, sweeps per chain (after the extensions) and the burn-in left out.
     seconds : float
+    status, reason, advice : str
+        ``"equilibrated"`` / ``"not equilibrated"``, the failed criterion with its numbers,
+        what to change (empty when equilibrated).
+    max_sweeps : int
+        The budget of sweeps per chain.
+    window_taus : float
+        Window length in units of the largest ``tau``.
     """
 
     N: int
@@ -283,6 +292,11 @@ class FrameSample:
     n_sweeps: int
     n_burn: int
     seconds: float
+    status: str = "equilibrated"
+    reason: str = ""
+    advice: str = ""
+    max_sweeps: int = 0
+    window_taus: float = math.nan
 
 
 def _haar_frame(N: int, k: int, rng: np.random.Generator) -> Array:
@@ -302,8 +316,19 @@ def _locked_frame(D: Array, theta: Array) -> Array:
 
 def sample_frame(D: ArrayLike, theta: ArrayLike, *, n_chains: int = 8, n_sweeps: int = 2000,
                  n_burn: int | None = None, seed: int = 0, delta: float = 1.0,
-                 target_acceptance: float = 0.4, parallel: bool = True) -> FrameSample:
+                 target_acceptance: float = 0.4, parallel: bool = True,
+                 max_sweeps: int | None = None, max_seconds: float | None = None,
+                 tau_multiple: float = 50.0,
+                 progress: Callable[[str], None] | None = None) -> FrameSample:
     """Sample orthonormal frames ``U`` (``N x K``) with weight ``exp(N sum theta_k u_k^T D u_k)``.
+
+    The chains first run ``n_sweeps``; while the random and locked starts disagree
+    (``|gap| > 3 se`` in some column) or the window ``[burn, S)`` is shorter than
+    ``tau_multiple`` pooled autocorrelation times of the slowest column, they are continued
+    (the same growth rule as :func:`simulations.perceptron.simulate_point`: x2 while the starts
+    disagree, else to 1.2x what the measured ``tau`` asks; burn-in kept at its fraction) until
+    ``max_sweeps`` per chain or ``max_seconds`` engine seconds are spent.  The verdict is in
+    ``equilibrated``, ``status``, ``reason`` and ``advice``.
 
     Parameters
     ----------
@@ -314,10 +339,19 @@ def sample_frame(D: ArrayLike, theta: ArrayLike, *, n_chains: int = 8, n_sweeps:
     n_chains : int
         Independent chains (``>= 2``; half start Haar-random, half locked).
     n_sweeps, n_burn : int
-        Sweeps per chain (``N // 2`` moves each) and burn-in (default a quarter).
+        Sweeps per chain of the first run (``N // 2`` moves each) and its burn-in (default a
+        quarter).
     seed : int
     delta, target_acceptance : float
         Initial rotation amplitude and the acceptance ``delta`` is tuned to in burn-in.
+    max_sweeps : int, optional
+        Budget of sweeps per chain (default ``n_sweeps``: fixed length, still with a verdict).
+    max_seconds : float, optional
+        Budget of engine seconds.
+    tau_multiple : float
+        Required window length in autocorrelation times (default 50).
+    progress : callable, optional
+        Called with one line per extension (the failed criterion, the new length, an ETA).
     """
     D = _vec(D, "D")
     th = _vec(theta, "theta")
@@ -331,46 +365,118 @@ def sample_frame(D: ArrayLike, theta: ArrayLike, *, n_chains: int = 8, n_sweeps:
     n_burn = n_sweeps // 4 if n_burn is None else _int(n_burn, "n_burn", 0)
     if n_burn >= n_sweeps:
         raise ValueError("n_burn leaves no measurement sweeps")
+    max_sweeps = n_sweeps if max_sweeps is None else _int(max_sweeps, "max_sweeps", 2)
+    if max_sweeps < n_sweeps:
+        raise ValueError(f"max_sweeps ({max_sweeps}) must be >= n_sweeps ({n_sweeps})")
     rng = np.random.default_rng(_int(seed, "seed", 0))
     U = np.empty((n_chains, N, k))
     locked = np.arange(n_chains) % 2 == 1
     for c in range(n_chains):
         U[c] = _locked_frame(D, th) if locked[c] else _haar_frame(N, k, rng)
-    seeds = rng.integers(0, 2**32, size=n_chains, dtype=np.int64)
-    x_out = np.empty((n_chains, n_sweeps, k))
-    acc = np.empty((n_chains, n_sweeps))
     d_out = np.empty(n_chains)
     dr_out = np.empty(n_chains)
     dl = np.full(n_chains, float(delta))
-    t0 = time.perf_counter()
-    if parallel:
-        _frame_chains(D, th, U, n_burn, dl, True, target_acceptance, seeds, x_out, acc, d_out,
-                      dr_out)
-    else:
-        for c in range(n_chains):
-            d_out[c], dr_out[c] = _frame_chain(D, th, U[c], n_burn, dl[c], True,
-                                               target_acceptance, seeds[c], x_out[c], acc[c])
-    secs = time.perf_counter() - t0
-    xm = x_out[:, n_burn:, :]
+    secs = 0.0
+
+    def run(n: int, burn: int, adapt: bool) -> tuple[Array, Array]:
+        nonlocal secs
+        seeds = rng.integers(0, 2**32, size=n_chains, dtype=np.int64)
+        x_new = np.empty((n_chains, n, k))
+        acc_new = np.empty((n_chains, n))
+        t0 = time.perf_counter()
+        if parallel:
+            _frame_chains(D, th, U, burn, dl, adapt, target_acceptance, seeds, x_new, acc_new,
+                          d_out, dr_out)
+        else:
+            for c in range(n_chains):
+                d_out[c], dr_out[c] = _frame_chain(D, th, U[c], burn, dl[c], adapt,
+                                                   target_acceptance, seeds[c], x_new[c],
+                                                   acc_new[c])
+        secs += time.perf_counter() - t0
+        dl[:] = d_out
+        return x_new, acc_new
+
+    x_out, acc = run(n_sweeps, n_burn, True)
+    drift = float(dr_out.max())
+    burn_frac = n_burn / n_sweeps
+    S = n_sweeps
+    while True:
+        burn = max(n_burn, int(round(burn_frac * S)))
+        ev = _frame_stats(x_out[:, burn:, :], locked)
+        tau = float(ev["tau"].max())
+        meas = S - burn
+        gap_ok = bool(np.all(np.abs(ev["gap"]) <= 3.0 * ev["gap_se"] + 1e-15))
+        len_ok = meas >= tau_multiple * tau
+        out_of_time = max_seconds is not None and secs >= max_seconds
+        if (gap_ok and len_ok) or S >= max_sweeps or out_of_time:
+            break
+        S_new = extension_length(S, tau, gap_ok, burn_frac, tau_multiple, max_sweeps)
+        if progress is not None:
+            why = ("random and locked starts differ" if not gap_ok else
+                   f"window {meas / tau:.0f} tau (tau {tau:.0f} sweeps) < {tau_multiple:g}")
+            progress(f"matrix N={N} theta_max={float(th.max()):g}: {S} sweeps, {why}: "
+                     f"extending to {S_new} (ETA {S_new - S} sweeps, "
+                     f"~{secs / S * (S_new - S):.0f} s)")
+        x_new, acc_new = run(S_new - S, 0, False)
+        drift = max(drift, float(dr_out.max()))
+        x_out = np.concatenate([x_out, x_new], axis=1)
+        acc = np.concatenate([acc, acc_new], axis=1)
+        S = S_new
+    eq = gap_ok and len_ok
+    reason, advice = _frame_verdict(ev, gap_ok, len_ok, meas, tau, tau_multiple, S,
+                                    max_sweeps, out_of_time, max_seconds, burn_frac)
+    return FrameSample(N=N, theta=th, x=ev["x"], x_se=ev["x_se"], tau=ev["tau"],
+                       start_gap=ev["gap"], start_gap_se=ev["gap_se"], equilibrated=eq,
+                       acceptance=float(acc[:, burn:].mean()), delta=float(dl.mean()),
+                       drift=drift, n_chains=n_chains, n_sweeps=S, n_burn=burn, seconds=secs,
+                       status="equilibrated" if eq else "not equilibrated", reason=reason,
+                       advice=advice, max_sweeps=max_sweeps, window_taus=float(meas / tau))
+
+
+def _frame_stats(xm: Array, locked: NDArray[np.bool_]) -> dict[str, Array]:
+    """Chain means, their error, the random-minus-locked gap and the pooled ``tau`` per column
+    of a window ``xm`` of shape ``(C, n, K)``."""
+    n_chains, _, k = xm.shape
     means = xm.mean(axis=1)  # (C, K)
     x = means.mean(axis=0)
     x_se = means.std(axis=0, ddof=1) / math.sqrt(n_chains)
-    tau = np.array([max(tau_int(xm[c, :, j]) for c in range(n_chains)) for j in range(k)])
+    tau = np.array([tau_int_pooled(xm[:, :, j]) for j in range(k)])
     g = means[~locked].mean(axis=0) - means[locked].mean(axis=0)
     na, nb_ = int((~locked).sum()), int(locked.sum())
-    sa = means[~locked].std(axis=0, ddof=1) if na > 1 else np.full(k, np.nan)
-    sb = means[locked].std(axis=0, ddof=1) if nb_ > 1 else np.full(k, np.nan)
     if na > 1 and nb_ > 1:
-        g_se = np.sqrt(sa**2 / na + sb**2 / nb_)
+        g_se = np.sqrt(means[~locked].var(axis=0, ddof=1) / na
+                       + means[locked].var(axis=0, ddof=1) / nb_)
     else:  # one chain per start: thermal errors from blocking
         g_se = np.array([math.hypot(blocking_stderr(xm[0, :, j]), blocking_stderr(xm[1, :, j]))
                          for j in range(k)])
-    eq = bool(np.all(np.abs(g) <= 3.0 * g_se + 1e-15)
-              and (n_sweeps - n_burn) >= 50.0 * float(tau.max()))
-    return FrameSample(N=N, theta=th, x=x, x_se=x_se, tau=tau, start_gap=g, start_gap_se=g_se,
-                       equilibrated=eq, acceptance=float(acc[:, n_burn:].mean()),
-                       delta=float(d_out.mean()), drift=float(dr_out.max()), n_chains=n_chains,
-                       n_sweeps=n_sweeps, n_burn=n_burn, seconds=secs)
+    return {"x": x, "x_se": x_se, "tau": tau, "gap": g, "gap_se": g_se}
+
+
+def _frame_verdict(ev: dict[str, Array], gap_ok: bool, len_ok: bool, meas: int, tau: float,
+                   tau_multiple: float, S: int, max_sweeps: int, out_of_time: bool,
+                   max_seconds: float | None, burn_frac: float) -> tuple[str, str]:
+    """``(reason, advice)`` of a frame sample's verdict (both empty when it is equilibrated)."""
+    reasons, advice = [], []
+    budget = (f"the time budget ({max_seconds:g} s)" if out_of_time else
+              f"the sweep budget ({max_sweeps} sweeps per chain)")
+    need = int(math.ceil(1.2 * tau_multiple * tau / (1.0 - burn_frac)))
+    if not gap_ok:
+        z = np.abs(ev["gap"]) / np.where(ev["gap_se"] > 0, ev["gap_se"], np.nan)
+        j = int(np.nanargmax(z)) if np.any(np.isfinite(z)) else 0
+        reasons.append(f"random and locked starts disagree: <u^T D u> gap {ev['gap'][j]:.3g} "
+                       f"= {z[j]:.1f} standard errors (> 3) in column {j} after {S} sweeps, "
+                       f"{budget} spent")
+        advice.append(f"raise the budget: --max-sweeps >= {max(2 * S, need)}"
+                      if not len_ok else
+                      "the window already covers the required autocorrelation times: the "
+                      f"starts may sit in different states; more sweeps (> {2 * S}) only help "
+                      "if the gap shrinks")
+    if not len_ok:
+        reasons.append(f"window {meas} sweeps = {meas / tau:.1f} tau_int < {tau_multiple:g} "
+                       f"(tau {tau:.3g} sweeps), {budget} spent")
+        if gap_ok:
+            advice.append(f"raise the budget: --max-sweeps >= {need}")
+    return "; ".join(reasons), "; ".join(dict.fromkeys(advice))
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,6 +548,12 @@ class MatrixQuality:
     Q2_paper_status : str
         ``"ok"``, or why ``Q2_paper`` is undefined (e.g. the pole of the MP R-transform at
         ``z = 1/q`` inside the ECS eigenvalue range).
+    status, reason, advice : str
+        The equilibration verdict of :func:`sample_frame` (why not, what to change).
+    tau : float
+        Largest pooled autocorrelation time over the columns (sweeps).
+    n_sweeps, max_sweeps : int
+        Sweeps per chain actually run, and the budget.
     """
 
     N: int
@@ -462,6 +574,12 @@ class MatrixQuality:
     notes: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ASSUMPTIONS
     Q2_paper_status: str = "ok"
+    status: str = "equilibrated"
+    reason: str = ""
+    advice: str = ""
+    tau: float = math.nan
+    n_sweeps: int = 0
+    max_sweeps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -493,7 +611,9 @@ def _standard_q2(n_beta: float, lambdas: Array, law: Any, lambda_max: float | No
 def matrix_quality(N: int, lambdas: ArrayLike, law: Any, n_beta: float, *,
                    spectrum: ArrayLike | None = None, lambda_min: float | None = None,
                    n_chains: int = 8, n_sweeps: int = 2000, n_burn: int | None = None,
-                   seed: int = 0, parallel: bool = True) -> MatrixQuality:
+                   seed: int = 0, parallel: bool = True, max_sweeps: int | None = None,
+                   max_seconds: float | None = None, tau_multiple: float = 50.0,
+                   progress: Callable[[str], None] | None = None) -> MatrixQuality:
     """Measure ``Q^2 = <Tr[R^T R]>`` of the matrix ST ensemble and compare (module docstring).
 
     Parameters
@@ -510,6 +630,9 @@ def matrix_quality(N: int, lambdas: ArrayLike, law: Any, n_beta: float, *,
         Student eigenvalues (default: quantiles of ``law``).
     lambda_min : float, optional
         ECS edge for the paper's ``G`` (default ``min(lambdas)``).
+    max_sweeps, max_seconds, tau_multiple, progress
+        Equilibration budget and criterion of :func:`sample_frame` (default: fixed length
+        ``n_sweeps``, still with its verdict).
     """
     N = _int(N, "N", 2)
     lam = _vec(lambdas, "lambdas")
@@ -521,7 +644,8 @@ def matrix_quality(N: int, lambdas: ArrayLike, law: Any, n_beta: float, *,
     if D.size != N:
         raise ValueError(f"spectrum has {D.size} eigenvalues, N = {N}")
     fs = sample_frame(D, n_beta * lam, n_chains=n_chains, n_sweeps=n_sweeps, n_burn=n_burn,
-                      seed=seed, parallel=parallel)
+                      seed=seed, parallel=parallel, max_sweeps=max_sweeps,
+                      max_seconds=max_seconds, tau_multiple=tau_multiple, progress=progress)
     lm = float(lam.min()) if lambda_min is None else float(lambda_min)
     q2p, note = _paper_q2(lam, law, lm)
     tc = critical_theta(law)
@@ -539,7 +663,8 @@ def matrix_quality(N: int, lambdas: ArrayLike, law: Any, n_beta: float, *,
         gamma_standard=rmt.hciz_lowrank_asymptotic(2.0 * n_beta * lam, law, beta=1),
         gamma_paper=n_beta * q2p if math.isfinite(q2p) else math.nan,
         phases=phases, equilibrated=fs.equilibrated, seconds=fs.seconds, notes=tuple(notes),
-        Q2_paper_status=note or "ok")
+        Q2_paper_status=note or "ok", status=fs.status, reason=fs.reason, advice=fs.advice,
+        tau=float(fs.tau.max()), n_sweeps=fs.n_sweeps, max_sweeps=fs.max_sweeps)
 
 
 def thermodynamic_integration(D: ArrayLike, lambdas: ArrayLike, n_beta: float, *,

@@ -178,7 +178,8 @@ def run_task(task: Task, progress: bool = False) -> dict[str, Any]:
 
         law = make_law(kw.pop("law", "mp"), q=kw.pop("q", 0.5), sigma2=kw.pop("sigma2", 1.0))
         lambdas = kw.pop("lambdas")
-        rec = matrix_quality(kw.pop("N"), lambdas, law, kw.pop("n_beta"), **kw).to_dict()
+        rec = matrix_quality(kw.pop("N"), lambdas, law, kw.pop("n_beta"), **kw,
+                             progress=_print_progress if progress else None).to_dict()
     rec["key"] = task.key
     rec["kind"] = task.kind
     rec["task"] = task.kwargs

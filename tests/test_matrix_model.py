@@ -38,6 +38,39 @@ def test_rank_one_mc_matches_exact_finite_n(theta):
     assert abs(fs.start_gap[0]) < 4 * fs.start_gap_se[0]
 
 
+def test_sample_frame_verdict_fixed_length_and_self_extension():
+    """A 20-sweep run cannot cover 50 tau (its window has 15 sweeps, tau >= 0.5): the verdict
+    says so and what to change; with a budget the same chains extend themselves until both
+    criteria hold, and the extended run still samples the exact finite-N law (4 se)."""
+    D = MM.quantile_spectrum(LAW, N_EXACT)
+    theta = 0.3
+    short = MM.sample_frame(D, [theta], n_chains=8, n_sweeps=20, seed=5)
+    assert not short.equilibrated and short.status == "not equilibrated"
+    assert short.n_sweeps == 20 and short.window_taus < 50
+    assert "tau_int < 50" in short.reason and "--max-sweeps >=" in short.advice
+    need = int(short.advice.rsplit(">=", 1)[1].split()[0].rstrip(";"))
+    assert need >= math.ceil(50 * short.tau.max() / 0.75)
+    lines: list[str] = []
+    ext = MM.sample_frame(D, [theta], n_chains=8, n_sweeps=20, seed=5, max_sweeps=50_000,
+                          progress=lines.append)
+    assert ext.equilibrated and ext.status == "equilibrated" and ext.reason == ""
+    assert 20 < ext.n_sweeps <= 50_000 and lines and "extending to" in lines[0]
+    assert (ext.n_sweeps - ext.n_burn) >= 50 * ext.tau.max() and ext.window_taus >= 50
+    assert abs(ext.start_gap[0]) <= 3 * ext.start_gap_se[0]
+    assert abs(ext.x[0] - _exact_x(D, theta)) < 4 * ext.x_se[0]
+    assert ext.drift < 1e-10
+    with pytest.raises(ValueError, match="max_sweeps"):
+        MM.sample_frame(D, [theta], n_sweeps=100, max_sweeps=50)
+
+
+def test_matrix_quality_carries_the_verdict():
+    r = MM.matrix_quality(16, [1.0, 0.5], LAW, 0.1, n_chains=2, n_sweeps=20)
+    d = r.to_dict()
+    assert d["status"] == "not equilibrated" and d["n_sweeps"] == 20 and d["max_sweeps"] == 20
+    assert "tau_int" in d["reason"] and "--max-sweeps" in d["advice"]
+    assert math.isfinite(d["tau"])
+
+
 def test_thermodynamic_integration_matches_exact_log_integral():
     D = MM.quantile_spectrum(LAW, N_EXACT)
     nb = 0.3

@@ -258,6 +258,27 @@ def test_simulate_matrix_mp_one_size_prints_no_nan(tmp_path, capsys):
     assert row["Q2_paper"] == "" and "pole" in row["Q2_paper_status"]
 
 
+def test_simulate_matrix_says_why_a_point_is_not_equilibrated(tmp_path, capsys):
+    """A budget equal to --sweeps (fixed length, too short for 50 tau): eq = n with one line per
+    point naming the failed criterion and the budget to ask for; the default budget extends
+    the same point until it is equilibrated."""
+    base = ["simulate", "matrix", "--N", "16", "--chains", "4", "--sweeps", "20",
+            "--workers", "1", "--no-plot"]
+    assert _run(base + ["--max-sweeps", "20", "--out", str(tmp_path / "a")]) == 0
+    text = capsys.readouterr().out
+    assert "0 of 1 points equilibrated" in text
+    bad = [ln for ln in text.splitlines() if "not equilibrated" in ln]
+    assert len(bad) == 1 and "N=16" in bad[0] and "tau_int < 50" in bad[0]
+    assert "to change: raise the budget: --max-sweeps >=" in bad[0]
+    row = list(csv.DictReader(open(tmp_path / "a" / "table.csv")))[0]
+    assert row["equilibrated"] == "False" and "--max-sweeps" in row["advice"]
+    assert _run(base + ["--out", str(tmp_path / "b")]) == 0
+    text = capsys.readouterr().out
+    assert "1 of 1 points equilibrated" in text and "not equilibrated:" not in text
+    row = list(csv.DictReader(open(tmp_path / "b" / "table.csv")))[0]
+    assert row["equilibrated"] == "True" and int(row["n_sweeps"]) > 20
+
+
 def test_simulate_matrix_annealed(tmp_path, capsys):
     png = tmp_path / "ann.png"
     assert _run(["simulate", "matrix-annealed", "--M", "1,4", "--r", "0:0.5:2", "--n-data",

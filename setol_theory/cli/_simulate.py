@@ -181,6 +181,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="n * beta values: START:STOP:NUM or comma list (default 0.08)")
     m.add_argument("--N", default="32,64,128,256", metavar="LIST",
                    help="student sizes (comma list)")
+    m.add_argument("--max-sweeps", type=int, default=200_000, metavar="S",
+                   help="budget: a point extends itself until its random and locked starts "
+                        "agree and it covers --tau-multiple autocorrelation times, or its "
+                        "chains reach S sweeps (default 200000; = --sweeps: no extension)")
+    m.add_argument("--max-seconds", type=float, default=None, metavar="SEC",
+                   help="budget of engine seconds per point (default none)")
+    m.add_argument("--tau-multiple", type=float, default=50.0, metavar="K",
+                   help="equilibrated needs a window of >= K autocorrelation times of every "
+                        "u_k^T D u_k (default 50)")
     common(m)
     m.set_defaults(func=cmd_simulate_matrix, sweeps_default=20000)
 
@@ -588,7 +597,7 @@ def cmd_simulate_matrix_annealed(args: argparse.Namespace) -> int:
 def cmd_simulate_matrix(args: argparse.Namespace) -> int:
     """Run the matrix-model sweep; print the convergence table and slope; returns 0."""
     from simulations.matrix_model import ASSUMPTIONS, fit_convergence, make_law
-    from simulations.sweep import matrix_tasks, run_sweep
+    from simulations.sweep import matrix_tasks, run_sweep, run_task, run_task_with_progress
 
     sizes = parse_sizes(args.N)
     nbetas = parse_grid(args.nbeta, "nbeta")
@@ -599,6 +608,13 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
     if not math.isfinite(args.sigma2) or args.sigma2 <= 0:
         raise ValueError(f"--sigma2 must be > 0, got {args.sigma2}")
     make_law(args.law, q=args.q, sigma2=args.sigma2)  # validates q
+    max_sweeps = _positive_int(args.max_sweeps, "max-sweeps", 2)
+    if max_sweeps < sweeps:
+        raise ValueError(f"--max-sweeps ({max_sweeps}) must be >= --sweeps ({sweeps})")
+    if args.max_seconds is not None and not args.max_seconds > 0:
+        raise ValueError(f"--max-seconds must be > 0, got {args.max_seconds}")
+    if not math.isfinite(args.tau_multiple) or args.tau_multiple <= 0:
+        raise ValueError(f"--tau-multiple must be > 0, got {args.tau_multiple}")
     for N in sizes:
         if len(lambdas) > N:
             raise ValueError(f"{len(lambdas)} teacher eigenvalues exceed N = {N}")
@@ -606,10 +622,12 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
         _positive_int(args.workers, "workers")
     tasks = matrix_tasks(sizes, nbetas, _seeds(args), law=args.law, q=args.q,
                          sigma2=args.sigma2, lambdas=lambdas, n_chains=chains,
-                         n_sweeps=sweeps)
+                         n_sweeps=sweeps, max_sweeps=max_sweeps, max_seconds=args.max_seconds,
+                         tau_multiple=args.tau_multiple)
     out = Path(args.out or "results/simulate-matrix")
     recs = run_sweep(tasks, out, scheduler=args.scheduler, workers=args.workers,
-                     progress=not args.quiet, connect_timeout=args.connect_timeout)
+                     progress=not args.quiet, connect_timeout=args.connect_timeout,
+                     func=run_task_with_progress if not args.quiet else run_task)
     rows, fits = [], []
     for nb in nbetas:
         per_n = []
@@ -629,6 +647,12 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
                    "gamma_paper": rs[0]["gamma_paper"],
                    "error": mean - rs[0]["Q2_standard"],
                    "equilibrated": all(bool(r["equilibrated"]) for r in rs),
+                   "tau": max(float(r.get("tau", math.nan)) for r in rs),
+                   "n_sweeps": max(int(r.get("n_sweeps", 0)) for r in rs),
+                   "reason": " | ".join(dict.fromkeys(r.get("reason", "") for r in rs
+                                                      if r.get("reason"))),
+                   "advice": " | ".join(dict.fromkeys(r.get("advice", "") for r in rs
+                                                      if r.get("advice"))),
                    "phases": ";".join(rs[0]["phases"]), "notes": " | ".join(rs[0]["notes"])}
             rows.append(row)
             per_n.append(row)
@@ -644,17 +668,20 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
     write_json(out / "summary.json", nan_to_none({
         "command": "simulate matrix", "law": args.law, "q": args.q, "sigma2": args.sigma2,
         "lambdas": lambdas, "n_beta": nbetas, "N": sizes, "chains": chains, "sweeps": sweeps,
+        "max_sweeps": max_sweeps, "tau_multiple": args.tau_multiple,
         "rows": rows, "convergence": fits,
         "assumptions": list(ASSUMPTIONS)}, inf_strings=True))
     if not args.quiet:
         print(f"{'n_beta':>7} {'N':>6} {'Q2 (MC)':>11} {'+-':>8} {'Q2_inf':>10} "
-              f"{'Q2_N-Q2_inf':>12} {'Q2_paper':>10} {'eq':>3}")
+              f"{'Q2_N-Q2_inf':>12} {'Q2_paper':>10} {'tau':>6} {'sweeps':>7} {'eq':>3}")
         for r in rows:
             paper = (f"{r['Q2_paper']:>10.5g}" if math.isfinite(r["Q2_paper"])
                      else f"{'undefined':>10}")
             print(f"{r['n_beta']:>7.4g} {r['N']:>6d} {r['Q2']:>11.5f} {r['Q2_se']:>8.1e} "
                   f"{r['Q2_standard']:>10.5f} {r['error']:>12.3e} {paper} "
+                  f"{r['tau']:>6.0f} {r['n_sweeps']:>7d} "
                   f"{('y' if r['equilibrated'] else 'n'):>3}")
+        print(_matrix_verdicts(rows, args.tau_multiple))
         for f in fits:
             if math.isfinite(f["slope"]):
                 print(f"n_beta = {f['n_beta']:g}: |Q2_N - Q2_inf| ~ {f['prefactor']:.3g} "
@@ -674,6 +701,20 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
             print(f"figure: {path}", file=sys.stderr)
     _write_html(args, out, None if args.no_plot else path)
     return 0
+
+
+def _matrix_verdicts(rows: list[dict[str, Any]], tau_multiple: float) -> str:
+    """The matrix model's equilibration legend and, per point that is not equilibrated, why
+    and what to change."""
+    bad = [r for r in rows if not r.get("equilibrated")]
+    lines = [f"eq = y: random-start and locked-start chains agree within 3 standard errors and "
+             f"the measurement window covers >= {tau_multiple:g} autocorrelation times of every "
+             f"u_k^T D u_k; {len(rows) - len(bad)} of {len(rows)} points equilibrated"]
+    for r in bad:
+        lines.append(f"  n_beta={r['n_beta']:g} N={int(r['N'])}: not equilibrated: "
+                     f"{r.get('reason') or 'no verdict recorded'}"
+                     + (f"; to change: {r['advice']}" if r.get("advice") else ""))
+    return "\n".join(lines)
 
 
 def _paper_status(rec: dict[str, Any]) -> str:

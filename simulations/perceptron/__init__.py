@@ -39,7 +39,7 @@ from ._chains import DRIFT_TOLERANCE, MOVERS, ChainTraces, run_chain_reference, 
 from ._finite_size import FiniteSizeFit, extrapolate_finite_size
 from ._point import PerceptronPoint, simulate_point
 from ._problem import PerceptronProblem, check_sizes, make_problem
-from ._stats import blocking_stderr, tau_int, tau_int_pooled
+from ._stats import blocking_stderr, extension_length, tau_int, tau_int_pooled
 
 __all__ = [
     "PerceptronProblem",
@@ -47,6 +47,7 @@ __all__ = [
     "ChainTraces",
     "run_chains",
     "run_chain_reference",
+    "extension_length",
     "tau_int",
     "tau_int_pooled",
     "blocking_stderr",

@@ -39,7 +39,7 @@ from ._problem import (
     check_sizes,
     make_problem,
 )
-from ._stats import blocking_stderr, tau_int_pooled
+from ._stats import blocking_stderr, extension_length, tau_int_pooled
 
 
 @dataclass(frozen=True)
@@ -365,9 +365,7 @@ def simulate_point(N: int, load: float, T: float, *, prior: Prior = "spherical",
             continue
         if (gap_ok and len_ok) or S >= max_sweeps or out_of_time:
             break
-        need = int(math.ceil(1.2 * tau_multiple * tau / (1.0 - burn_frac)))
-        S_new = min(max(2 * S, need) if not gap_ok else max(need, int(math.ceil(1.5 * S))),
-                    max_sweeps)
+        S_new = extension_length(S, tau, gap_ok, burn_frac, tau_multiple, max_sweeps)
         why = (f"start gap {abs(ev['gap']) / ev['gap_se']:.1f} se" if not gap_ok and
                np.isfinite(ev["gap_se"]) and ev["gap_se"] > 0 else
                ("starts differ" if not gap_ok else

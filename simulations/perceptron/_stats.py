@@ -71,6 +71,17 @@ def tau_int_pooled(x: ArrayLike, c: float = 5.0) -> float:
     return float(max(tau, 0.5))
 
 
+def extension_length(S: int, tau: float, gap_ok: bool, burn_frac: float, tau_multiple: float,
+                     max_sweeps: int) -> int:
+    """Length (sweeps per chain) to extend a run of ``S`` sweeps to: twice ``S`` (at least what
+    the measured ``tau`` asks) while two starts disagree, else 1.2x the length whose window
+    ``(1 - burn_frac) S`` covers ``tau_multiple`` times ``tau`` (at least 1.5 ``S``); never
+    above ``max_sweeps``."""
+    need = int(math.ceil(1.2 * tau_multiple * tau / (1.0 - burn_frac)))
+    grow = max(2 * S, need) if not gap_ok else max(need, int(math.ceil(1.5 * S)))
+    return min(grow, max_sweeps)
+
+
 def blocking_stderr(x: ArrayLike, min_blocks: int = 16) -> float:
     """Standard error of the mean of a correlated series by blocking (Flyvbjerg & Petersen
     1989): the largest naive error over block lengths ``1, 2, 4, ...`` with at least
