@@ -157,10 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_download_argument(q)
     q.add_argument("--keep-going", action="store_true",
                    help="record layers that cannot be read or analysed and go on")
-    q.add_argument("--curve", metavar="FAMILY", choices=["imp", "tpl", "student_t"],
+    q.add_argument("--curve", metavar="FAMILY", choices=["imp", "tpl", "student_t", "ecs"],
                    help="no model: theoretical (model-derived) quality curve on synthetic "
                         "spectra of this family (imp: inverse MP with kappa = alpha/2; tpl: "
-                        "truncated power law; student_t: heavy-tailed Wishart)")
+                        "truncated power law; student_t: heavy-tailed Wishart); ecs (with "
+                        "--esd FILE): log10 Q of each given ESD under each model as a function "
+                        "of the ECS edge lambda_min, the PL xmin and detX edges marked (table, "
+                        "--json, --plot DIR: ecs_curve_<name>.png)")
     q.add_argument("--alpha", default="0.2:6:24", metavar="A:B[:N]",
                    help="with --curve: N nominal alphas from A to B (default 0.2:6:24)")
     q.add_argument("--curve-M", type=int, default=384, metavar="M",

@@ -52,6 +52,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
     _check_outputs(args, files=("json", "html"), dirs=("plot",))
 
+    # ---- quality vs the ECS edge of given ESDs
+    if args.curve == "ecs":
+        return _ecs_curves(args, qopts, widths, write_json)
+
     # ---- model-derived curve, no model file
     if args.curve:
         if args.path is not None:
@@ -238,3 +242,58 @@ def cmd_quality(args: argparse.Namespace) -> int:
                        "(reasons in the table above)")
     return EXIT_OK
 
+
+def _ecs_curves(args: argparse.Namespace, qopts: QualityOptions, widths: dict[str, int],
+                write_json: Any) -> int:
+    """``setol quality --esd FILE --curve ecs``: log10 Q of each ESD against the ECS edge."""
+    import numpy as np
+
+    from ..io import read_esd
+    from ..quality import ECSError, ecs_curve
+
+    if not getattr(args, "esd", None) or args.path:
+        raise CLIError("--curve ecs takes the eigenvalues from --esd FILE (and no PATH)")
+    if getattr(args, "html", None):
+        raise CLIError("--html reports a model's layers; with --curve use --json or --plot")
+    try:
+        spectra = read_esd(args.esd)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    models = qopts.models
+    curves = []
+    for name, ev in spectra.items():
+        try:
+            curves.append(ecs_curve(ev, name=name, models=models, scale=qopts.scale,
+                                    detx_rule=qopts.detx_rule, min_ecs=qopts.min_ecs,
+                                    K=qopts.K, fit_kwargs={"min_tail": args.min_tail}
+                                    if args.min_tail is not None else None))
+        except (ECSError, ValueError) as exc:
+            raise CLIError(f"--curve ecs: ESD {name!r}: {exc}") from exc
+    if not args.quiet:
+        for c in curves:
+            alpha = "-" if c.alpha is None else f"{c.alpha:.3f}"
+            head = (f"{'lambda_min':>11} {'M_ecs':>5} {'mark':>9} "
+                    + " ".join(m.rjust(widths[m]) for m in models))
+            print(f"{c.name}: log10 Q vs the ECS edge (alpha = {alpha}, {c.scale} scale; "
+                  "lambda_min on the scale of the given eigenvalues)")
+            print(f"{head}\n{'-' * len(head)}")
+            for i, lm in enumerate(c.lambda_min):
+                qs = " ".join((f"{c.log10_q[m][i]:.2f}" if np.isfinite(c.log10_q[m][i])
+                               else "-").rjust(widths[m]) for m in models)
+                print(f"{lm:11.5g} {int(c.num_ecs[i]):5d} {c.marker(i):>9} {qs}")
+            print()
+    if args.json:
+        write_json({"curves": [c.to_dict() for c in curves],
+                    "settings": {"models": list(models), "scale": qopts.scale,
+                                 "detx_rule": qopts.detx_rule, "min_ecs": qopts.min_ecs,
+                                 "esd": str(args.esd)}})
+    if args.plot:
+        from ..report import plot_ecs_curve, safe_filename
+
+        out = Path(args.plot)
+        out.mkdir(parents=True, exist_ok=True)
+        for c in curves:
+            plot_ecs_curve(c, out / f"ecs_curve_{safe_filename(c.name)}.png")
+        if not args.quiet:
+            print(f"plots: {len(curves)} ecs_curve_<name>.png in {out}", file=sys.stderr)
+    return EXIT_OK

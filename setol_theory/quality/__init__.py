@@ -20,6 +20,7 @@ from ._ecs import (
     ECSError,
     select_ecs,
 )
+from ._ecs_curve import ECSCurve, ecs_curve
 from ._models import (
     NotApplicable,
     QualityError,
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_MIN_ECS",
     "DEFAULT_MODELS",
     "ECS",
+    "ECSCurve",
     "ECSError",
     "LayerQuality",
     "MODELS",
@@ -67,6 +69,7 @@ __all__ = [
     "QualityError",
     "QualityTable",
     "bulk_spikes_constant",
+    "ecs_curve",
     "fit_free_cauchy",
     "g_bulk_spikes",
     "g_empirical",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._analysis_html import analysis_rows, write_analysis_report
 from ._compare import plot_esd_overlay, plot_history
 from ._figures import (
+    plot_ecs_curve,
     plot_ecs_esd,
     plot_erg_vs_alpha,
     plot_hciz_convergence,
@@ -33,6 +34,7 @@ __all__ = [
     "plot_erg_vs_alpha",
     "plot_hciz_convergence",
     "plot_layer_esd",
+    "plot_ecs_curve",
     "plot_quality_curve",
     "plot_quality_vs_alpha",
     "plot_verify_model",

@@ -561,3 +561,51 @@ def plot_quality_curve(curve, path: str | Path | None = None):
     legend_below(ax, ncol=2)
     return _save(fig, plt, path)
 
+
+
+def plot_ecs_curve(curve, path: str | Path | None = None):
+    """``log10 Q`` of one ESD under each spectral model against the ECS edge ``lambda_min``
+    (:class:`setol_theory.quality.ECSCurve`), the power-law ``xmin`` and the TraceLog detX
+    edge marked; below, the ECS size."""
+    from ._style import LINES, annotate, legend_below, series_style, style_axes
+
+    plt = pyplot()
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    lam = np.asarray(curve.lambda_min, dtype=float)
+    spans = {}
+    for i, (m, y) in enumerate(curve.log10_q.items()):
+        y = np.asarray(y, dtype=float)
+        ok = np.isfinite(y)
+        if ok.any():
+            ax.plot(lam[ok], y[ok], **series_style(i), ms=3, lw=1.2, label=m)
+            spans[m] = (float(y[ok].min()), float(y[ok].max()))
+    notes = []
+    if len(spans) >= 3:  # a model far above the others is cut, not allowed to flatten them
+        his = sorted(hi for _, hi in spans.values())
+        lo, cap = min(a for a, _ in spans.values()), his[-2]
+        pad = 0.08 * (cap - lo) or 0.5
+        cut = [f"{m} (max {hi:.3g})" for m, (_, hi) in spans.items() if hi > cap + 3 * pad]
+        if cut:
+            ax.set_ylim(lo - pad, cap + 3 * pad)
+            notes.append("off scale: " + ", ".join(cut))
+    missing = [m for m in curve.log10_q if m not in spans]
+    if missing:
+        notes.append("no value (not applicable or failed): " + ", ".join(missing))
+    if notes:
+        annotate(ax, "\n".join(notes), loc="upper left", width=60)
+    for a in (ax, ax2):
+        if curve.xmin is not None:
+            a.axvline(curve.xmin, **LINES["xmin"],
+                      label=f"PL xmin = {curve.xmin:.3g}" if a is ax else None)
+        a.axvline(curve.lambda_min_detx, **LINES["detx"],
+                  label=f"detX lambda_min = {curve.lambda_min_detx:.3g}" if a is ax else None)
+        a.set_xscale("log")
+    alpha = "-" if curve.alpha is None else f"{curve.alpha:.2f}"
+    style_axes(ax, xlabel="", ylabel=f"log10 Q ({curve.scale} scale)",
+               title=f"{curve.name}: layer quality vs ECS edge (alpha = {alpha})")
+    legend_below(ax, ncol=4)
+    ax2.plot(lam, curve.num_ecs, "o-", ms=3, color="black")
+    style_axes(ax2, xlabel="ECS edge lambda_min (scale of the given eigenvalues)",
+               ylabel="M_ECS")
+    return _save(fig, plt, path)
