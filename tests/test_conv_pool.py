@@ -119,3 +119,22 @@ def test_analyze_many_pools_like_analyze(tmp_path):
         got = [(r["layer"], r["alpha"], r["log_norm"], r["num_evals"]) for r in many.records]
         assert got == [(m.name, m.alpha, m.log_norm, m.num_evals) for m in ref.layers]
     assert [m.name for m in one.layers] == ["conv.weight", "fc.weight"]
+
+
+def test_size_filter_applies_to_the_pooled_esd():
+    """A first conv layer (3 input channels): 3 eigenvalues per slice, 27 pooled. As in
+    WeightWatcher, min_evals/max_evals apply to the pooled count."""
+    from setol_theory.io import describe_layers
+
+    W = np.random.default_rng(7).standard_t(3, size=(16, 3, 3, 3))
+    src = {"conv.weight": W}
+    (m,) = analyze(src, traps=False, min_evals=10, min_tail=5).layers
+    assert (m.name, m.status, m.num_evals) == ("conv.weight", "ok", 27)
+    slices = analyze(src, traps=False, min_evals=10, pool=False).layers
+    assert len(slices) == 9 and {s.status for s in slices} == {"filtered"}
+    (f,) = analyze(src, traps=False, min_evals=30).layers
+    assert f.status == "filtered" and "27 eigenvalues (pooled over 9 kernel positions)" in f.reason
+    (p,) = describe_layers(src, min_evals=30)
+    assert (p.name, p.action, p.reason) == ("conv.weight", "filter", f.reason)
+    (p,) = describe_layers(src, min_evals=10)
+    assert (p.name, p.action, p.num_evals) == ("conv.weight", "analyse", 27)

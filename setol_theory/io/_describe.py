@@ -159,7 +159,7 @@ def describe_layers(
                 continue
             plans = list(parts(t, kind, common))
             if pool and conv == "slices" and kind.startswith("conv") and len(t.shape) >= 3:
-                plans = _pooled(plans, t.name, common)
+                plans = _pooled(plans, t.name, common, min_evals, max_evals)
             yield from plans
 
     def parts(t: Any, kind: str, common: dict[str, Any]) -> Iterator[LayerPlan]:
@@ -182,14 +182,23 @@ def describe_layers(
     return gen()
 
 
-def _pooled(plans: list[LayerPlan], name: str, common: dict[str, Any]) -> list[LayerPlan]:
+def _pooled(plans: list[LayerPlan], name: str, common: dict[str, Any], min_evals: int,
+            max_evals: int | None) -> list[LayerPlan]:
     """The plans of a conv tensor's slices with the analysable ones pooled into one entry
-    (in the position of the first), as the analysis pools them."""
-    ok = [p for p in plans if p.action == "analyse"]
+    (in the position of the first), as the analysis pools them: the size filter applies to
+    the pooled number of eigenvalues."""
+    ok = [p for p in plans if p.action in ("analyse", "filter")]
     if not ok:
         return plans
-    entry = LayerPlan(name, matrix_shape=ok[0].matrix_shape,
-                      num_evals=sum(p.num_evals or 0 for p in ok), action="analyse", **common)
+    n = sum(p.num_evals or 0 for p in ok)
+    if n < min_evals or (max_evals is not None and n > max_evals):
+        hi = "inf" if max_evals is None else max_evals
+        action, why = "filter", (f"{n} eigenvalues (pooled over {len(ok)} kernel positions), "
+                                 f"outside min_evals/max_evals [{min_evals}, {hi}]")
+    else:
+        action, why = "analyse", ""
+    entry = LayerPlan(name, matrix_shape=ok[0].matrix_shape, num_evals=n, action=action,
+                      reason=why, **common)
     first = plans.index(ok[0])
     return [*(p for p in plans[:first]), entry,
-            *(p for p in plans[first + 1:] if p.action != "analyse")]
+            *(p for p in plans[first + 1:] if p.action not in ("analyse", "filter"))]

@@ -241,16 +241,16 @@ def analyze_layers(
 
 def pools_slices(layer: Layer, opts: AnalysisOptions) -> bool:
     """Whether ``layer`` is an analysable conv kernel slice that ``opts`` pool with the other
-    slices of its tensor (``pool`` and ``conv="slices"``; one record named ``base_name``)."""
+    slices of its tensor (``pool`` and ``conv="slices"``; one record named ``base_name``, whose
+    size filter applies to the pooled number of eigenvalues, as WeightWatcher's)."""
     return (opts.pool and opts.conv == "slices" and layer.kind.startswith("conv")
-            and layer.W is not None and layer.name != layer.base_name
-            and in_size_range(min(np.shape(layer.W)), opts))
+            and layer.W is not None and layer.name != layer.base_name)
 
 
 def _group_slices(layers: Iterable[Layer], opts: AnalysisOptions
                   ) -> Iterator[Layer | list[Layer]]:
     """The layers, with the consecutive analysable slices of each conv kernel (same
-    ``base_name``, size within ``min_evals``/``max_evals``) gathered into one list."""
+    ``base_name``) gathered into one list."""
     group: list[Layer] = []
     for layer in layers:
         if pools_slices(layer, opts):
@@ -278,8 +278,15 @@ def _pooled_result(slices: list[Layer], backend: Backend, opts: AnalysisOptions,
     ``lambda_max_rand`` and ``threshold_rand`` the largest over the slices.
     """
     base = slices[0]
-    parts = _analyze_buffer(slices, backend, opts, None, on_error, batch_bytes)
     N, M = max(np.shape(base.W)), min(np.shape(base.W))
+    if not in_size_range(len(slices) * M, opts):
+        lo, hi = opts.min_evals, opts.max_evals
+        m = LayerMetrics(name=base.base_name, kind=base.kind, status="filtered", N=N, M=M,
+                         reason=f"{len(slices) * M} eigenvalues (pooled over {len(slices)} "
+                                f"kernel positions), outside min_evals/max_evals "
+                                f"[{lo}, {hi if hi is not None else 'inf'}]")
+        return _finish(m, None, None, quality)
+    parts = _analyze_buffer(slices, backend, opts, None, on_error, batch_bytes)
     bad = [r for r in parts if r.evals is None]
     if bad:  # on_error="record": the pooled layer is skipped with the first slice's reason
         m = LayerMetrics(name=base.base_name, kind=base.kind, status="skipped",
