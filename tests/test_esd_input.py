@@ -136,3 +136,16 @@ def test_cli_analyze_and_quality_take_esd(tmp_path):
     assert len(json.loads(qout.read_text())["layers"]) == 2
     assert main(["analyze", str(tmp_path / "esds.npz"), "--esd", str(tmp_path / "esds.npz"),
                  "--quiet"]) == 1
+
+
+def test_analyze_table_prints_an_unknown_N_as_a_dash():
+    """An ESD given without N stores N = 0 ("not known", see setol_theory.columns); the table
+    prints "-" there, while a known N is printed as it is."""
+    from setol_theory.cli._common import format_table
+
+    rows = [{"name": "esd", "status": "ok", "N": 0, "M": 500, "alpha": 3.4},
+            {"name": "w", "status": "ok", "N": 784, "M": 300, "alpha": 2.1}]
+    lines = format_table(rows, width=None).splitlines()
+    n_start = lines[0].index("     N")
+    n_cell = [line[n_start:n_start + 6].strip() for line in lines[2:]]
+    assert n_cell == ["-", "784"]

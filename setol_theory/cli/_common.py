@@ -23,18 +23,21 @@ class Column:
     ``key`` is the record's attribute (or dict key), ``head`` the header, ``width`` the fixed
     width of a number column, ``spec`` its format (``".3f"``, ``".4g"``, ``"d"``; ``"s"`` for
     text). Adding a column to ``setol analyze``'s table is one line in :data:`LAYER_COLUMNS`.
+    ``zero_missing``: the record stores 0 for "not known" in this column (``N`` of an ESD
+    given without N, see :mod:`setol_theory.columns`), so 0 prints as ``-``.
     """
 
     key: str
     head: str
     width: int
     spec: str
+    zero_missing: bool = False
 
 
 #: The columns of ``setol analyze``'s table after the layer name (which takes the rest of the
 #: terminal width), in order; the last text column may run past the width.
 LAYER_COLUMNS: list[Column] = [
-    Column("N", "N", 6, "d"),
+    Column("N", "N", 6, "d", zero_missing=True),
     Column("M", "M", 6, "d"),
     Column("alpha", "alpha", 6, ".3f"),
     Column("alpha_sigma", "+-", 5, ".2f"),
@@ -106,6 +109,11 @@ def _get(record: Any, key: str) -> Any:
     return record.get(key) if isinstance(record, dict) else getattr(record, key, None)
 
 
+def _cell(record: Any, column: Column) -> Any:
+    value = _get(record, column.key)
+    return None if column.zero_missing and value == 0 else value
+
+
 def table_width() -> int | None:
     """Characters per line for a table: ``$COLUMNS`` when set, the terminal's width when
     stdout is a terminal, else None (a file or a pipe: nothing is elided)."""
@@ -161,7 +169,7 @@ def format_table(records: Sequence[Any], columns: Sequence[Column] = LAYER_COLUM
             lines.append(f"{_fmt(name, 's', name_w)} {status}: {_get(r, 'reason')}")
             continue
         cells = [_fmt(name, "s", name_w)]
-        cells += [_fmt(_get(r, c.key), c.spec, c.width) for c in columns[:trailing]]
+        cells += [_fmt(_cell(r, c), c.spec, c.width) for c in columns[:trailing]]
         cells += [str(_get(r, c.key) or "") for c in columns[trailing:]]  # whole, not elided
         lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
