@@ -21,7 +21,7 @@ import argparse
 import csv
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -370,19 +370,26 @@ def _perceptron_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _verdicts(rows: list[dict[str, Any]], tau_multiple: float) -> str:
-    """The equilibration legend and, per point that is not equilibrated, why and what to
-    change."""
-    pts = [r for r in rows if math.isfinite(r["N"])]
-    bad = [r for r in pts if not r.get("equilibrated")]
-    lines = [f"eq = y: teacher and random starts agree within 2 standard errors and the "
-             f"measurement window covers >= {tau_multiple:g} autocorrelation times of R and "
-             f"the energy; {len(pts) - len(bad)} of {len(pts)} points equilibrated"]
+def _verdict_legend(criterion: str, points: list[dict[str, Any]],
+                    label: Callable[[dict[str, Any]], str]) -> str:
+    """The equilibration legend (``criterion``, then "k of n points equilibrated") and, per
+    point that is not equilibrated (named by ``label``), why and what to change."""
+    bad = [r for r in points if not r.get("equilibrated")]
+    lines = [f"{criterion}; {len(points) - len(bad)} of {len(points)} points equilibrated"]
     for r in bad:
-        lines.append(f"  T={r['T']:g} alpha={r['load']:g} N={int(r['N'])}: not equilibrated: "
+        lines.append(f"  {label(r)}: not equilibrated: "
                      f"{r.get('reason') or 'no verdict recorded'}"
                      + (f"; to change: {r['advice']}" if r.get("advice") else ""))
     return "\n".join(lines)
+
+
+def _verdicts(rows: list[dict[str, Any]], tau_multiple: float) -> str:
+    """The perceptron's equilibration legend (the N = inf extrapolation rows are not points)."""
+    return _verdict_legend(
+        f"eq = y: teacher and random starts agree within 2 standard errors and the "
+        f"measurement window covers >= {tau_multiple:g} autocorrelation times of R and "
+        f"the energy", [r for r in rows if math.isfinite(r["N"])],
+        lambda r: f"T={r['T']:g} alpha={r['load']:g} N={int(r['N'])}")
 
 
 def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -704,17 +711,11 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
 
 
 def _matrix_verdicts(rows: list[dict[str, Any]], tau_multiple: float) -> str:
-    """The matrix model's equilibration legend and, per point that is not equilibrated, why
-    and what to change."""
-    bad = [r for r in rows if not r.get("equilibrated")]
-    lines = [f"eq = y: random-start and locked-start chains agree within 3 standard errors and "
-             f"the measurement window covers >= {tau_multiple:g} autocorrelation times of every "
-             f"u_k^T D u_k; {len(rows) - len(bad)} of {len(rows)} points equilibrated"]
-    for r in bad:
-        lines.append(f"  n_beta={r['n_beta']:g} N={int(r['N'])}: not equilibrated: "
-                     f"{r.get('reason') or 'no verdict recorded'}"
-                     + (f"; to change: {r['advice']}" if r.get("advice") else ""))
-    return "\n".join(lines)
+    """The matrix model's equilibration legend."""
+    return _verdict_legend(
+        f"eq = y: random-start and locked-start chains agree within 3 standard errors and "
+        f"the measurement window covers >= {tau_multiple:g} autocorrelation times of every "
+        f"u_k^T D u_k", rows, lambda r: f"n_beta={r['n_beta']:g} N={int(r['N'])}")
 
 
 def _paper_status(rec: dict[str, Any]) -> str:
