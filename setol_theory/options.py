@@ -311,6 +311,14 @@ class QualityOptions(_Options):
                   "Eq. (163))", metavar="K", flag="--K")
     min_ecs: int = _opt(MIN_ECS, f"smallest accepted ECS (default {MIN_ECS} "
                         "eigenvalues)", metavar="K")
+    q_ci: int = _opt(0, "seeded bootstrap 95 per cent interval of each layer's log10 Q per "
+                     "model from K resamples of the ESD, each redone whole (power-law refit "
+                     "with the xmin scan, ECS, model; docs/quality.md, 'Error bars'; default "
+                     "0: off; per resample about 10 ms with all models at 384 eigenvalues, "
+                     "0.5 ms without tpl and emp_inv; 31 and 1.2 ms at 4096)", metavar="K")
+    seed: int | None = _opt(0, "seed of the --q-ci resamples (the same for every layer) and of "
+                            "--curve student_t (default 0; None in the Python API: a fresh "
+                            "seed each run, not reproducible)", metavar="SEED")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ecs", _ecs_value(self.ecs))
@@ -336,7 +344,9 @@ class QualityOptions(_Options):
         _check_choice("scale", self.scale, SCALES)
         _check_int("K", self.K, 1)
         _check_int("min_ecs", self.min_ecs, 1)
-        _plain_ints(self, ("K", "min_ecs"))
+        _check_int("q_ci", self.q_ci, 0)
+        _check_int("seed", self.seed, 0, none_ok=True)
+        _plain_ints(self, ("K", "min_ecs", "q_ci", "seed"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -168,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --curve: N nominal alphas from A to B (default 0.2:6:24)")
     q.add_argument("--curve-M", type=int, default=384, metavar="M",
                    help="with --curve: eigenvalues per synthetic spectrum (default 384)")
-    q.add_argument("--seed", type=int, default=0, help="with --curve student_t: random seed")
     q.add_argument("--json", metavar="FILE", help="write the per-layer records (or curve) as JSON")
     q.add_argument("--plot", metavar="DIR",
                    help="write figures into DIR: esd/<layer>.png with both ECS edges, "

@@ -79,7 +79,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
             raise CLIError(f"--alpha: at most 400 points, got {npts}")
         alphas = np.linspace(lo_a, hi_a, npts)
         try:
-            curve = quality_curve(args.curve, alphas, M=args.curve_M, ecs=ecs, seed=args.seed,
+            curve = quality_curve(args.curve, alphas, M=args.curve_M, ecs=ecs, seed=qopts.seed,
                                   **common)
         except ValueError as exc:
             raise CLIError(f"--curve {args.curve}: {exc}") from exc
@@ -107,7 +107,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
             raise CLIError("--html reports a model's layers; with --curve use --json or --plot")
         if args.json:
             write_json({"curve": curve.to_dict(), "settings": {**common, "models": list(models),
-                        "ecs": ecs, "family": args.curve, "M": args.curve_M, "seed": args.seed}})
+                        "ecs": ecs, "family": args.curve, "M": args.curve_M, "seed": qopts.seed}})
         if args.plot:
             from ..report import plot_quality_curve
 
@@ -163,6 +163,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
                     e.erg_residual_at_xmin]
             line = " ".join(_fmt(v, s, w) for v, (_, w, s) in zip(vals, cols, strict=True))
             print(line + " " + " ".join(qcell(r.quality.models.get(m), m) for m in models))
+        if qopts.q_ci > 0:
+            _interval_table(report, models)
         print(f"\nECS rule {ecs!r}; log10 Q per model (Q^2 = sum_ECS G(lambda_i), "
               f"{qopts.scale} scale); ERG = sum of ln lambda over the power-law tail "
               "(sum(lambda) = M scale, 0 at the Ideal point); dl_min = xmin - lambda_min^detX "
@@ -241,6 +243,35 @@ def cmd_quality(args: argparse.Namespace) -> int:
         raise CLIError(f"{source}: no layer has an effective correlation space "
                        "(reasons in the table above)")
     return EXIT_OK
+
+
+def _interval_table(report: Any, models: tuple[str, ...]) -> None:
+    """The ``--q-ci`` block: each layer's bootstrap interval ``[low, high]`` of log10 Q."""
+    recs = report.with_quality
+    if not recs:
+        return
+    w = {m: max(len(m), 13) for m in models}
+    name_w = name_width(["layer", *(r.name for r in recs)], sum(w[m] + 1 for m in models))
+    head = _fmt("layer", "s", name_w) + " " + " ".join(m.rjust(w[m]) for m in models)
+    mq0 = next(iter(recs[0].quality.models.values()))
+    print(f"\nlog10 Q: 95% bootstrap interval [low, high] from {mq0.ci_replicates} resamples "
+          "of each ESD (percentiles; each resample refitted, ECS and model redone)")
+    print(head)
+    print("-" * len(head))
+    missing = 0
+    for r in recs:
+        cells = []
+        for m in models:
+            mq = r.quality.models.get(m)
+            if mq is None or mq.log10_q_ci_low is None or mq.log10_q_ci_high is None:
+                missing += mq is not None and mq.ok
+                cells.append("-".rjust(w[m]))
+            else:
+                cells.append(f"[{mq.log10_q_ci_low:.2f}, {mq.log10_q_ci_high:.2f}]".rjust(w[m]))
+        print(_fmt(r.name, "s", name_w) + " " + " ".join(cells))
+    if missing:
+        print(f"{missing} interval(s) of a model with a value are missing: fewer than half of "
+              "the resamples gave a value (ci_reason in --json)")
 
 
 def _ecs_curves(args: argparse.Namespace, qopts: QualityOptions, widths: dict[str, int],

@@ -308,7 +308,7 @@ def _pooled_result(slices: list[Layer], backend: Backend, opts: AnalysisOptions,
         m = replace(m, num_traps=float(sum(r.metrics.num_traps for r in parts)),
                     lambda_max_rand=max(r.metrics.lambda_max_rand for r in parts),
                     threshold_rand=max(r.metrics.threshold_rand for r in parts))
-    return _finish(m, evals, detx, quality)
+    return _finish(m, evals, detx, quality, opts.fit_kwargs)
 
 
 def legacy_analyze_layers(layers: Iterable[Layer], *, on_error: str = "raise",
@@ -324,9 +324,12 @@ def legacy_analyze_layers(layers: Iterable[Layer], *, on_error: str = "raise",
 
 
 def _finish(m: LayerMetrics, evals: Array | None, detx: DetXResult | None,
-            quality: QualityOptions | None) -> LayerResult:
-    """The last steps of one layer: ECS and quality from the same eigenvalues and detX."""
-    rec = layer_record(m, evals, quality, detx=detx) if quality is not None else None
+            quality: QualityOptions | None, fit_kwargs: dict[str, Any] | None = None
+            ) -> LayerResult:
+    """The last steps of one layer: ECS and quality from the same eigenvalues and detX
+    (``fit_kwargs``: the analysis's power-law fit settings, for the log10 Q interval)."""
+    rec = layer_record(m, evals, quality, detx=detx, fit_kwargs=fit_kwargs) \
+        if quality is not None else None
     return LayerResult(m, evals, detx, rec)
 
 
@@ -364,7 +367,7 @@ def _analyze_buffer(layers: list[Layer], backend: Backend, opts: AnalysisOptions
             ok.append(i)
     if opts.traps and ok:
         _add_traps(layers, out, ok, backend, opts, batch_bytes)
-    return [_finish(m, ev, dx, quality) for m, ev, dx in out]
+    return [_finish(m, ev, dx, quality, opts.fit_kwargs) for m, ev, dx in out]
 
 
 def _lowrank_spectrum(layer: Layer, opts: AnalysisOptions) -> Spectrum | Exception:

@@ -134,4 +134,4 @@ def _one(name: str, ev: Array, M: int, N: int | None, scale: str, opts: Analysis
     detx = layer_detx(x)
     m = esd_metrics(x, N, M, name=name, kind="esd", normalization=norm,
                     fit_kwargs=opts.fit_kwargs, gof_kwargs=opts.gof_kwargs, detx=detx)
-    return _finish(m, x, detx, quality)
+    return _finish(m, x, detx, quality, opts.fit_kwargs)

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..htsr import DetXResult, LayerMetrics
-from ..options import QualityOptions
+from ..options import AnalysisOptions, QualityOptions
 from ..quality import (
     DEFAULT_MODELS,
     MODELS,
@@ -19,6 +19,7 @@ from ..quality import (
     LayerQuality,
     layer_quality,
     model_quality,
+    quality_interval,
 )
 from ..util import nan_to_none as _nan_to_none
 from ._results import ModelAnalysis
@@ -151,14 +152,42 @@ class QualityReport:
         })
 
 
+def _with_intervals(lq: LayerQuality, evals: Array, options: QualityOptions,
+                    fit_kwargs: dict[str, Any] | None) -> LayerQuality:
+    """``lq`` with the bootstrap interval of ``log10 Q`` of each model that has a value
+    (:func:`setol_theory.quality.quality_interval`, ``options.q_ci`` resamples, seeded with
+    ``options.seed``)."""
+    ok = [name for name, mq in lq.models.items() if mq.ok]
+    ci = quality_interval(evals, replicates=options.q_ci, seed=options.seed, ecs=options.ecs,
+                          models=ok, scale=options.scale, K=options.K,
+                          min_ecs=options.min_ecs, detx_rule=options.detx_rule,
+                          fit_kwargs=fit_kwargs) if ok else {}
+    models = {}
+    for name, mq in lq.models.items():
+        c = ci.get(name)
+        if c is None:
+            models[name] = replace(mq, ci_replicates=options.q_ci,
+                                   ci_reason=f"no point estimate (model {mq.status})")
+        else:
+            models[name] = replace(mq, log10_q_ci_low=c.low if c.ok else None,
+                                   log10_q_ci_high=c.high if c.ok else None,
+                                   ci_replicates=c.replicates, ci_n_ok=c.n_ok,
+                                   ci_reason=c.reason)
+    return replace(lq, models=models)
+
+
 def layer_record(m: LayerMetrics, evals: Array | None, options: QualityOptions,
-                 detx: DetXResult | None = None) -> QualityRecord:
+                 detx: DetXResult | None = None,
+                 fit_kwargs: dict[str, Any] | None = None) -> QualityRecord:
     """The quality record of one layer from its HTSR metrics and eigenvalues.
 
     The ECS reuses the layer's power-law fit (``alpha``, ``xmin``) and, when the rules agree,
     its detX edge (``detx``, from :func:`setol_theory.htsr.layer_detx`), so the quality and
     the HTSR numbers of a layer come from one computation.  A layer that was not analysed
     keeps its status and reason; one whose ECS cannot be selected gets ``status="no-ecs"``.
+    With ``options.q_ci > 0`` each model's ``log10 Q`` gets its bootstrap interval; the
+    resamples are refitted with ``fit_kwargs`` (the analysis's
+    :attr:`setol_theory.AnalysisOptions.fit_kwargs`, so that they repeat its fit).
     """
     base = {"name": m.name, "N": int(m.N), "M": int(m.M)}
     if not m.ok or evals is None:
@@ -174,6 +203,8 @@ def layer_record(m: LayerMetrics, evals: Array | None, options: QualityOptions,
                            K=options.K, detx=detx)
     except ECSError as exc:
         return QualityRecord(status="no-ecs", reason=str(exc), **base, **htsr)
+    if options.q_ci > 0:
+        lq = _with_intervals(lq, evals, options, fit_kwargs)
     return QualityRecord(status="ok", quality=lq, **base, **htsr)
 
 
@@ -206,7 +237,10 @@ def quality_report(analysis: ModelAnalysis, options: QualityOptions | None = Non
         raise ValueError("quality_report needs the eigenvalues: run analyze(..., "
                          "keep_evals=True), or analyze(..., quality=QualityOptions())")
     detx = getattr(analysis, "detx", None) or {}
-    recs = [layer_record(m, analysis.evals.get(m.name), opts, detx=detx.get(m.name))
-            for m in analysis.layers]
+    # the analysis's power-law fit settings, for the resamples of the log10 Q interval
+    hs = dict(analysis.settings or {})
+    fit_kwargs = {k: hs[k] for k in AnalysisOptions().fit_kwargs if k in hs}
+    recs = [layer_record(m, analysis.evals.get(m.name), opts, detx=detx.get(m.name),
+                         fit_kwargs=fit_kwargs) for m in analysis.layers]
     settings = {**opts.to_dict(), "htsr": dict(analysis.settings or {})}
     return QualityReport(recs, source=str(analysis.source), settings=settings)

@@ -21,6 +21,7 @@ from ._ecs import (
     select_ecs,
 )
 from ._ecs_curve import ECSCurve, ecs_curve
+from ._interval import QualityInterval, quality_interval, resampled_quality
 from ._models import (
     NotApplicable,
     QualityError,
@@ -67,6 +68,7 @@ __all__ = [
     "NotApplicable",
     "QualityCurve",
     "QualityError",
+    "QualityInterval",
     "QualityTable",
     "bulk_spikes_constant",
     "ecs_curve",
@@ -93,6 +95,8 @@ __all__ = [
     "q2_levy_wigner",
     "q2_tpl",
     "quality_curve",
+    "quality_interval",
+    "resampled_quality",
     "select_ecs",
     "st_linear_quality_table",
     "synthetic_spectrum",

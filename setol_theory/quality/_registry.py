@@ -154,6 +154,11 @@ class ModelQuality:
     ``status`` is ``"ok"`` (``q2`` and ``log10_q`` set), ``"n/a"`` (the model does not apply,
     e.g. Levy-Wigner for alpha > 2) or ``"error"`` (``reason`` says why: divergent integral,
     ``Q^2 <= 0``...); ``q2``/``log10_q`` are then None, never NaN.
+
+    ``log10_q_ci_low``/``log10_q_ci_high``: the seeded bootstrap interval of ``log10_q``
+    (:func:`quality_interval`, 95 per cent) when one was asked for (``ci_replicates`` > 0):
+    ``ci_n_ok`` of the ``ci_replicates`` resamples gave a value; None with ``ci_reason`` when
+    fewer than half did or the model has no point estimate.
     """
 
     model: str
@@ -163,6 +168,11 @@ class ModelQuality:
     log10_q: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    log10_q_ci_low: float | None = None
+    log10_q_ci_high: float | None = None
+    ci_replicates: int = 0
+    ci_n_ok: int = 0
+    ci_reason: str = ""
 
     @property
     def ok(self) -> bool:

@@ -21,7 +21,12 @@ def _quality_columns(qrec: Mapping[str, Any], models: Sequence[str]) -> dict[str
     out["erg_residual_at_xmin"] = ecs.get("erg_residual_at_xmin")
     q = qrec.get("quality") or {}
     for m in models:
-        out[f"log10Q_{m}"] = (q.get(m) or {}).get("log10_q")
+        mq = q.get(m) or {}
+        out[f"log10Q_{m}"] = mq.get("log10_q")
+        if mq.get("ci_replicates"):
+            lo, hi = mq.get("log10_q_ci_low"), mq.get("log10_q_ci_high")
+            out[f"log10Q_{m}_ci"] = (f"[{lo:.3g}, {hi:.3g}]" if lo is not None
+                                     and hi is not None else None)
     if qrec.get("status") not in ("ok", None) and qrec.get("reason"):
         out["quality_reason"] = qrec["reason"]
     return out
@@ -156,7 +161,9 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
     columns = list(ANALYZE_COLUMNS)
     if analysis.quality is not None:
         models = list(analysis.quality.to_json_dict().get("models") or ())
-        columns += ["num_ecs", "erg_residual_at_xmin"] + [f"log10Q_{m}" for m in models]
+        ci = bool((analysis.quality.settings or {}).get("q_ci"))
+        columns += ["num_ecs", "erg_residual_at_xmin"] + [
+            c for m in models for c in (f"log10Q_{m}", *((f"log10Q_{m}_ci",) if ci else ()))]
     cards = [("layers analysed", f"{summary['num_analysed']} of {summary['num_layers']}"),
              ("mean alpha", summary["mean_alpha"]),
              ("mean alpha_weighted", summary.get("mean_alpha_weighted")),

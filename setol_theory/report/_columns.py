@@ -59,6 +59,12 @@ def definitions(names: list[str], given: dict[str, Any] | None = None
             out[n] = reg[n]
         elif n in FALLBACK:
             out[n] = FALLBACK[n]
+        elif n.startswith("log10Q_") and n.endswith("_ci"):
+            out[n] = (f"seeded bootstrap 95% interval [low, high] of log10 Q under model "
+                      f"{n[len('log10Q_'):-len('_ci')]!r}: percentiles over resamples of the "
+                      "ESD, each refitted (xmin scan, ECS, model); empty when fewer than half "
+                      "of the resamples gave a value (setol quality --q-ci K)",
+                      "[ET1993] ch. 13; docs/quality.md")
         elif n.startswith("log10Q_"):
             out[n] = _quality_definition(n[len("log10Q_"):])
         else:
