@@ -140,6 +140,10 @@ INTENDED: dict[str, str] = {
     "verdict": "new (listed)", "verdict_reason": "new (listed)",
     "alpha_ci_low": "new (listed; NaN unless --alpha-ci)",
     "alpha_ci_high": "new (listed; NaN unless --alpha-ci)",
+    "log10_q_ci_low": "new, per quality model (listed; None unless --q-ci)",
+    "log10_q_ci_high": "new, per quality model (listed; None unless --q-ci)",
+    "ci_replicates": "new, per quality model (listed; 0 unless --q-ci)",
+    "ci_n_ok": "new, per quality model (listed)", "ci_reason": "new, per quality model (listed)",
     "warning": "now 'small-tail' where the tail is too short or is the bulk (not graded); "
                "other values compared",
 }

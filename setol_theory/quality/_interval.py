@@ -126,8 +126,8 @@ def quality_interval(
     replacement (``numpy.random.default_rng(seed)``; zeros included, the same size) and redoes
     the whole per-layer procedure (:func:`resampled_quality`: power-law refit with the
     ``xmin`` scan, the ECS by the same rule, the model), so the interval includes the
-    uncertainty of ``xmin``, of the ECS edge and of alpha, as :func:`setol_theory.fit.
-    alpha_interval` does for alpha. The interval is the ``(1 - level)/2`` and
+    uncertainty of ``xmin``, of the ECS edge and of alpha, as the interval of alpha
+    (``setol_theory.fit._gof.alpha_interval``) does. The interval is the ``(1 - level)/2`` and
     ``(1 + level)/2`` percentiles of the resampled ``log10 Q`` (Efron & Tibshirani 1993
     [ET1993], ch. 13, the percentile interval).
 
