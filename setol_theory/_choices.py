@@ -8,8 +8,14 @@ importing the numerical layers (numba, scipy): ``setol --help`` stays fast.
 
 from __future__ import annotations
 
-__all__ = ["DETX_RULES", "MIN_ECS", "QUALITY_MODELS", "TRAP_SCALES", "TRAP_SHUFFLES",
-           "TRAP_SOLVERS"]
+__all__ = ["DETX_RULES", "FINGER_MODES", "MIN_ECS", "QUALITY_MODELS", "TAIL_FITS",
+           "TRAP_SCALES", "TRAP_SHUFFLES", "TRAP_SOLVERS"]
+
+#: Tail models of the analysis: the power law; also the power law with exponential cutoff on
+#: the same tail; the latter with the ``xmin_peak`` finger handling (WeightWatcher's E_TPL).
+TAIL_FITS: tuple[str, ...] = ("pl", "tpl", "e_tpl")
+#: Finger handling of the power-law fit: none, or WeightWatcher's ``fix_fingers`` modes.
+FINGER_MODES: tuple[str, ...] = ("none", "xmin_peak", "clip_xmax")
 
 #: MP scale of the shuffled layer in the correlation-trap test: its exact entry variance, or a
 #: fit to the shuffled ESD (WeightWatcher's choice).

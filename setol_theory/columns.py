@@ -104,6 +104,21 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     _C("fit_reason", "why the fit failed, or what the alpha range changed", ""),
     _C("fit_bound_hit", "true when the alpha range (1, 20) decided the selected xmin",
        ""),
+    _C("num_fingers", "number of top eigenvalues left out of the power-law fit by "
+       "--fingers clip_xmax (0 otherwise)", "scale-free", "[WW] fix_fingers; docs/htsr.md"),
+    _C("alpha_raw", "α of the plain power-law fit, before the finger handling", "scale-free",
+       "[WW] raw_alpha", "NaN unless --fingers xmin_peak|clip_xmax (or --fit e_tpl)"),
+    _C("tpl_alpha", "exponent α of the power law with exponential cutoff "
+       "ρ(λ) ~ λ^-α e^(-Λλ) fitted by maximum likelihood on the same tail [xmin, xmax] "
+       "(not the alpha column)", "scale-free", "[CSN2009] Sec. 5; [WW] fit='TPL'",
+       "NaN unless --fit tpl|e_tpl, or when that fit failed"),
+    _C("tpl_alpha_sigma", "standard error of tpl_alpha (inverse Fisher information)",
+       "scale-free", "[CSN2009] Sec. 5", "as tpl_alpha"),
+    _C("tpl_lambda", "cutoff rate Λ of that fit, in units of 1/λ on the ESD's scale (0: the "
+       "pure power law is the maximum-likelihood fit)", "ESD", "[CSN2009] Sec. 5; [WW] Lambda",
+       "as tpl_alpha"),
+    _C("tpl_D", "Kolmogorov-Smirnov distance between the tail and that fit (same convention "
+       "as D)", "scale-free", "[CSN2009] Sec. 3.3", "as tpl_alpha"),
     _C("lr_lognormal", "normalised log-likelihood ratio R/sqrt(n var) of the power law vs a "
        "lognormal fitted to the same tail (> 0 favours the power law)", "scale-free",
        "[CSN2009] Sec. 5; [ABP2014]", "NaN when the tail is not graded or with --no-lr-tests"),
@@ -116,9 +131,9 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
        "[CSN2009] Sec. 5", "as lr_lognormal"),
     _C("lr_tpl", "normalised log-likelihood ratio of the power law vs a truncated power law "
        "x^-α e^-λx on the same tail (nested; < 0 favours the cutoff)", "scale-free",
-       "[CSN2009] Sec. 5", "NaN unless --lr-tpl"),
+       "[CSN2009] Sec. 5", "NaN unless --lr-tpl or --fit tpl|e_tpl"),
     _C("lr_tpl_p", "Wilks p-value of the nested test, chi2(1).sf(2|R|)", "scale-free",
-       "[CSN2009] Sec. 5", "NaN unless --lr-tpl"),
+       "[CSN2009] Sec. 5", "NaN unless --lr-tpl or --fit tpl|e_tpl"),
     _C("pl_bootstrap_p", "semi-parametric bootstrap p-value of the power-law fit (share of "
        "synthetic samples with a larger KS distance; < 0.1 rules the power law out)",
        "scale-free", "[CSN2009] Sec. 4.1", "NaN unless --bootstrap K"),

@@ -25,8 +25,10 @@ from typing import Any
 
 from ._choices import (
     DETX_RULES,
+    FINGER_MODES,
     MIN_ECS,
     QUALITY_MODELS,
+    TAIL_FITS,
     TRAP_SCALES,
     TRAP_SHUFFLES,
     TRAP_SOLVERS,
@@ -175,6 +177,20 @@ class AnalysisOptions(_Options):
                               "(eigenvalues above it are left out and the likelihood is "
                               "truncated there; default: none, the tail runs to lambda_max)",
                               metavar="X")
+    fit: str = _opt("pl", "tail model: the power law (pl, default); also the power law with "
+                    "exponential cutoff x^-alpha e^(-Lambda x) fitted on the same tail (tpl: "
+                    "columns tpl_alpha, tpl_lambda, tpl_D and the likelihood-ratio test "
+                    "against it; about 0.2-1 s per layer); or tpl with --fingers xmin_peak "
+                    "(e_tpl, WeightWatcher's E_TPL). alpha stays the power law's "
+                    "(docs/htsr.md, 'Fit options')", choices=TAIL_FITS)
+    fingers: str = _opt("none", "finger handling of the power-law fit, as WeightWatcher's "
+                        "fix_fingers: none (default), xmin_peak (xmin searched in [0.95, 1.5) "
+                        "x the peak of the log ESD) or clip_xmax (refit without the top k "
+                        "eigenvalues, k = 1..--max-fingers, keeping the first that lowers "
+                        "alpha by more than 1; columns num_fingers, alpha_raw)",
+                        choices=FINGER_MODES)
+    max_fingers: int = _opt(10, "most top eigenvalues --fingers clip_xmax may leave out "
+                            "(default 10, WeightWatcher's)", metavar="K")
     # goodness of fit of the power law (docs/htsr.md, "Goodness of fit and verdict")
     lr_tests: bool = _opt(True, "skip the likelihood-ratio tests of the power law against "
                           "lognormal and exponential (the verdict then rests on the tail size "
@@ -238,11 +254,17 @@ class AnalysisOptions(_Options):
             if isinstance(self.xmax, bool) or not (math.isfinite(xmax) and xmax > 0):
                 raise OptionError(f"xmax must be a positive number, got {self.xmax!r}")
             object.__setattr__(self, "xmax", xmax)
+        _check_choice("fit", self.fit, TAIL_FITS)
+        _check_choice("fingers", self.fingers, FINGER_MODES)
+        _check_int("max_fingers", self.max_fingers, 1)
+        if self.fit == "e_tpl" and self.fingers == "clip_xmax":
+            raise OptionError("fit e_tpl is the truncated power law with fingers xmin_peak; "
+                              "it cannot be combined with fingers clip_xmax")
         _check_int("seed", self.seed, 0, none_ok=True)
         _check_int("bootstrap", self.bootstrap, 0)
         _check_int("alpha_ci", self.alpha_ci, 0)
         _plain_ints(self, ("min_evals", "max_evals", "min_tail", "seed", "bootstrap",
-                           "alpha_ci"))
+                           "alpha_ci", "max_fingers"))
         for name in ("traps", "lr_tests", "lr_tpl"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -258,8 +280,14 @@ class AnalysisOptions(_Options):
 
     @property
     def fit_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`setol_theory.fit.fit_powerlaw` set by these options."""
-        return {"min_tail": self.min_tail, "xmax": self.xmax}
+        """Keyword arguments of :func:`setol_theory.fit.fit_tail` set by these options."""
+        kw: dict[str, Any] = {"min_tail": self.min_tail, "xmax": self.xmax}
+        if self.fit != "pl":
+            kw["fit"] = self.fit
+        if self.fingers != "none":
+            kw["fingers"] = self.fingers
+            kw["max_fingers"] = self.max_fingers
+        return kw
 
     @property
     def gof_kwargs(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from ._common import (
     _resolve_source,
     about,
     format_table,
+    layer_columns,
     options_from_args,
 )
 
@@ -86,7 +87,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CLIError(about(source, _os_message(exc))) from exc
 
     if not args.quiet:
-        print(format_table(result.layers))
+        print(format_table(result.layers, layer_columns(opts.fit, opts.fingers)))
         s = result.summary()
         print(
             f"\n{s['num_analysed']} of {s['num_layers']} layers analysed; "

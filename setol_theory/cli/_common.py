@@ -52,6 +52,27 @@ LAYER_COLUMNS: list[Column] = [
     Column("warning", "warning", 13, "s"),
 ]
 
+def layer_columns(fit: str = "pl", fingers: str = "none") -> list[Column]:
+    """:data:`LAYER_COLUMNS` with the columns of the fit options that were used: ``tpl_a``
+    (tpl_alpha) and ``Lambda`` (tpl_lambda) after ``KS_D`` under ``--fit tpl|e_tpl``,
+    ``a_raw`` (alpha before the finger handling) after ``+-`` and ``fing`` (num_fingers)
+    after ``n_tail`` under ``--fingers``."""
+    cols = list(LAYER_COLUMNS)
+
+    def after(key: str, *new: Column) -> None:
+        i = next(k for k, c in enumerate(cols) if c.key == key) + 1
+        cols[i:i] = new
+
+    if fit != "pl":
+        after("D", Column("tpl_alpha", "tpl_a", 6, ".3f"),
+              Column("tpl_lambda", "Lambda", 8, ".3g"))
+    if fingers != "none" or fit == "e_tpl":
+        after("alpha_sigma", Column("alpha_raw", "a_raw", 6, ".3f"))
+    if fingers == "clip_xmax":
+        after("num_tail", Column("num_fingers", "fing", 4, "d"))
+    return cols
+
+
 #: Narrowest name column: below this the names are elided to this width and the line runs
 #: past the terminal width.
 MIN_NAME_WIDTH = 20

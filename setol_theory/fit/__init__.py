@@ -4,6 +4,14 @@ Marchenko-Pastur bulk.
 
 from __future__ import annotations
 
+from .._choices import FINGER_MODES, TAIL_FITS
+from ._fingers import (
+    DEFAULT_FINGER_THRESH,
+    DEFAULT_MAX_FINGERS,
+    FingerFit,
+    clip_fingers,
+    xmin_peak_range,
+)
 from ._ks import (
     KSConvention,
 )
@@ -25,13 +33,30 @@ from ._results import (
     PowerLawFit,
     TruncatedPowerLawFit,
 )
+from ._tail import (
+    TailFit,
+    fit_tail,
+)
 from ._truncated import (
     fit_truncated_powerlaw,
+    truncated_powerlaw_cdf,
+    truncated_powerlaw_ks,
     truncated_powerlaw_pdf,
 )
 
 __all__ = [
     "DEFAULT_ALPHA_RANGE",
+    "DEFAULT_FINGER_THRESH",
+    "DEFAULT_MAX_FINGERS",
+    "FINGER_MODES",
+    "FingerFit",
+    "TAIL_FITS",
+    "TailFit",
+    "clip_fingers",
+    "fit_tail",
+    "truncated_powerlaw_cdf",
+    "truncated_powerlaw_ks",
+    "xmin_peak_range",
     "DEFAULT_MIN_TAIL",
     "KSConvention",
     "MPFit",

@@ -12,10 +12,13 @@ are computed with the same formulas (tests compare the two on shared samples).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from ._results import PowerLawFit, TruncatedPowerLawFit
 
 Array = NDArray[np.float64]
 
@@ -208,10 +211,12 @@ def _lognormal(t: Array, xmin: float) -> tuple[Array, tuple[float, ...]]:
     return ll, (float(mu), float(sigma))
 
 
-def _truncated(x: Array, t: Array, xmin: float) -> tuple[Array, tuple[float, ...]]:
+def _truncated(x: Array, t: Array, xmin: float, f: TruncatedPowerLawFit | None = None
+               ) -> tuple[Array, tuple[float, ...]]:
     from ._truncated import fit_truncated_powerlaw
 
-    f = fit_truncated_powerlaw(x, xmin=xmin, min_tail=2)
+    if f is None or f.xmin != xmin or f.xmax is not None:
+        f = fit_truncated_powerlaw(x, xmin=xmin, min_tail=2)
     if f.status != "ok":
         raise ValueError(f.reason)
     a, lam = f.alpha, f.lam
@@ -225,7 +230,8 @@ def _truncated(x: Array, t: Array, xmin: float) -> tuple[Array, tuple[float, ...
 
 
 def compare_alternatives(x: ArrayLike, xmin: float, alpha: float,
-                         alternatives: tuple[str, ...] = ALTERNATIVES) -> dict[str, LRTest]:
+                         alternatives: tuple[str, ...] = ALTERNATIVES, *,
+                         tpl_fit: TruncatedPowerLawFit | None = None) -> dict[str, LRTest]:
     """Likelihood-ratio tests of the power law ``(alpha, xmin)`` against each alternative.
 
     Parameters
@@ -236,6 +242,9 @@ def compare_alternatives(x: ArrayLike, xmin: float, alpha: float,
         The power-law fit (:func:`fit_powerlaw`): the alternatives are fitted on the same tail.
     alternatives : tuple of str
         Among :data:`ALTERNATIVES`.
+    tpl_fit : TruncatedPowerLawFit, optional
+        The truncated power law already fitted on this tail (same ``xmin``, no ``xmax``):
+        reused instead of fitted again.
 
     Returns
     -------
@@ -261,7 +270,7 @@ def compare_alternatives(x: ArrayLike, xmin: float, alpha: float,
             elif name == "lognormal":
                 lalt, params = _lognormal(t, xmin)
             else:
-                lalt, params = _truncated(arr, t, xmin)
+                lalt, params = _truncated(arr, t, xmin, tpl_fit)
         except (ValueError, ArithmeticError) as exc:
             out[name] = LRTest(name, math.nan, math.nan, math.nan, nested, status="failed",
                                reason=str(exc))
@@ -277,7 +286,8 @@ def compare_alternatives(x: ArrayLike, xmin: float, alpha: float,
 
 def bootstrap_pvalue(x: ArrayLike, alpha: float, xmin: float, D: float, *,
                      replicates: int = 100, seed: int | None = 0, min_tail: int = 10,
-                     ks: str = "powerlaw") -> float:
+                     ks: str = "powerlaw",
+                     fit: Callable[[Array], PowerLawFit] | None = None) -> float:
     """CSN semi-parametric bootstrap p-value of a power-law fit ([CSN2009] Sec. 4.1).
 
     Each of ``replicates`` synthetic samples has the size ``n`` of ``x`` (positive values):
@@ -286,7 +296,9 @@ def bootstrap_pvalue(x: ArrayLike, alpha: float, xmin: float, D: float, *,
     the observed values below ``xmin``. Each is fitted like the data (the full ``xmin`` scan,
     same ``min_tail`` and KS convention); the p-value is the share of replicates whose KS
     distance is at least the observed ``D``. ``p < 0.1`` rules the power law out (CSN). The
-    resolution is ``1/replicates`` (CSN use 2500 for two decimals).
+    resolution is ``1/replicates`` (CSN use 2500 for two decimals). ``fit``, a callable
+    ``values -> PowerLawFit``, replaces the default refit (a finger handling, for instance:
+    the replicates must be fitted the way the data were).
     """
     from ._powerlaw import fit_powerlaw
 
@@ -304,8 +316,9 @@ def bootstrap_pvalue(x: ArrayLike, alpha: float, xmin: float, D: float, *,
             k = n
         tail = xmin * (1.0 - rng.random(k)) ** (-1.0 / (alpha - 1.0))
         body = below[rng.integers(0, below.size, n - k)] if n - k > 0 else below[:0]
-        f = fit_powerlaw(np.concatenate((body, tail)), min_tail=min_tail,
-                         ks=ks)  # type: ignore[arg-type]
+        sample = np.concatenate((body, tail))
+        f = (fit(sample) if fit is not None
+             else fit_powerlaw(sample, min_tail=min_tail, ks=ks))  # type: ignore[arg-type]
         if f.status != "ok":
             continue
         done += 1
@@ -315,14 +328,17 @@ def bootstrap_pvalue(x: ArrayLike, alpha: float, xmin: float, D: float, *,
 
 def alpha_interval(x: ArrayLike, *, replicates: int = 200, seed: int | None = 0,
                    level: float = 0.95, min_tail: int = 10, ks: str = "powerlaw",
-                   xmax: float | None = None) -> tuple[float, float]:
+                   xmax: float | None = None,
+                   fit: Callable[[Array], PowerLawFit] | None = None) -> tuple[float, float]:
     """Seeded nonparametric bootstrap interval of the power-law exponent.
 
     ``replicates`` resamples of the positive values of ``x`` (with replacement, same size),
     each fitted with the full ``xmin`` scan (so the interval includes the uncertainty of
     ``xmin``, which the asymptotic ``alpha_sigma = (alpha - 1)/sqrt(n_tail)`` of [CSN2009]
     Eq. (3.2) leaves out); the ``(1 - level)/2`` and ``(1 + level)/2`` percentiles of the
-    refitted exponents. NaN when fewer than half of the resamples could be fitted.
+    refitted exponents. NaN when fewer than half of the resamples could be fitted. ``fit``,
+    a callable ``values -> PowerLawFit``, replaces the refit (``min_tail``, ``ks`` and
+    ``xmax`` are then its business), so a finger handling is redone on every resample.
     """
     import warnings
 
@@ -336,8 +352,9 @@ def alpha_interval(x: ArrayLike, *, replicates: int = 200, seed: int | None = 0,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PowerLawBoundWarning)
         for _ in range(int(replicates)):
-            f = fit_powerlaw(arr[rng.integers(0, arr.size, arr.size)], min_tail=min_tail,
-                             ks=ks, xmax=xmax)  # type: ignore[arg-type]
+            sample = arr[rng.integers(0, arr.size, arr.size)]
+            f = (fit(sample) if fit is not None else
+                 fit_powerlaw(sample, min_tail=min_tail, ks=ks, xmax=xmax))  # type: ignore[arg-type]
             if f.status == "ok":
                 alphas.append(f.alpha)
     if len(alphas) < max(2, replicates // 2):

@@ -204,6 +204,21 @@ def _failed(reason: str, *, n: int, xmax: float | None, ks: str, ar: tuple[float
     )
 
 
+def _check_xmin_range(xmin_range: Any, fixed: bool) -> tuple[float, float] | None:
+    """``(lo, hi)`` as floats with ``0 <= lo < hi``, or ``None``."""
+    if xmin_range is None:
+        return None
+    if fixed:
+        raise ValueError("give xmin or xmin_range, not both")
+    try:
+        lo, hi = (float(v) for v in xmin_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"xmin_range must be a pair (lo, hi), got {xmin_range!r}") from None
+    if not (0.0 <= lo < hi) or math.isnan(hi):
+        raise ValueError(f"xmin_range must satisfy 0 <= lo < hi, got {xmin_range!r}")
+    return lo, hi
+
+
 def _group_index(xs: NDArray[np.float64]) -> tuple[NDArray[np.int64], ...]:
     """starts (first index of each distinct value), first[j], nxt[j] for sorted ``xs``."""
     n = xs.shape[0]
@@ -331,6 +346,7 @@ def fit_powerlaw(
     min_tail: int = DEFAULT_MIN_TAIL,
     ks: KSConvention = "powerlaw",
     alpha_range: tuple[float, float] = DEFAULT_ALPHA_RANGE,
+    xmin_range: tuple[float, float] | None = None,
 ) -> PowerLawFit:
     r"""Fit a continuous power law to the tail of a positive sample (CSN 2009).
 
@@ -370,6 +386,11 @@ def fit_powerlaw(
         (``powerlaw`` semantics for ``parameter_ranges``). If that changes the selected
         ``xmin`` (or no candidate / the given ``xmin`` is eligible) ``bound_hit`` is set and
         a :class:`PowerLawBoundWarning` is emitted.
+    xmin_range : (float, float), optional
+        Only candidates ``lo <= xmin < hi`` are scanned (``powerlaw``'s ``xmin=(lo, hi)``
+        semantics); the tail still runs to ``xmax``. Used by the ``xmin_peak`` finger
+        handling (:func:`setol_theory.fit.xmin_peak_range`). Not allowed with a fixed
+        ``xmin``.
 
     Returns
     -------
@@ -400,6 +421,7 @@ def fit_powerlaw(
     two_sided = ks == "two_sided"
     n = int(arr.size)
     fixed = xmin_f is not None
+    xr = _check_xmin_range(xmin_range, fixed)
     common = dict(n=n, xmax=xmax_f, ks=ks, ar=ar, min_tail=mt, fixed=fixed)
 
     keep = arr > 0.0
@@ -437,6 +459,11 @@ def fit_powerlaw(
     ntail = npos - cand
     cand = cand[ntail >= mt]
     ntail = ntail[ntail >= mt]
+    if xr is not None:
+        cand = cand[(xs[cand] >= xr[0]) & (xs[cand] < xr[1])]
+        if cand.size == 0:
+            return _failed(f"no candidate xmin in xmin_range=[{xr[0]:g}, {xr[1]:g}) leaves >= "
+                           f"min_tail={mt} points in the tail", **common)
     m = int(cand.size)
     if m == 0:
         n_unique = int(starts.size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._tensor import is_tensor
-from ..fit import MPFit, PowerLawBoundWarning, PowerLawFit, fit_mp_bulk, fit_powerlaw
+from ..fit import MPFit, PowerLawBoundWarning, PowerLawFit, TailFit, fit_mp_bulk, fit_tail
 from ..linalg import correlation_eigenvalues, zero_threshold
 from ._detx import DetXResult, detx_lambda_min
 from ._traps import correlation_traps
@@ -82,6 +83,12 @@ class LayerMetrics:
     fit_status: str = ""
     fit_reason: str = ""
     fit_bound_hit: bool = False
+    num_fingers: int = 0
+    alpha_raw: float = _NAN
+    tpl_alpha: float = _NAN
+    tpl_alpha_sigma: float = _NAN
+    tpl_lambda: float = _NAN
+    tpl_D: float = _NAN
     lr_lognormal: float = _NAN
     lr_lognormal_p: float = _NAN
     lr_exponential: float = _NAN
@@ -179,6 +186,19 @@ def layer_detx(evals: Array) -> DetXResult:
     return detx_lambda_min(x if pos.size == x.size else pos)
 
 
+def _power_law_refit(fit_kwargs: dict[str, Any] | None) -> Callable[[Array], PowerLawFit]:
+    """The power-law part of :func:`setol_theory.fit.fit_tail` with these settings (the
+    finger handling included, no cutoff fit): how the bootstraps refit their samples."""
+    kw = dict(fit_kwargs or {})
+    if kw.pop("fit", "pl") == "e_tpl":
+        kw["fingers"] = "xmin_peak"
+
+    def refit(values: Array) -> PowerLawFit:
+        return fit_tail(values, **kw).powerlaw
+
+    return refit
+
+
 def esd_metrics(
     evals: Array,
     N: int | None,
@@ -203,7 +223,9 @@ def esd_metrics(
         what needs ``N`` is reported as unavailable with the reason (``Q``, the MP bulk, and
         under ``normalization="N"`` the published ``W^T W`` metrics); ``N`` is recorded as 0.
     fit_kwargs : dict, optional
-        Passed to :func:`setol_theory.fit.fit_powerlaw` (``min_tail``, ``xmax``, ``ks``...).
+        Passed to :func:`setol_theory.fit.fit_tail` (``min_tail``, ``xmax``, ``ks``, ``fit``,
+        ``fingers``, ``max_fingers``); :attr:`AnalysisOptions.fit_kwargs
+        <setol_theory.options.AnalysisOptions.fit_kwargs>` gives the analysis' settings.
     detx : DetXResult, optional
         The layer's detX edge from :func:`layer_detx` (computed here when not given).
     gof_kwargs : dict, optional
@@ -223,7 +245,10 @@ def esd_metrics(
     with warnings.catch_warnings():
         # recorded in the result as fit_bound_hit instead of one warning per layer
         warnings.simplefilter("ignore", PowerLawBoundWarning)
-        fit: PowerLawFit = fit_powerlaw(pos, **(fit_kwargs or {}))
+        tail: TailFit = fit_tail(pos, **(fit_kwargs or {}))
+    refit = _power_law_refit(fit_kwargs)
+    fit: PowerLawFit = tail.powerlaw
+    tpl = tail.tpl if tail.tpl is not None and tail.tpl.status == "ok" else None
     fit_ok = fit.status == "ok"
     alpha = float(fit.alpha)
     total = float(x.sum())
@@ -244,9 +269,8 @@ def esd_metrics(
     if ci_reps > 0 and fit_ok:
         from ..fit._gof import alpha_interval
 
-        ci = alpha_interval(pos, replicates=ci_reps, seed=gk.get("seed", 0),
-                            min_tail=fit.min_tail, ks=fit.ks, xmax=fit.xmax)
-    gof = goodness_of_fit(pos, fit, **gk)
+        ci = alpha_interval(pos, replicates=ci_reps, seed=gk.get("seed", 0), fit=refit)
+    gof = goodness_of_fit(tail.data, fit, tpl_fit=tpl, refit=refit, **gk)
     label = warning_label(alpha, fit_ok)
     if gof.verdict in ("tail too short", "tail is the bulk"):
         label = "small-tail"  # never graded well-trained (or over/under-trained)
@@ -270,6 +294,12 @@ def esd_metrics(
         fit_status=fit.status,
         fit_reason=fit.reason,
         fit_bound_hit=bool(fit.bound_hit),
+        num_fingers=tail.num_fingers,
+        alpha_raw=tail.alpha_raw,
+        tpl_alpha=tpl.alpha if tpl else _NAN,
+        tpl_alpha_sigma=tpl.sigma_alpha if tpl else _NAN,
+        tpl_lambda=tpl.lam if tpl else _NAN,
+        tpl_D=tail.tpl_D if tpl else _NAN,
         **asdict(gof),
         log_norm=math.log10(wtw * total),
         log_spectral_norm=math.log10(wtw * lambda_max),

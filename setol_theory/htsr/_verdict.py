@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import PowerLawBoundWarning
-from ..fit import PowerLawFit
+from ..fit import PowerLawFit, TruncatedPowerLawFit
 from ..fit._gof import bootstrap_pvalue, compare_alternatives
 
 Array = NDArray[np.float64]
@@ -52,7 +53,9 @@ class GoodnessOfFit:
 
 
 def goodness_of_fit(evals: Array, fit: PowerLawFit, *, lr: bool = True, tpl: bool = False,
-                    bootstrap: int = 0, seed: int | None = 0) -> GoodnessOfFit:
+                    bootstrap: int = 0, seed: int | None = 0,
+                    tpl_fit: TruncatedPowerLawFit | None = None,
+                    refit: Callable[[Array], PowerLawFit] | None = None) -> GoodnessOfFit:
     """Likelihood-ratio tests (and, with ``bootstrap > 0``, the CSN p-value) of ``fit`` on
     the positive eigenvalues ``evals``, and the verdict.
 
@@ -62,7 +65,11 @@ def goodness_of_fit(evals: Array, fit: PowerLawFit, *, lr: bool = True, tpl: boo
     with ``xmax``: the tests assume an untruncated law), ``"power law ruled out"``
     (bootstrap p < 0.1), then the first alternative favoured at p < 0.1 (exponential:
     ``"not heavy-tailed"``; lognormal; truncated power law), else ``"power law plausible"``.
-    The tests are not run on a tail that is not graded.
+    The tests are not run on a tail that is not graded. ``tpl_fit``, the truncated power
+    law already fitted on this tail (``fit="tpl"``), turns the test against it on and is
+    reused. ``refit`` (``values -> PowerLawFit``) is how the bootstrap refits its samples
+    (default: :func:`setol_theory.fit.fit_powerlaw` with the fit's ``min_tail`` and ``ks``);
+    pass the finger handling used for ``fit``.
     """
     x = np.asarray(evals, dtype=np.float64)
     if fit.status != "ok":
@@ -86,13 +93,14 @@ def goodness_of_fit(evals: Array, fit: PowerLawFit, *, lr: bool = True, tpl: boo
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PowerLawBoundWarning)
             p_b = bootstrap_pvalue(x, fit.alpha, fit.xmin, fit.D, replicates=bootstrap,
-                                   seed=seed, min_tail=fit.min_tail, ks=fit.ks)
+                                   seed=seed, min_tail=fit.min_tail, ks=fit.ks, fit=refit)
         cols["pl_bootstrap_p"] = p_b
         parts.append(f"bootstrap p = {p_b:.2f} ({bootstrap} replicates)")
     tests = {}
     if lr:
-        alts = ("lognormal", "exponential") + (("truncated_power_law",) if tpl else ())
-        tests = compare_alternatives(x, fit.xmin, fit.alpha, alts)
+        use_tpl = tpl or tpl_fit is not None
+        alts = ("lognormal", "exponential") + (("truncated_power_law",) if use_tpl else ())
+        tests = compare_alternatives(x, fit.xmin, fit.alpha, alts, tpl_fit=tpl_fit)
         for name, key in (("lognormal", "lr_lognormal"), ("exponential", "lr_exponential"),
                           ("truncated_power_law", "lr_tpl")):
             t = tests.get(name)
