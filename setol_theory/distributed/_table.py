@@ -186,12 +186,14 @@ def _settings_0_2(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """A results header in the current layout, so that runs of older versions resume.
 
     0.1 nested ``fit: {min_tail}`` and ``eig: {method}``; 0.2 records the flat
-    :class:`~setol_theory.options.AnalysisOptions` fields.  An option that a header does not
-    record (it did not exist yet, or 0.1 left it out at its default) had its default value.
+    :class:`~setol_theory.options.AnalysisOptions` fields (where ``fit`` is the tail model,
+    a string).  An option that a header does not record (it did not exist yet, or 0.1 left it
+    out at its default) had its default value.
     """
-    out = {k: v for k, v in old.items() if k not in ("fit", "eig")}
-    out.update(old.get("fit") or {})
-    out.update(old.get("eig") or {})
+    nested = [k for k in ("fit", "eig") if isinstance(old.get(k), dict)]
+    out = {k: v for k, v in old.items() if k not in nested}
+    for k in nested:
+        out.update(old[k])
     defaults = AnalysisOptions().to_dict()
     for key in new:
         if key not in out and key in defaults:
