@@ -180,7 +180,7 @@ class AnalysisOptions(_Options):
     fit: str = _opt("pl", "tail model: the power law (pl, default); also the power law with "
                     "exponential cutoff x^-alpha e^(-Lambda x) fitted on the same tail (tpl: "
                     "columns tpl_alpha, tpl_lambda, tpl_D and the likelihood-ratio test "
-                    "against it; about 0.2-1 s per layer); or tpl with --fingers xmin_peak "
+                    "against it; about 0.2 s per layer on MiniLM); or tpl with --fingers xmin_peak "
                     "(e_tpl, WeightWatcher's E_TPL). alpha stays the power law's "
                     "(docs/htsr.md, 'Fit options')", choices=TAIL_FITS)
     fingers: str = _opt("none", "finger handling of the power-law fit, as WeightWatcher's "
