@@ -155,6 +155,19 @@ def test_analysis_report_parses(analysed, tmp_path):
         assert f'<option value="{v}">' in html
 
 
+def test_analysis_report_shows_the_fit_option_columns(small_model, tmp_path):
+    """--fit tpl / --fingers add their columns (with definitions) to the report's table."""
+    base = analyze(small_model, AnalysisOptions(traps=False), keep_evals=True)
+    plain = write_analysis_report(tmp_path / "p.html", base).read_text()
+    res = analyze(small_model, AnalysisOptions(traps=False, fit="tpl", fingers="clip_xmax"),
+                  keep_evals=True)
+    html = write_analysis_report(tmp_path / "t.html", res).read_text()
+    page = _check_page(html, res)
+    for col in ("tpl_alpha", "tpl_lambda", "tpl_D", "alpha_raw", "num_fingers"):
+        assert col in page.heads
+        assert col not in _check_page(plain, base).heads
+
+
 def test_quality_report_has_quality_section(small_model, tmp_path):
     res = analyze(small_model, AnalysisOptions(traps=False), keep_evals=True,
                   quality=QualityOptions(models=("imp", "bs")))

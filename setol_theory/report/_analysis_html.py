@@ -159,6 +159,14 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
             curve = default_quality_curve(analysis.quality)
         sections.append(_quality_section(analysis, curve, name))
     columns = list(ANALYZE_COLUMNS)
+    fit_opts = analysis.settings or {}
+    if fit_opts.get("fingers", "none") != "none" or fit_opts.get("fit") == "e_tpl":
+        i = columns.index("alpha_sigma") + 1
+        columns[i:i] = ["alpha_raw"] + (["num_fingers"] if fit_opts.get("fingers") ==
+                                        "clip_xmax" else [])
+    if fit_opts.get("fit", "pl") != "pl":
+        i = columns.index("D") + 1
+        columns[i:i] = ["tpl_alpha", "tpl_alpha_sigma", "tpl_lambda", "tpl_D"]
     if analysis.quality is not None:
         models = list(analysis.quality.to_json_dict().get("models") or ())
         ci = bool((analysis.quality.settings or {}).get("q_ci"))
