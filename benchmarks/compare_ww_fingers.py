@@ -9,6 +9,10 @@ becomes a bias-free ``torch.nn.Linear`` there, as in benchmarks/compare_weightwa
     python benchmarks/compare_ww_fingers.py --ww-python /path/to/wwvenv/bin/python \\
         --ww-pythonpath /path/to/powerlaw15 [PATH]
 
+With ``--tpl`` it also runs WeightWatcher's ``fit='TPL'`` (slow: about 30 s per layer; it
+needs ``powerlaw`` < 2 too) and compares the log-likelihood of its ``(alpha, Lambda)`` with
+setol's maximum-likelihood cutoff fit at WeightWatcher's own ``xmin``.
+
 For each mode it prints on how many layers alpha (and ``num_fingers``) agree, then the same
 count for setol's fit run with WeightWatcher's rules (``emulated``): clip ``k = 2..9``
 eigenvalues and report ``k - 1``; a peak over ``λ > 1e-5`` with the window
@@ -28,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from setol_theory.fit import fit_powerlaw
+from setol_theory.fit import fit_powerlaw, fit_truncated_powerlaw, truncated_powerlaw_pdf
 from setol_theory.io import default_model_path
 from setol_theory.pipeline import analyze
 
@@ -44,10 +48,12 @@ for k, v in sd.items():
         lin.weight.data = torch.from_numpy(v.astype(np.float32).copy())
         model.add_module(k.replace(".", "__"), lin)
 kw = {"xmin_peak": dict(fix_fingers="xmin_peak", pl_package="powerlaw"),
-      "clip_xmax": dict(fix_fingers="clip_xmax")}[sys.argv[3]]
+      "clip_xmax": dict(fix_fingers="clip_xmax"),
+      "tpl": dict(fit="TPL", pl_package="powerlaw")}[sys.argv[3]]
 df = ww.WeightWatcher(model=model).analyze(randomize=False, mp_fit=False, min_evals=10, **kw)
-rows = {r["name"].replace("__", "."): {"alpha": float(r["alpha"]),
-        "num_fingers": int(r.get("num_fingers", 0))} for r in df.to_dict(orient="records")}
+rows = {r["name"].replace("__", "."): {"alpha": float(r["alpha"]), "xmin": float(r["xmin"]),
+        "Lambda": float(r.get("Lambda", -1)), "num_fingers": int(r.get("num_fingers", 0))}
+        for r in df.to_dict(orient="records")}
 json.dump(rows, open(sys.argv[2], "w"))
 '''
 
@@ -73,6 +79,36 @@ def _ww_clip_rule(x: np.ndarray) -> tuple[float, int]:
     return first.alpha, 0
 
 
+def _run_ww(args: argparse.Namespace, path: str, mode: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=args.ww_pythonpath)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "ww.json")
+        subprocess.run([args.ww_python, "-c", _WW_SCRIPT, path, out, mode], check=True,
+                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return json.load(open(out))
+
+
+def _tpl(args: argparse.Namespace, path: str, base) -> None:
+    ww = _run_ww(args, path, "tpl")
+    higher = equal = lower = at_one = 0
+    for name, w in ww.items():
+        ev = base.evals.get(name)
+        if ev is None:
+            continue
+        at_one += abs(w["alpha"] - 1.0) < 1e-3
+        x = ev[ev > _WW_THRESH]
+        t = x[x >= w["xmin"]]
+        f = fit_truncated_powerlaw(x, xmin=w["xmin"])
+        ll = np.log(truncated_powerlaw_pdf(t, f.alpha, f.lam, w["xmin"])).sum()
+        ll_ww = np.log(truncated_powerlaw_pdf(t, w["alpha"], w["Lambda"], w["xmin"])).sum()
+        higher += ll > ll_ww + 1e-6
+        lower += ll < ll_ww - 1e-6
+        equal += abs(ll - ll_ww) <= 1e-6
+    print(f"fit='TPL': WeightWatcher's exponent is at powerlaw's bound alpha = 1 on {at_one} "
+          f"of {len(ww)} layers; at its xmin, setol's (alpha, Lambda) has the higher "
+          f"log-likelihood on {higher}, equal on {equal}, lower on {lower}")
+
+
 def _close(a: float, b: float) -> bool:
     return abs(a - b) < 1e-3 * max(1.0, abs(b))
 
@@ -82,17 +118,13 @@ def main() -> None:
     ap.add_argument("path", nargs="?", default=None)
     ap.add_argument("--ww-python", required=True)
     ap.add_argument("--ww-pythonpath", default="", help="directory with powerlaw 1.5")
+    ap.add_argument("--tpl", action="store_true", help="also compare fit='TPL' (slow)")
     args = ap.parse_args()
     path = args.path or str(default_model_path())
     warnings.simplefilter("ignore")
     base = analyze(path, traps=False, normalization="none", lr_tests=False, keep_evals=True)
-    env = dict(os.environ, PYTHONPATH=args.ww_pythonpath)
     for mode in ("clip_xmax", "xmin_peak"):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "ww.json")
-            subprocess.run([args.ww_python, "-c", _WW_SCRIPT, path, out, mode], check=True,
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            ww = json.load(open(out))
+        ww = _run_ww(args, path, mode)
         ours = {m.name: m for m in analyze(path, traps=False, normalization="none",
                                            lr_tests=False, fingers=mode).layers if m.ok}
         same = same_k = emulated = n = 0
@@ -113,6 +145,8 @@ def main() -> None:
         fingers = f", num_fingers on {same_k}" if mode == "clip_xmax" else ""
         print(f"{mode}: setol = WeightWatcher: alpha on {same} of {n} layers{fingers}; "
               f"setol's fit with WeightWatcher's rules = WeightWatcher on {emulated} of {n}")
+    if args.tpl:
+        _tpl(args, path, base)
     sys.stdout.flush()
 
 
