@@ -42,6 +42,8 @@ __all__ = [
     "load_results",
     "aggregate_perceptron",
     "RESULTS_FILE",
+    "BUDGET_KEYS",
+    "reusable",
 ]
 
 #: name of the incremental results file inside an output directory
@@ -80,6 +82,48 @@ class Task:
     def key(self) -> str:
         """Stable identifier (kind + parameters as canonical JSON)."""
         return self.kind + ":" + json.dumps(self.kwargs, sort_keys=True, separators=(",", ":"))
+
+
+#: Task parameters that only bound how long a run may extend itself (a point's budget).
+BUDGET_KEYS: tuple[str, ...] = ("max_sweeps", "max_seconds")
+
+
+def _budget_free_key(kind: str, kwargs: dict[str, Any]) -> str:
+    """The task key without its budget (:data:`BUDGET_KEYS`)."""
+    rest = {k: v for k, v in kwargs.items() if k not in BUDGET_KEYS}
+    return kind + ":" + json.dumps(rest, sort_keys=True, separators=(",", ":"))
+
+
+def reusable(rec: dict[str, Any], task: Task) -> bool:
+    """Whether the finished record ``rec`` is what ``task`` would compute: the same point
+    with another budget, equilibrated without the budget having a say.
+
+    A seeded point extends itself from ``n_sweeps`` (doubling, or what its ``tau`` asks) and
+    stops at the first length where it is equilibrated; the budget only clips the last
+    extension (``min(grow, max_sweeps)``) or stops the run. So an equilibrated record whose
+    final length stayed below its own budget (or never extended) is reached the same way
+    under any budget that allows that length: the run with the new budget would stop at the
+    same sweep with the same numbers. ``max_seconds`` plays no part in an equilibrated run
+    unless ``target_se`` asked for more data sets (then the record is not reused).
+    """
+    old = rec.get("task")
+    if not isinstance(old, dict) or rec.get("kind", "perceptron") != task.kind:
+        return False
+    new = task.kwargs
+    if _budget_free_key(task.kind, old) != _budget_free_key(task.kind, new):
+        return False
+    if rec.get("equilibrated") is not True or old.get("target_se") is not None:
+        return False
+    try:
+        S = int(rec["n_sweeps"])
+        start = int(old.get("n_sweeps", new.get("n_sweeps", -1)))
+        old_budget = int(rec["max_sweeps"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    new_budget = new.get("max_sweeps")
+    new_budget = start if new_budget is None else int(new_budget)
+    unclipped = S < old_budget or S == start
+    return unclipped and S <= new_budget
 
 
 def _plain(v: Any) -> Any:
@@ -158,6 +202,31 @@ def _print_progress(line: str) -> None:  # pragma: no cover - runs in the worker
     import sys
 
     print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def _reuse_other_budgets(tasks: list[Task], done: dict[str, dict[str, Any]]
+                         ) -> list[dict[str, Any]]:
+    """Records of ``done`` that answer a task of ``tasks`` run with another budget
+    (:func:`reusable`), copied under the new task's key (with ``reused_from``, the old key)
+    and added to ``done``."""
+    by_point: dict[str, list[dict[str, Any]]] = {}
+    for rec in done.values():
+        old = rec.get("task")
+        if isinstance(old, dict):
+            key = _budget_free_key(rec.get("kind", "perceptron"), old)
+            by_point.setdefault(key, []).append(rec)
+    out = []
+    for t in tasks:
+        if t.key in done:
+            continue
+        for rec in by_point.get(_budget_free_key(t.kind, t.kwargs), ()):
+            if reusable(rec, t):
+                new = {**rec, "key": t.key, "task": t.kwargs,
+                       "reused_from": rec.get("reused_from", rec["key"])}
+                done[t.key] = new
+                out.append(new)
+                break
+    return out
 
 
 def run_task_with_progress(task: Task) -> dict[str, Any]:
@@ -262,6 +331,10 @@ def run_sweep(tasks: Sequence[Task], out: str | Path | None = None, *,
               connect_timeout: float = 10.0) -> list[dict[str, Any]]:
     """Run ``tasks`` (skipping those already in ``out``) and return all their records.
 
+    A task already in ``out`` with another budget (``max_sweeps``, ``max_seconds``) is not
+    run again when its record was equilibrated before the budget had a say
+    (:func:`reusable`): the record is copied under the new key, with ``reused_from``.
+
     Parameters
     ----------
     tasks : sequence of Task
@@ -310,6 +383,10 @@ def run_sweep(tasks: Sequence[Task], out: str | Path | None = None, *,
         for rec in load_results(path):
             if "key" in rec:
                 done[rec["key"]] = rec
+    reused = _reuse_other_budgets(tasks, done)
+    if path is not None:
+        for rec in reused:
+            _append(path, rec)
     todo, seen = [], set()
     for t in tasks:
         if t.key not in done and t.key not in seen:

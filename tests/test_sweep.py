@@ -341,3 +341,70 @@ def test_theory_failure_is_one_line_error(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "analytic" in err[0] and "math range" in err[0]
     assert (tmp_path / "o" / SW.RESULTS_FILE).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# a new budget reuses the points that were equilibrated before the budget had a say
+# --------------------------------------------------------------------------------------------
+
+def _budget_tasks(kind, budget):
+    if kind == "perceptron":
+        return SW.perceptron_tasks([0.5, 3.0], [1.0], [16], n_samples=2, n_sweeps=20,
+                                   max_sweeps=budget)
+    return SW.matrix_tasks([16], [0.5, 4.0], law="mp", q=0.5, sigma2=1.0,
+                           lambdas=(0.5, 1.0), n_chains=4, n_sweeps=20, max_sweeps=budget)
+
+
+@pytest.mark.parametrize("kind, small, large", [("perceptron", 200, 1000),
+                                                ("matrix", 1000, 4000)])
+def test_raising_the_budget_reuses_equilibrated_points(tmp_path, kind, small, large):
+    first = SW.run_sweep(_budget_tasks(kind, small), tmp_path, workers=1, progress=False)
+    calls = []
+
+    def counting(task):
+        calls.append(task.key)
+        return SW.run_task(task)
+
+    tasks = _budget_tasks(kind, large)
+    again = SW.run_sweep(tasks, tmp_path, workers=1, progress=False, func=counting)
+    fresh = [SW.run_task(t) for t in tasks]  # what the new budget computes from scratch
+    reused = rerun = 0
+    for old, new, ref in zip(first, again, fresh, strict=True):
+        if old["equilibrated"] and old["n_sweeps"] < small:
+            # equilibrated before the small budget clipped anything: the large budget stops
+            # at the same sweep with the same numbers, so the record is reused
+            reused += 1
+            assert new["key"] not in calls and new["reused_from"] == old["key"]
+            assert ref["n_sweeps"] == old["n_sweeps"]
+            blank = {"reused_from": None, "task": None, "key": None, "max_sweeps": None}
+            assert _strip({**new, **blank}) == _strip({**ref, **blank})
+        else:  # not equilibrated within the small budget: the large one runs it again
+            rerun += 1
+            assert new["key"] in calls and "reused_from" not in new
+    assert reused >= 1 and rerun >= 1  # both branches are exercised by this grid
+    # the reused records are in the file: a third run computes nothing
+    calls.clear()
+    SW.run_sweep(tasks, tmp_path, workers=1, progress=False, func=counting)
+    assert calls == []
+
+
+def test_reusable_rules():
+    t = SW.Task.make("perceptron", N=16, load=1.0, T=1.0, seed=0, n_sweeps=20,
+                     max_sweeps=1000)
+    rec = {"kind": "perceptron", "key": "old", "equilibrated": True, "n_sweeps": 80,
+           "max_sweeps": 500, "task": {**t.kwargs, "max_sweeps": 500}}
+    assert SW.reusable(rec, t)
+    assert not SW.reusable({**rec, "equilibrated": False}, t)
+    # the old run's last extension was clipped by its budget: a larger budget would differ
+    assert not SW.reusable({**rec, "n_sweeps": 500}, t)
+    # the new budget is too small for the length the point needed
+    small = SW.Task.make("perceptron", N=16, load=1.0, T=1.0, seed=0, n_sweeps=20,
+                         max_sweeps=60)
+    assert not SW.reusable(rec, small)
+    # another point (seed) or a target_se run is never reused
+    other = SW.Task.make("perceptron", N=16, load=1.0, T=1.0, seed=1, n_sweeps=20,
+                         max_sweeps=1000)
+    assert not SW.reusable(rec, other)
+    se = {**rec, "task": {**rec["task"], "target_se": 0.01}}
+    t_se = SW.Task.make("perceptron", **{**t.kwargs, "target_se": 0.01})
+    assert not SW.reusable(se, t_se)
