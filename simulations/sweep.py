@@ -346,7 +346,7 @@ def run_sweep(tasks: Sequence[Task], out: str | Path | None = None, *,
     workers : int, optional
         Local processes (default: ``os.cpu_count()``); ``1`` runs in this process.
     progress : bool
-        Show a ``tqdm`` progress bar (on stderr).
+        Show a ``tqdm`` progress bar (on stderr), and a line there when points are reused.
     func : callable
         ``Task -> record`` (default :func:`run_task`; must be picklable for processes/Dask).
     connect_timeout : float
@@ -387,6 +387,12 @@ def run_sweep(tasks: Sequence[Task], out: str | Path | None = None, *,
     if path is not None:
         for rec in reused:
             _append(path, rec)
+    if reused and progress:
+        import sys
+
+        print(f"{len(reused)} of {len(tasks)} points reused from an earlier run with another "
+              "budget (equilibrated before that budget had a say; docs/simulations.md)",
+              file=sys.stderr)
     todo, seen = [], set()
     for t in tasks:
         if t.key not in done and t.key not in seen:

@@ -288,7 +288,6 @@ def cmd_simulate_perceptron(args: argparse.Namespace) -> int:
     recs = run_sweep(tasks, out, scheduler=args.scheduler, workers=args.workers,
                      progress=not args.quiet, connect_timeout=args.connect_timeout,
                      func=run_task_with_progress if not args.quiet else run_task)
-    _say_reused(recs, args)
     rows = aggregate_perceptron(recs)
     try:
         theory = {T: _theory_perceptron(args.student, args.output, T,
@@ -369,15 +368,6 @@ def _perceptron_table(rows: list[dict[str, Any]]) -> str:
                      f"{f('tau', '.0f'):>6} {f('n_sweeps', '.0f'):>7} "
                      f"{({True: 'y', False: 'n'}.get(r.get('equilibrated'), '-')):>3}")
     return "\n".join(lines)
-
-
-def _say_reused(recs: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    """One stderr line when points were taken from a run with another budget."""
-    n = sum("reused_from" in r for r in recs)
-    if n and not args.quiet:
-        print(f"{n} of {len(recs)} points reused from an earlier run with another budget "
-              "(equilibrated before that budget had a say; docs/simulations.md)",
-              file=sys.stderr)
 
 
 def _verdict_legend(criterion: str, points: list[dict[str, Any]],
@@ -645,7 +635,6 @@ def cmd_simulate_matrix(args: argparse.Namespace) -> int:
     recs = run_sweep(tasks, out, scheduler=args.scheduler, workers=args.workers,
                      progress=not args.quiet, connect_timeout=args.connect_timeout,
                      func=run_task_with_progress if not args.quiet else run_task)
-    _say_reused(recs, args)
     rows, fits = [], []
     for nb in nbetas:
         per_n = []
