@@ -53,6 +53,17 @@ def _tpl_logz(a: Any, mu: Any, R: Any) -> Any:
     return mp.log(z)
 
 
+def _tpl_params(alpha: float, lam: float, xmin: float, xmax: float | None
+                ) -> tuple[float, float, float, float | None]:
+    """Checked ``(alpha, lam, xmin, xmax)`` of a truncated power law (``lam >= 0``)."""
+    xmin_f, xmax_f = _check_xmin_xmax(xmin, xmax)
+    assert xmin_f is not None
+    lm = _as_real(lam, "lam")
+    if lm < 0:
+        raise ValueError(f"lam must be >= 0, got {lm}")
+    return _as_real(alpha, "alpha"), lm, xmin_f, xmax_f
+
+
 def truncated_powerlaw_pdf(
     x: ArrayLike, alpha: float, lam: float, xmin: float, xmax: float | None = None
 ) -> NDArray[np.float64]:
@@ -78,12 +89,7 @@ def truncated_powerlaw_pdf(
     """
     import mpmath as mp
 
-    xmin_f, xmax_f = _check_xmin_xmax(xmin, xmax)
-    assert xmin_f is not None
-    a = _as_real(alpha, "alpha")
-    lm = _as_real(lam, "lam")
-    if lm < 0:
-        raise ValueError(f"lam must be >= 0, got {lm}")
+    a, lm, xmin_f, xmax_f = _tpl_params(alpha, lam, xmin, xmax)
     with mp.workdps(_MP_DPS):
         R = mp.inf if xmax_f is None else mp.mpf(xmax_f) / xmin_f
         logz = _tpl_logz(mp.mpf(a), mp.mpf(lm) * xmin_f, R)
@@ -375,12 +381,7 @@ def truncated_powerlaw_cdf(
     """
     import mpmath as mp
 
-    xmin_f, xmax_f = _check_xmin_xmax(xmin, xmax)
-    assert xmin_f is not None
-    a = _as_real(alpha, "alpha")
-    lm = _as_real(lam, "lam")
-    if lm < 0:
-        raise ValueError(f"lam must be >= 0, got {lm}")
+    a, lm, xmin_f, xmax_f = _tpl_params(alpha, lam, xmin, xmax)
     xa = np.asarray(x, dtype=np.float64)
     out = np.zeros(xa.shape)
     flat = xa.ravel()
