@@ -8,8 +8,8 @@ importing the numerical layers (numba, scipy): ``setol --help`` stays fast.
 
 from __future__ import annotations
 
-__all__ = ["DETX_RULES", "FINGER_MODES", "MIN_ECS", "QUALITY_MODELS", "TAIL_FITS",
-           "TRAP_SCALES", "TRAP_SHUFFLES", "TRAP_SOLVERS"]
+__all__ = ["DETX_RULES", "FINGER_MODES", "HTML_FIGURES", "HTML_MAX_FIGURES", "MIN_ECS",
+           "QUALITY_MODELS", "TAIL_FITS", "TRAP_SCALES", "TRAP_SHUFFLES", "TRAP_SOLVERS"]
 
 #: Tail models of the analysis: the power law; also the power law with exponential cutoff on
 #: the same tail; the latter with the ``xmin_peak`` finger handling (WeightWatcher's E_TPL).
@@ -34,3 +34,12 @@ QUALITY_MODELS: tuple[str, ...] = ("bs", "fc", "lw", "lw_paper", "imp", "imp_gta
                                    "emp", "emp_inv")
 #: Smallest accepted effective correlation space (eigenvalues).
 MIN_ECS: int = 5
+
+#: Which layers get an ESD figure in the HTML report (``--html-figures``): every layer up to
+#: :data:`HTML_MAX_FIGURES` and beyond that the flagged ones (at most that many); every
+#: analysed layer; the layers whose verdict or warning flags them; none.
+HTML_FIGURES: tuple[str, ...] = ("auto", "all", "flagged", "none")
+#: The ``auto`` limit of figures in one report (``--html-max-figures``): 100 figures of about
+#: 35 kB each (palette PNG, base64) keep a 1,000-layer page about 6 MB
+#: (benchmarks/bench_report_size.py).
+HTML_MAX_FIGURES: int = 100

@@ -200,7 +200,8 @@ class OptionError(SetolError, ValueError):
     ------
     By :class:`setol_theory.options.AnalysisOptions` and :class:`~setol_theory.options.
     QualityOptions` on construction (the message names the option), and by
-    :func:`setol_theory.options.from_args` (the message names the CLI flag).
+    :func:`setol_theory.options.from_args` (the message names the CLI flag); by the HTML
+    report's figure and PNG settings (:func:`setol_theory.report.write_analysis_report`).
     """
 
 

@@ -209,3 +209,32 @@ def test_request_watch_catches_an_external_reference(browser, tmp_path):
     page, watch = _open(browser, bad)
     assert watch.external == ["http://127.0.0.1:9/x.png"]
     page.close()
+
+
+def test_report_with_figures_left_out(browser, tmp_path):
+    """A many-layer page under the figure policy: the figures drawn all decode, the layers
+    left out have rows without a link, and the page says which were left out and why."""
+    rng = np.random.default_rng(9)
+    model = {f"block.{i}.weight": rng.standard_t(2.0 + (i % 4), size=(120, 60))
+             for i in range(24)}
+    res = analyze(model, AnalysisOptions(traps=False), keep_evals=True)
+    path = write_analysis_report(tmp_path / "many.html", res, max_figures=3)
+    page, watch = _open(browser, path)
+    assert watch.errors == [] and watch.external == []
+    imgs = page.evaluate("""() => [...document.images].map(
+        i => i.complete && i.naturalWidth > 0)""")
+    assert len(imgs) == 3 and all(imgs)
+    links = page.evaluate("""() => [...document.querySelectorAll('#rows tbody tr')]
+        .map(r => r.querySelector('a') !== null)""")
+    assert len(links) == 24 and sum(links) == 3
+    assert page.is_visible("#figures-left-out")
+    assert "21 of 24 analysed layers have no figure here" in page.text_content(
+        "#figures-left-out")
+    page.click("#figures details summary")
+    listed = page.text_content("#figures details .names").split(", ")
+    assert len(listed) == 21
+    # the table still filters every layer (none was dropped)
+    n = page.evaluate("() => JSON.parse(document.getElementById('report-data').textContent)"
+                      ".layers.length")
+    assert n == 24
+    page.close()

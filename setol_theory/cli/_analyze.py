@@ -13,6 +13,7 @@ from ..options import AnalysisOptions, add_arguments
 from ._common import (
     EXIT_OK,
     CLIError,
+    _check_html_figures,
     _check_outputs,
     _ensure_parent,
     _fmt,
@@ -50,6 +51,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
     opts = options_from_args(AnalysisOptions, args)
     _check_outputs(args, files=("json", "csv", "html"), dirs=("plot",))
+    _check_html_figures(args)
     # a fine-tune's unchanged (frozen) layers are recorded, not an error
     run = {"on_error": "record" if args.keep_going or delta else "raise",
            "keep_evals": bool(args.plot or args.html), "progress": not args.quiet}
@@ -125,7 +127,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         from ..report import write_analysis_report
 
         _ensure_parent(args.html)
-        path = write_analysis_report(args.html, result, command="setol analyze")
+        path = write_analysis_report(args.html, result, command="setol analyze",
+                                     figures=args.html_figures,
+                                     max_figures=args.html_max_figures)
         print(f"report: {path}", file=sys.stderr)
     if not result.analysed:
         where = ("on the lines above; layers outside --min-evals/--max-evals are filtered "

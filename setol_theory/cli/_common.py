@@ -272,6 +272,13 @@ def _ensure_parent(path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _check_html_figures(args: argparse.Namespace) -> None:
+    """Refuse a negative ``--html-max-figures`` before any work is done."""
+    n = getattr(args, "html_max_figures", None)
+    if n is not None and n < 0:
+        raise CLIError(f"--html-max-figures must be >= 0, got {n}")
+
+
 def _check_outputs(args: argparse.Namespace, files: Sequence[str] = (),
                    dirs: Sequence[str] = ()) -> None:
     """Refuse output paths that cannot be written before any work is done: a file option

@@ -13,6 +13,7 @@ from ..options import AnalysisOptions, QualityOptions
 from ._common import (
     EXIT_OK,
     CLIError,
+    _check_html_figures,
     _check_outputs,
     _ensure_parent,
     _fmt,
@@ -51,6 +52,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
             json.dump(payload, fh, indent=1, allow_nan=False)
 
     _check_outputs(args, files=("json", "html"), dirs=("plot",))
+    _check_html_figures(args)
 
     # ---- quality vs the ECS edge of given ESDs
     if args.curve == "ecs":
@@ -237,7 +239,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
         _ensure_parent(args.html)
         path = write_analysis_report(args.html, result, curve=curve,
-                                     command="setol quality")
+                                     command="setol quality", figures=args.html_figures,
+                                     max_figures=args.html_max_figures)
         print(f"report: {path}", file=sys.stderr)
     if not report.with_quality:
         raise CLIError(f"{source}: no layer has an effective correlation space "

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ._html import ANALYZE_COLUMNS, Section, png_bytes, write_html_report
+from .._choices import HTML_FIGURES, HTML_MAX_FIGURES
+from ..errors import OptionError
+from ._html import ANALYZE_COLUMNS, PNG_COLORS, Section, png_bytes, verdict_class, write_html_report
 from ._style import display_name
 from ._verdict import layer_verdict
 
@@ -115,8 +117,72 @@ def analysis_warnings(analysis: Any, rows: Sequence[Mapping[str, Any]]) -> list[
     return out
 
 
+def _flag_rank(row: Mapping[str, Any]) -> int | None:
+    """How strongly a row asks to be looked at: 0 a bad verdict (power law ruled out, no
+    fit...), 1 a verdict to watch (not heavy-tailed, lognormal favoured, under-trained...),
+    2 only a ``warning`` label; ``None``: not flagged (a good or not-graded verdict and no
+    warning)."""
+    cls = verdict_class(str(row.get("verdict") or ""))
+    if cls == "v-bad":
+        return 0
+    if cls == "v-warn":
+        return 1
+    if row.get("warning"):
+        return 2
+    return None
+
+
+def select_figures(rows: Sequence[Mapping[str, Any]], mode: str = "auto",
+                   max_figures: int = HTML_MAX_FIGURES) -> tuple[list[str], str]:
+    """Which layers get a figure in the report, and in words which were left out by what rule.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        The rows of the analysed layers (``name``, ``verdict``, ``warning``), in table order.
+    mode : {"auto", "all", "flagged", "none"}
+        ``all``: every row; ``flagged``: the rows whose verdict is bad or to watch, or that
+        carry a ``warning``; ``none``: no row; ``auto``: every row when there are at most
+        ``max_figures``, otherwise the flagged rows, worst first (bad verdict, verdict to
+        watch, warning only; table order within each), at most ``max_figures``.
+    max_figures : int
+        The ``auto`` limit (>= 0).
+
+    Returns
+    -------
+    names : list of str
+        The layers to draw, in table order.
+    rule : str
+        Empty when every row gets a figure; otherwise the rule that left the others out.
+    """
+    if mode not in HTML_FIGURES:
+        raise OptionError(f"figures must be one of {', '.join(HTML_FIGURES)}, got {mode!r}")
+    if max_figures < 0:
+        raise OptionError(f"max_figures must be >= 0, got {max_figures}")
+    names = [str(r["name"]) for r in rows]
+    if mode == "all" or (mode == "auto" and len(rows) <= max_figures):
+        return names, ""
+    if mode == "none":
+        return [], "no per-layer figures were asked for (figures 'none')"
+    ranked = sorted((rank, i) for i, r in enumerate(rows)
+                    if (rank := _flag_rank(r)) is not None)
+    if mode == "flagged":
+        keep = {i for _, i in ranked}
+        rule = ("figures only for the layers whose verdict is bad or to watch, or that carry "
+                "a warning (figures 'flagged')")
+    else:
+        keep = {i for _, i in ranked[:max_figures]}
+        rule = (f"the model has {len(rows)} analysed layers, more than {max_figures}: figures "
+                "only for the layers whose verdict is bad or to watch, or that carry a warning"
+                + (f", the worst {max_figures} of {len(ranked)}"
+                   if len(ranked) > max_figures else "") + " (figures 'auto')")
+    return [n for i, n in enumerate(names) if i in keep], rule
+
+
 def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None = None,
-                          curve: Any = None, figures: bool = True,
+                          curve: Any = None, figures: bool | str = "auto",
+                          max_figures: int = HTML_MAX_FIGURES,
+                          png_colors: int | None = PNG_COLORS,
                           command: str = "setol analyze") -> Path:
     """Write the HTML report of a :class:`setol_theory.pipeline.ModelAnalysis`.
 
@@ -132,8 +198,18 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
     curve : QualityCurve, optional
         Model-derived curve for the quality figure (computed here when the analysis has a
         quality report and no curve is given).
-    figures : bool
-        Draw one ESD figure per analysed layer (needs the eigenvalues).
+    figures : {"auto", "all", "flagged", "none"} or bool
+        Which analysed layers get an ESD figure (they need the eigenvalues): see
+        :func:`select_figures`; ``True`` is ``"all"``, ``False`` ``"none"``. The default
+        ``"auto"`` draws every layer up to ``max_figures`` layers, and beyond that only the
+        flagged ones, at most ``max_figures``, so a page of a 1,000-layer model stays a few
+        MB (docs/report.md). The page names every layer left out, the rule, and how to get
+        the figures; the table and the JSON keep every layer.
+    max_figures : int
+        The ``"auto"`` limit (default :data:`setol_theory._choices.HTML_MAX_FIGURES`).
+    png_colors : int or None
+        Palette size of the embedded PNGs (:func:`setol_theory.report.png_bytes`; ``None``:
+        matplotlib's RGBA PNG, about three times the bytes).
     command : str
         The command that made the analysis (shown in the subtitle).
 
@@ -147,12 +223,23 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
     name = display_name(analysis.source)
     rows = analysis_rows(analysis)
     summary = analysis.summary()
+    mode = ("all" if figures else "none") if isinstance(figures, bool) else figures
+    by_name = {str(r["name"]): r for r in rows}
+    analysed = list(analysis.analysed)
+    chosen, rule = select_figures([by_name[m.name] for m in analysed], mode, max_figures)
+    wanted = set(chosen)
     figs: dict[str, Any] = {}
-    if figures:
-        for m in analysis.analysed:
-            ev = analysis.evals.get(m.name)
-            if ev is not None:
-                figs[m.name] = png_bytes(plot_layer_esd(ev, m))  # closes the figure
+    no_evals = []
+    for m in analysed:
+        if m.name not in wanted:
+            continue
+        ev = analysis.evals.get(m.name)
+        if ev is None:
+            no_evals.append(m.name)
+        else:  # closes the figure
+            figs[m.name] = png_bytes(plot_layer_esd(ev, m), colors=png_colors)
+    left_out = [m.name for m in analysed if m.name not in figs]
+    left_note = _left_out_note(len(analysed), len(left_out), rule, no_evals)
     sections = []
     if analysis.quality is not None:
         if curve is None:
@@ -182,9 +269,15 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
         data["quality"] = analysis.quality.to_json_dict()
         if curve is not None:
             data["quality_curve"] = curve.to_dict()
+    warnings = analysis_warnings(analysis, rows)
+    if left_out:
+        warnings.append(f"{len(left_out)} of {len(analysed)} analysed layer(s) have no figure "
+                        "in this page (Per-layer figures says which and why); the table and "
+                        "the JSON keep every layer.")
     return write_html_report(
         path, title=title or f"setol report: {name}", rows=rows, summary=summary,
-        settings=analysis.settings, warnings=analysis_warnings(analysis, rows), figures=figs,
+        settings=analysis.settings, warnings=warnings, figures=figs,
+        figures_left_out=left_out, figures_left_out_note=left_note, png_colors=png_colors,
         columns=columns, data=data, sections=sections, cards=cards,
         subtitle=f"{command} {name}",
         figures_note=("Each layer: the ESD on log-log axes with the power-law fit from xmin, "
@@ -193,6 +286,23 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
                       "jump to its figure."),
         figure_caption=lambda r: f"{r['name']} — {r['verdict']}: {r['verdict_reason']}",
     )
+
+
+def _left_out_note(n: int, k: int, rule: str, no_evals: Sequence[str]) -> str:
+    """The sentence over the list of layers without a figure: how many, why, how to get them."""
+    if not k:
+        return ""
+    why = []
+    if rule:
+        why.append(rule)
+    if no_evals:
+        why.append(f"{len(no_evals)} layer(s) have no eigenvalues in the analysis (analyze "
+                   "with keep_evals=True)")
+    return (f"{k} of {n} analysed layers have no figure here: " + "; ".join(why) + ". To "
+            "get them: setol analyze (or quality) ... --html-figures all for every layer in "
+            "the page (about 35 kB each), --plot DIR for one PNG file per layer, or from "
+            "Python write_analysis_report(path, analysis, figures='all'). Their rows are in "
+            "the table and in the JSON.")
 
 
 def default_quality_curve(report: Any) -> Any:

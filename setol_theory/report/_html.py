@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import OptionError
 from ..util import nan_to_none
 from ._columns import definitions
 
@@ -74,8 +75,29 @@ class _Rendered:
     verdict: str = ""
 
 
-def png_bytes(fig: Any, dpi: int = 100) -> bytes:
-    """PNG bytes of a matplotlib figure (the figure is closed) or of PNG bytes (unchanged)."""
+#: Colours of the palette PNG a report embeds (``None``: matplotlib's RGBA PNG). A setol figure
+#: has a few hundred to a few thousand distinct colours, nearly all anti-aliasing shades of the
+#: dozen colours of the style; 256 palette entries chosen by Pillow's maximum-coverage
+#: quantiser keep every channel within a few levels of 255 (checked in
+#: tests/test_report_size.py) at about a third of the bytes.
+PNG_COLORS: int | None = 256
+
+
+def png_bytes(fig: Any, dpi: int = 100, colors: int | None = PNG_COLORS) -> bytes:
+    """PNG bytes of a matplotlib figure (the figure is closed) or of PNG bytes (unchanged).
+
+    Parameters
+    ----------
+    fig : matplotlib Figure or bytes
+        The figure (closed here), or PNG bytes, returned as they are.
+    dpi : int
+        Resolution of the PNG (the figure's size in inches times ``dpi`` pixels).
+    colors : int or None
+        With an int (2-256): an 8-bit palette PNG of at most ``colors`` colours (Pillow's
+        maximum-coverage quantiser, no dithering, ``optimize=True``), opaque RGB: the figure's
+        white background carries no transparency. ``None``: matplotlib's RGBA PNG as it
+        writes it (the report's encoding before palette PNGs; kept for comparisons).
+    """
     if isinstance(fig, bytes | bytearray):
         return bytes(fig)
     buf = io.BytesIO()
@@ -83,11 +105,29 @@ def png_bytes(fig: Any, dpi: int = 100) -> bytes:
     from ._figures import pyplot
 
     pyplot().close(fig)
-    return buf.getvalue()
+    if colors is None:
+        return buf.getvalue()
+    return palette_png(buf.getvalue(), colors)
 
 
-def _b64(fig: Any) -> str:
-    return base64.b64encode(png_bytes(fig)).decode("ascii")
+def palette_png(png: bytes, colors: int = 256) -> bytes:
+    """``png`` re-encoded as an optimised palette PNG of at most ``colors`` colours (Pillow;
+    see :func:`png_bytes`). An image with at most ``colors`` colours keeps them exactly."""
+    if not 2 <= colors <= 256:
+        raise OptionError(f"colors must be between 2 and 256, got {colors}")
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        rgb = im.convert("RGB")
+    q = rgb.quantize(colors=colors, method=Image.Quantize.MAXCOVERAGE,
+                     dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    q.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _b64(fig: Any, colors: int | None = PNG_COLORS) -> str:
+    return base64.b64encode(png_bytes(fig, colors=colors)).decode("ascii")
 
 
 def _fmt(v: Any) -> str:
@@ -171,7 +211,9 @@ def render_html_report(*, title: str, rows: Sequence[Mapping[str, Any]],
                        cards: Sequence[tuple[str, Any]] = (), subtitle: str = "",
                        table_title: str = "Layers", figures_title: str = "Per-layer figures",
                        figures_note: str = "",
-                       figure_caption: Callable[[Mapping[str, Any]], str] | None = None) -> str:
+                       figure_caption: Callable[[Mapping[str, Any]], str] | None = None,
+                       figures_left_out: Sequence[str] = (), figures_left_out_note: str = "",
+                       png_colors: int | None = PNG_COLORS) -> str:
     """The report as one HTML string (see :func:`write_html_report` for the arguments)."""
     import jinja2
 
@@ -195,7 +237,11 @@ def render_html_report(*, title: str, rows: Sequence[Mapping[str, Any]],
             fig_ids[k] = _anchor(i)
             cap = figure_caption(r) if figure_caption else k
             fig_list.append({"id": _anchor(i), "key": k, "alt": f"figure of {k}",
-                             "b64": _b64(figures[k]), "caption": cap})
+                             "b64": _b64(figures[k], png_colors), "caption": cap})
+    left_out = [str(k) for k in figures_left_out if str(k) not in figures]
+    if left_out and not figures_left_out_note:
+        raise OptionError("figures_left_out needs figures_left_out_note: the page must say why "
+                         "and how to get them")
     table_rows = []
     for r in rows:
         k = str(r.get(key, ""))
@@ -219,7 +265,7 @@ def render_html_report(*, title: str, rows: Sequence[Mapping[str, Any]],
     for j, s in enumerate(sections):
         secs.append({
             "id": s.id or f"section-{j}", "title": s.title, "paragraphs": list(s.paragraphs),
-            "figures": [{"b64": _b64(f), "caption": cap, "alt": cap or s.title}
+            "figures": [{"b64": _b64(f, png_colors), "caption": cap, "alt": cap or s.title}
                         for f, cap in s.figures],
             "table": ({"head": list(s.table_head), "rows": [[_fmt(c) for c in r]
                                                             for r in s.table_rows]}
@@ -248,7 +294,8 @@ def render_html_report(*, title: str, rows: Sequence[Mapping[str, Any]],
         verdict_class=verdict_class, columns=cols, table_rows=table_rows,
         table_title=table_title, sections=secs, figures=fig_list,
         has_summary=bool(cards or summary or settings or warnings or verdicts),
-        figures_title=figures_title, figures_note=figures_note,
+        figures_title=figures_title, figures_note=figures_note, left_out=left_out,
+        left_out_note=figures_left_out_note,
         legend=cols, data_json=jinja2.utils.markupsafe.Markup(safe_payload),
     )
 
@@ -293,7 +340,12 @@ def write_html_report(path: str | Path, *, title: str, rows: Sequence[Mapping[st
         Extra sections (a summary figure, a model table...), after the table.
     **kwargs
         ``cards`` (``(label, value)`` pairs), ``subtitle``, ``table_title``,
-        ``figures_title``, ``figures_note``, ``figure_caption`` (row -> caption).
+        ``figures_title``, ``figures_note``, ``figure_caption`` (row -> caption);
+        ``figures_left_out`` (the ``key`` of each row whose figure was not drawn) with
+        ``figures_left_out_note`` (why, and how to get them: required with it), both shown
+        in the figures section, the names in a folded list; ``png_colors`` (see
+        :func:`png_bytes`; default :data:`PNG_COLORS`) for the figures given as matplotlib
+        figures (PNG bytes are embedded as they are).
 
     Returns
     -------
