@@ -116,7 +116,8 @@ def test_select_figures_policy():
     # returned in table order
     assert select_figures(rows, "auto", max_figures=2)[0] == ["l1", "l5"]
     picked, why = select_figures(rows, "auto", max_figures=3)
-    assert picked == ["l1", "l2", "l5"] and "the worst 3 of 4" in why and "6 analysed" in why
+    assert picked == ["l1", "l2", "l5"]
+    assert "the first 3 of 4, worst first" in why and "6 layers" in why
     assert select_figures(rows, "auto", max_figures=5)[0] == ["l1", "l2", "l3", "l5"]
     with pytest.raises(OptionError, match="figures must be one of"):
         select_figures(rows, "some")
@@ -214,3 +215,32 @@ def test_thousand_layer_page_default_size(tmp_path):
     page = _parse(path.read_text())
     assert len(page.imgs) == 100 and len(page.rows) == 1000
     _imgs_decode(page)
+
+
+def test_compare_html_figure_policy(tmp_path):
+    """setol compare --html: beyond --html-max-figures, the overlays of the layers whose alpha
+    changed most; the page names the others; --plot DIR still gets every overlay."""
+    from conftest import write_safetensors
+
+    from setol_theory.cli import main
+    from setol_theory.pipeline import compare
+
+    rng = np.random.default_rng(4)
+    a = {f"l{i}": rng.standard_t(3.0, size=(120, 60)) for i in range(6)}
+    b = {k: v + (0.2 + 0.3 * i) * rng.standard_t(2.0, size=v.shape)
+         for i, (k, v) in enumerate(a.items())}
+    pa = write_safetensors(tmp_path / "a.safetensors", a)
+    pb = write_safetensors(tmp_path / "b.safetensors", b)
+    html, plots = tmp_path / "c.html", tmp_path / "plots"
+    assert main(["compare", str(pa), str(pb), "--no-traps", "--quiet", "--html", str(html),
+                 "--html-max-figures", "2", "--plot", str(plots)]) == 0
+    page = _parse(html.read_text())
+    drawn = sorted(i["alt"][len("figure of "):] for i in page.imgs)
+    rows = compare(pa, pb, traps=False).rows
+    top = sorted(r["name"] for r in sorted(rows, key=lambda r: -abs(r["d_alpha"]))[:2])
+    assert drawn == top
+    _imgs_decode(page)
+    text = html.read_text()
+    assert "4 of 6 matched layers have no figure here" in text and "--html-figures all" in text
+    assert len(list(plots.iterdir())) == 6
+    assert len(page.rows) == 6 and len(json.loads(page.json_text)["layers"]) == 6

@@ -272,6 +272,30 @@ def _ensure_parent(path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+#: What the flagged layers of --html-figures are, in setol analyze / quality.
+FLAGGED_HELP = "bad or to-watch verdict, or a warning; worst first"
+
+
+def add_html_figure_arguments(parser: argparse.ArgumentParser, flagged: str = FLAGGED_HELP,
+                              what: str = "an ESD figure") -> None:
+    """``--html-figures`` and ``--html-max-figures`` (analyze, quality, compare)."""
+    from .._choices import HTML_FIGURES, HTML_MAX_FIGURES
+
+    parser.add_argument(
+        "--html-figures", choices=HTML_FIGURES, default="auto",
+        help=f"which layers get {what} in the --html page: 'auto' (default) draws every "
+             "layer when there are at most --html-max-figures of them, and beyond that only "
+             f"the flagged ones ({flagged}; at most --html-max-figures), because each figure "
+             "adds about 35 kB and a 1,000-layer page with all of them is about 35 MB; 'all', "
+             "'flagged' or 'none' without a limit. The page names every layer left out; the "
+             "table and the JSON keep every layer; --plot DIR writes every figure as a file")
+    parser.add_argument(
+        "--html-max-figures", type=int, default=HTML_MAX_FIGURES, metavar="N",
+        help=f"the 'auto' limit of --html-figures (default {HTML_MAX_FIGURES}: the page of "
+             "1,000 random 256x128 layers is about 6 MB, 3 of them the table and the JSON; "
+             "docs/report.md)")
+
+
 def _check_html_figures(args: argparse.Namespace) -> None:
     """Refuse a negative ``--html-max-figures`` before any work is done."""
     n = getattr(args, "html_max_figures", None)

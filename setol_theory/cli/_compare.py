@@ -13,10 +13,12 @@ from ._common import (
     EXIT_OK,
     CLIError,
     Column,
+    _check_html_figures,
     _check_outputs,
     _os_message,
     _resolve_source,
     add_download_argument,
+    add_html_figure_arguments,
     format_table,
     options_from_args,
 )
@@ -59,6 +61,8 @@ def register(sub: Any) -> None:
     add_arguments(c, AnalysisOptions)
     add_download_argument(c)
     _outputs(c, plot_help="write one ESD overlay figure per matched layer into DIR")
+    add_html_figure_arguments(c, flagged="largest |d_alpha| first",
+                              what="an ESD overlay figure")
     c.set_defaults(func=cmd_compare)
 
     h = sub.add_parser(
@@ -106,6 +110,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     b = _resolve_source(args.b, args.download)
     opts = options_from_args(AnalysisOptions, args)
     _check_outputs(args, files=("json", "csv", "html"), dirs=("plot",))
+    _check_html_figures(args)
     if not args.quiet:
         print(f"setol compare: A = {a}\n               B = {b}", file=sys.stderr)
     try:
@@ -129,22 +134,55 @@ def cmd_compare(args: argparse.Namespace) -> int:
         write_json(args.json, nan_to_none(res.to_json_dict()))
     if args.csv:
         _write_csv(args.csv, res.rows, list(COLUMNS))
-    figures = _compare_figures(res, args) if (args.plot or args.html) else {}
+    matched = [r for r in res.rows if r["status_a"] == "ok" and r["status_b"] == "ok"]
+    chosen, rule = _chosen_figures(matched, args)
+    figures = _compare_figures(res, args, chosen) if (args.plot or args.html) else {}
     if args.html:
-        from ..report import write_html_report
+        from ..report import left_out_note, write_html_report
 
+        left = [r["name"] for r in matched if r["name"] not in figures]
+        note = left_out_note(
+            len(matched), len(left), rule, how="setol compare ... --html-figures all for "
+            "every matched layer in the page, or --plot DIR for one PNG file per layer",
+            unit="matched layers")
+        warnings = ([f"{len(left)} of {len(matched)} matched layer(s) have no figure in this "
+                     "page (Per-layer figures says which and why)."] if left else [])
         write_html_report(args.html, title=f"compare: {Path(str(a)).name} vs {Path(str(b)).name}",
                           rows=res.rows, summary=s, settings=res.a.settings, figures=figures,
                           key="name", columns=list(COLUMNS), definitions_given=_DEFINITIONS,
-                          data=nan_to_none(res.to_json_dict()))
+                          data=nan_to_none(res.to_json_dict()), warnings=warnings,
+                          figures_left_out=left,
+                          figures_left_out_note=note)
     if s["num_matched"] == 0:
         raise CLIError("no layer name is in both models (use --rename REGEX=REPL to map B's "
                        "names onto A's)")
     return EXIT_OK
 
 
-def _compare_figures(res: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from ..report import plot_esd_overlay, safe_filename
+def _d_alpha_rank(row: dict[str, Any]) -> float | None:
+    """Compare's flagged layers: a defined d_alpha, the largest |d_alpha| first."""
+    d = row.get("d_alpha")
+    return -abs(d) if isinstance(d, int | float) and d == d else None
+
+
+def _chosen_figures(matched: list[dict[str, Any]], args: argparse.Namespace
+                    ) -> tuple[set[str], str]:
+    """The matched layers whose overlay goes into the --html page, and the rule (empty: all)."""
+    if not args.html:
+        return {r["name"] for r in matched}, ""
+    from ..report import select_figures
+
+    names, rule = select_figures(matched, args.html_figures, args.html_max_figures,
+                                 rank=_d_alpha_rank, flagged="with a defined d_alpha",
+                                 order="the largest |d_alpha| first")
+    return set(names), rule
+
+
+def _compare_figures(res: Any, args: argparse.Namespace,
+                     chosen: set[str] | None = None) -> dict[str, Any]:
+    """The overlay of each matched layer: every one into --plot DIR, the ``chosen`` ones (all
+    by default) into the returned dict for the --html page."""
+    from ..report import palette_png, plot_esd_overlay, png_bytes, safe_filename
 
     out: dict[str, Any] = {}
     by_a = {m.name: m for m in res.a.layers}
@@ -162,13 +200,14 @@ def _compare_figures(res: Any, args: argparse.Namespace) -> dict[str, Any]:
         ma, mb = by_a.get(name), by_b.get(names_b.get(name, ""))
         if ma is None or mb is None or ma.status != "ok" or mb.status != "ok":
             continue
+        wanted = chosen is None or name in chosen
+        if not (args.plot or wanted):
+            continue
         path = Path(args.plot) / f"{safe_filename(name)}.png" if args.plot else None
         fig = plot_esd_overlay(res.a.evals[ma.name], res.b.evals[mb.name], path, name=name,
                                label_a="A", label_b="B", xmin_a=ma.xmin, xmin_b=mb.xmin)
-        if path is not None:
-            out[name] = path.read_bytes()
-        else:
-            out[name] = fig
+        if wanted:  # the page's palette PNG (the file in --plot DIR stays as written)
+            out[name] = palette_png(path.read_bytes()) if path is not None else png_bytes(fig)
     return out
 
 

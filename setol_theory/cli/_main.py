@@ -12,11 +12,17 @@ import re
 import sys
 from collections.abc import Sequence
 
-from .._choices import HTML_FIGURES, HTML_MAX_FIGURES
 from ..errors import MissingExtra
 from ..options import AnalysisOptions, QualityOptions, add_arguments
 from ._analyze import _add_analyze_many, cmd_analyze
-from ._common import EXIT_ERROR, EXIT_USAGE, CLIError, _os_message, add_download_argument
+from ._common import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    CLIError,
+    _os_message,
+    add_download_argument,
+    add_html_figure_arguments,
+)
 from ._compare import register as register_compare
 from ._describe import register as register_describe
 from ._mlp3 import register as register_mlp3
@@ -56,24 +62,6 @@ def _add_esd_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--esd-scale", choices=["WtW", "X"], default="WtW",
                         help="with --esd: eigenvalues of WᵀW (default; WeightWatcher's "
                         "get_ESD) or of X = WᵀW/N")
-
-
-def _add_html_figure_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--html-figures`` and ``--html-max-figures`` (analyze and quality)."""
-    parser.add_argument(
-        "--html-figures", choices=HTML_FIGURES, default="auto",
-        help="which layers get an ESD figure in the --html page: 'auto' (default) draws every "
-             "analysed layer when there are at most --html-max-figures of them, and beyond "
-             "that only the flagged ones (bad or to-watch verdict, or a warning; worst first, "
-             "at most --html-max-figures), because each figure adds about 35 kB and a "
-             "1,000-layer page with all of them is about 35 MB; 'all', 'flagged' or 'none' "
-             "without a limit. The page names every layer left out; the table and the JSON "
-             "keep every layer; --plot DIR writes every figure as a file")
-    parser.add_argument(
-        "--html-max-figures", type=int, default=HTML_MAX_FIGURES, metavar="N",
-        help=f"the 'auto' limit of --html-figures (default {HTML_MAX_FIGURES}: the page of "
-             "1,000 random 256x128 layers is about 6 MB, 3 of them the table and the JSON; "
-             "docs/report.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a self-contained HTML report (summary, sortable table with each "
                         "layer's verdict, one ESD figure per layer, column legend, JSON)")
     a.add_argument("--quiet", action="store_true", help="no table, no progress bar")
-    _add_html_figure_arguments(a)
+    add_html_figure_arguments(a)
     _add_esd_arguments(a)
     a.set_defaults(func=cmd_analyze)
     _add_analyze_many(sub)
@@ -197,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a self-contained HTML report (table with verdicts and log10 Q, "
                         "ESD figures, quality vs alpha with the model-derived curve, JSON)")
     q.add_argument("--quiet", action="store_true", help="no table, no progress bar")
-    _add_html_figure_arguments(q)
+    add_html_figure_arguments(q)
     _add_esd_arguments(q)
     q.set_defaults(func=cmd_quality)
     register_mlp3(sub)

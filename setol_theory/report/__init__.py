@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._analysis_html import analysis_rows, write_analysis_report
+from ._analysis_html import analysis_rows, left_out_note, select_figures, write_analysis_report
 from ._compare import plot_esd_overlay, plot_history
 from ._figures import (
     plot_ecs_curve,
@@ -16,7 +16,7 @@ from ._figures import (
     pyplot,
     safe_filename,
 )
-from ._html import Section, render_html_report, write_html_report
+from ._html import Section, palette_png, png_bytes, render_html_report, write_html_report
 from ._simulate_html import write_simulate_report
 from ._verdict import layer_verdict
 
@@ -26,6 +26,10 @@ __all__ = [
     "Section",
     "analysis_rows",
     "layer_verdict",
+    "left_out_note",
+    "palette_png",
+    "png_bytes",
+    "select_figures",
     "render_html_report",
     "write_analysis_report",
     "write_simulate_report",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +132,16 @@ def _flag_rank(row: Mapping[str, Any]) -> int | None:
     return None
 
 
+#: What "flagged" means for the rows of an analysis (the default ``rank`` of select_figures).
+FLAGGED_LAYERS = "whose verdict is bad or to watch, or that carry a warning"
+FLAGGED_ORDER = "worst first (a bad verdict, then a verdict to watch, then a warning only)"
+
+
 def select_figures(rows: Sequence[Mapping[str, Any]], mode: str = "auto",
-                   max_figures: int = HTML_MAX_FIGURES) -> tuple[list[str], str]:
+                   max_figures: int = HTML_MAX_FIGURES, *,
+                   rank: Callable[[Mapping[str, Any]], float | None] = _flag_rank,
+                   flagged: str = FLAGGED_LAYERS,
+                   order: str = FLAGGED_ORDER) -> tuple[list[str], str]:
     """Which layers get a figure in the report, and in words which were left out by what rule.
 
     Parameters
@@ -147,6 +155,13 @@ def select_figures(rows: Sequence[Mapping[str, Any]], mode: str = "auto",
         watch, warning only; table order within each), at most ``max_figures``.
     max_figures : int
         The ``auto`` limit (>= 0).
+    rank : callable, optional
+        ``row -> number or None``: ``None`` for a row that is not flagged, otherwise lower is
+        worse (drawn first). Default: the verdict and warning order above (``setol compare``
+        ranks by ``-|d_alpha|``).
+    flagged, order : str
+        What a flagged row is (after "the layers") and the order of ``rank``, in words, for
+        ``rule``.
 
     Returns
     -------
@@ -164,18 +179,15 @@ def select_figures(rows: Sequence[Mapping[str, Any]], mode: str = "auto",
         return names, ""
     if mode == "none":
         return [], "no per-layer figures were asked for (figures 'none')"
-    ranked = sorted((rank, i) for i, r in enumerate(rows)
-                    if (rank := _flag_rank(r)) is not None)
+    ranked = sorted((k, i) for i, r in enumerate(rows) if (k := rank(r)) is not None)
     if mode == "flagged":
         keep = {i for _, i in ranked}
-        rule = ("figures only for the layers whose verdict is bad or to watch, or that carry "
-                "a warning (figures 'flagged')")
+        rule = f"figures only for the layers {flagged} (figures 'flagged')"
     else:
         keep = {i for _, i in ranked[:max_figures]}
-        rule = (f"the model has {len(rows)} analysed layers, more than {max_figures}: figures "
-                "only for the layers whose verdict is bad or to watch, or that carry a warning"
-                + (f", the worst {max_figures} of {len(ranked)}"
-                   if len(ranked) > max_figures else "") + " (figures 'auto')")
+        rule = (f"{len(rows)} layers, more than {max_figures}: figures only for the layers "
+                f"{flagged}" + (f", the first {max_figures} of {len(ranked)}, {order}"
+                                if len(ranked) > max_figures else "") + " (figures 'auto')")
     return [n for i, n in enumerate(names) if i in keep], rule
 
 
@@ -239,7 +251,7 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
         else:  # closes the figure
             figs[m.name] = png_bytes(plot_layer_esd(ev, m), colors=png_colors)
     left_out = [m.name for m in analysed if m.name not in figs]
-    left_note = _left_out_note(len(analysed), len(left_out), rule, no_evals)
+    left_note = left_out_note(len(analysed), len(left_out), rule, no_evals)
     sections = []
     if analysis.quality is not None:
         if curve is None:
@@ -288,8 +300,16 @@ def write_analysis_report(path: str | Path, analysis: Any, *, title: str | None 
     )
 
 
-def _left_out_note(n: int, k: int, rule: str, no_evals: Sequence[str]) -> str:
-    """The sentence over the list of layers without a figure: how many, why, how to get them."""
+_HOW = ("setol analyze (or quality) ... --html-figures all for every layer in the page (about "
+        "35 kB each), --plot DIR for one PNG file per layer, or from Python "
+        "write_analysis_report(path, analysis, figures='all')")
+
+
+def left_out_note(n: int, k: int, rule: str, no_evals: Sequence[str] = (),
+                  how: str = _HOW, unit: str = "analysed layers") -> str:
+    """The sentence over the list of layers without a figure: ``k`` of ``n`` have none, the
+    ``rule`` (:func:`select_figures`) and the layers without eigenvalues that left them out,
+    and ``how`` to get them; ``unit`` names the rows. Empty when ``k`` is 0."""
     if not k:
         return ""
     why = []
@@ -298,11 +318,8 @@ def _left_out_note(n: int, k: int, rule: str, no_evals: Sequence[str]) -> str:
     if no_evals:
         why.append(f"{len(no_evals)} layer(s) have no eigenvalues in the analysis (analyze "
                    "with keep_evals=True)")
-    return (f"{k} of {n} analysed layers have no figure here: " + "; ".join(why) + ". To "
-            "get them: setol analyze (or quality) ... --html-figures all for every layer in "
-            "the page (about 35 kB each), --plot DIR for one PNG file per layer, or from "
-            "Python write_analysis_report(path, analysis, figures='all'). Their rows are in "
-            "the table and in the JSON.")
+    return (f"{k} of {n} {unit} have no figure here: " + "; ".join(why) + ". To "
+            f"get them: {how}. Their rows are in the table and in the JSON.")
 
 
 def default_quality_curve(report: Any) -> Any:
