@@ -4,18 +4,27 @@ Cost: for a MiniLM layer (384 eigenvalues, the packaged model) and a 4096-eigenv
 (``W^T W / N`` of a 8192 x 4096 Student-t matrix, seeded), in one process, the point estimate
 (:func:`setol_theory.quality.resampled_quality` on the ESD itself: the power-law fit, the
 ECS and the models, as the pipeline computes it) against one bootstrap replicate, per model
-and for all models; prints milliseconds and the ratio replicate / point estimate.
+and for all models; prints milliseconds and the ratio replicate / point estimate. Then the
+whole packaged model: ``analyze`` with quality, with and without ``q_ci``.
 
-Coverage (``--coverage``): how often the nominal 95 per cent interval of the ``bs`` model's
-log10 Q covers its population value for i.i.d. Pareto ESDs (``P(lambda > x) = x^-s``,
-``x >= 1``), where the population value has a closed form: ``log10 Q_bs = log10(M share)``
-with ``share = c^(1 - s)`` for a fixed ECS edge ``c`` and ``share = t^(1 - s)``,
-``t = mu e^(-1/s)`` (``mu = s/(s - 1)``, the root of ``int_t^inf ln(lambda/mu) dF = 0``) for
-the detX edge. Also prints the ratio of the bootstrap standard deviation to the sampling
-standard deviation (Monte Carlo over the repetitions).
+Coverage (``--coverage``): how often the nominal 95 per cent interval covers a population
+value, over ``--reps`` ESDs of ``--M`` i.i.d. eigenvalues each; also the ratio of the bootstrap
+standard deviation to the sampling one (Monte Carlo over the repetitions).
+
+* ``bs`` model, Pareto populations (``P(lambda > x) = x^-s``, ``x >= 1``): closed form
+  ``log10 Q_bs = log10(M share)``, ``share = c^(1 - s)`` for a fixed ECS edge ``c`` and
+  ``share = t^(1 - s)``, ``t = mu e^(-1/s)`` (``mu = s/(s - 1)``, the root of
+  ``int_t^inf ln(lambda/mu) dF = 0``) for the detX edge.
+* ``bs`` model, layer-ESD populations (the ESD of a Gaussian, Student-t(5), Student-t(3) and
+  Student-t(2.5) 3000 x 1500 matrix, seeded): the plug-in value ``log10(M Q_bs(pop)/M_pop)``
+  under the detX rule.
+* ``--all-models``: every model under the detX rule on the Student-t(3) and Student-t(2.5)
+  populations, against the median of the sampling distribution (``--mc`` independent draws):
+  the target of the interval when the estimator's bias is small next to its spread.
 
     python benchmarks/bench_quality_ci.py [--replicates 50] [--repeat 3]
     python benchmarks/bench_quality_ci.py --coverage [--reps 200] [--replicates 200] [--M 400]
+    python benchmarks/bench_quality_ci.py --coverage --all-models [--reps 100] [--replicates 100]
 """
 
 from __future__ import annotations
@@ -69,34 +78,105 @@ def cost(replicates: int, repeat: int) -> None:
             print(f"{name:>14} {1e3 * point:9.2f} {1e3 * boot:9.2f} {boot / point:9.2f}")
 
 
+def _row(label: str, theta: float, draws, reps: int, replicates: int, ecs) -> None:
+    hit = below = above = 0
+    est, sds = [], []
+    for r in range(reps):
+        x = draws(r)
+        est.append(resampled_quality(x, ecs=ecs, models=("bs",))["bs"])
+        rb = np.random.default_rng(10_000 + r)
+        vals = [resampled_quality(x[rb.integers(0, x.size, x.size)], ecs=ecs,
+                                  models=("bs",))["bs"] for _ in range(replicates)]
+        lo, hi = np.percentile(vals, [2.5, 97.5])
+        sds.append(float(np.std(vals)))
+        hit += lo <= theta <= hi
+        below += theta < lo
+        above += theta > hi
+    sd = float(np.std(est))
+    print(f"{label:>22} {hit / reps:6.3f} {below:8d} {above:8d} {np.mean(sds):8.4f} {sd:8.4f} "
+          f"{np.mean(sds) / sd:6.2f}")
+
+
+def _population(nu: float) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(3000, 1500)) if nu == 0 else rng.standard_t(nu, size=(3000, 1500))
+    return np.linalg.eigvalsh(W.T @ W / 3000)
+
+
+def whole_model(replicates: int) -> None:
+    """``analyze(..., quality=QualityOptions(q_ci=K))`` of the packaged model against ``q_ci=0``
+    (traps off), in the same process: the cost of one replicate pass over every layer."""
+    from setol_theory import AnalysisOptions, QualityOptions, analyze
+    from setol_theory.io import default_model_path
+
+    path, opts = default_model_path(), AnalysisOptions(traps=False)
+    analyze(path, opts, quality=QualityOptions())  # warm-up
+    cheap = tuple(m for m in MODELS if m not in ("tpl", "emp_inv"))
+    for label, models in (("all models", tuple(MODELS)), ("no tpl/emp_inv", cheap)):
+        times = []
+        for k in (0, replicates):
+            t0 = time.perf_counter()
+            res = analyze(path, opts, quality=QualityOptions(models=models, q_ci=k))
+            times.append(time.perf_counter() - t0)
+        n = len(res.quality.with_quality)
+        per = (times[1] - times[0]) / replicates
+        print(f"whole packaged model ({n} layers with an ECS), {label}: analyze with quality "
+              f"{times[0]:.2f} s; with --q-ci {replicates} {times[1]:.2f} s; one replicate "
+              f"pass over all layers {per:.2f} s = {per / times[0]:.2f} x the analysis")
+
+
 def coverage(reps: int, replicates: int, M: int) -> None:
-    print(f"bs model, i.i.d. Pareto ESDs, M = {M}, {reps} repetitions of {replicates} "
-          "resamples; binomial 3-sigma band of the coverage: "
-          f"+-{3 * math.sqrt(0.95 * 0.05 / reps):.3f}")
-    print(f"{'s':>4} {'ECS':>8} {'cover':>6} {'theta<lo':>8} {'theta>hi':>8} {'boot sd':>8} "
-          f"{'samp sd':>8} {'ratio':>6}")
+    print(f"bs model, {reps} ESDs of M = {M} i.i.d. eigenvalues, {replicates} resamples each; "
+          f"binomial 3-sigma band of the coverage: +-{3 * math.sqrt(0.95 * 0.05 / reps):.3f}")
+    print(f"{'population, ECS rule':>22} {'cover':>6} {'theta<lo':>8} {'theta>hi':>8} "
+          f"{'boot sd':>8} {'samp sd':>8} {'ratio':>6}")
     for s in (2.5, 4.0):
         mu = s / (s - 1.0)
         for ecs in (1.5, "detx"):
             t = mu * math.exp(-1.0 / s) if ecs == "detx" else float(ecs)
             theta = math.log10(M) + (1.0 - s) * math.log10(t)
             rng = np.random.default_rng(12345)
-            hit = below = above = 0
-            est, sds = [], []
-            for r in range(reps):
-                x = (1.0 - rng.random(M)) ** (-1.0 / s)
-                est.append(resampled_quality(x, ecs=ecs, models=("bs",))["bs"])
-                rb = np.random.default_rng(10_000 + r)
-                vals = [resampled_quality(x[rb.integers(0, M, M)], ecs=ecs, models=("bs",))["bs"]
-                        for _ in range(replicates)]
-                lo, hi = np.percentile(vals, [2.5, 97.5])
-                sds.append(float(np.std(vals)))
-                hit += lo <= theta <= hi
-                below += theta < lo
-                above += theta > hi
-            sd = float(np.std(est))
-            print(f"{s:4.1f} {ecs!s:>8} {hit / reps:6.3f} {below:8d} {above:8d} "
-                  f"{np.mean(sds):8.4f} {sd:8.4f} {np.mean(sds) / sd:6.2f}")
+            _row(f"Pareto s={s}, {ecs}", theta,
+                 lambda r, rng=rng, s=s: (1.0 - rng.random(M)) ** (-1.0 / s),
+                 reps, replicates, ecs)
+    for nu in (0.0, 5.0, 3.0, 2.5):
+        pop = _population(nu)
+        theta = (resampled_quality(pop, models=("bs",))["bs"] - math.log10(pop.size)
+                 + math.log10(M))
+        rng = np.random.default_rng(12345)
+        _row(("Gaussian" if nu == 0 else f"Student-t({nu:g})") + ", detx", theta,
+             lambda r, rng=rng, pop=pop: pop[rng.integers(0, pop.size, M)], reps, replicates,
+             "detx")
+
+
+def coverage_all_models(reps: int, replicates: int, M: int, mc: int) -> None:
+    print(f"every model, detX rule, {reps} ESDs of M = {M} i.i.d. draws from a layer ESD, "
+          f"{replicates} resamples each; target: the median of {mc} independent draws' log10 Q; "
+          f"band +-{3 * math.sqrt(0.95 * 0.05 / reps):.3f}")
+    for nu in (3.0, 2.5):  # (on the Gaussian population tpl takes ~0.4 s per evaluation)
+        pop = _population(nu)
+        rng = np.random.default_rng(777)
+        mcv = {m: [] for m in MODELS}
+        for _ in range(mc):
+            q = resampled_quality(pop[rng.integers(0, pop.size, M)])
+            for m in MODELS:
+                mcv[m].append(q[m])
+        target = {m: float(np.nanmedian(v)) if np.isfinite(v).mean() > 0.5 else math.nan
+                  for m, v in mcv.items()}
+        hit = {m: 0 for m in MODELS}
+        n_int = {m: 0 for m in MODELS}
+        rng = np.random.default_rng(12345)
+        for r in range(reps):
+            ci = quality_interval(pop[rng.integers(0, pop.size, M)], replicates=replicates,
+                                  seed=r)
+            for m, c in ci.items():
+                if c.ok and math.isfinite(target[m]):
+                    n_int[m] += 1
+                    hit[m] += c.low <= target[m] <= c.high
+        name = "Gaussian" if nu == 0 else f"Student-t({nu:g})"
+        print(f"{name}: " + "  ".join(
+            f"{m} {hit[m] / n_int[m]:.3f}" if n_int[m] else f"{m} -" for m in MODELS)
+            + "  (intervals given: " + ", ".join(f"{m} {n_int[m]}" for m in MODELS) + ")")
 
 
 def main() -> None:
@@ -104,15 +184,24 @@ def main() -> None:
     ap.add_argument("--replicates", type=int, default=None,
                     help="resamples per interval (default 50 for cost, 200 for coverage)")
     ap.add_argument("--repeat", type=int, default=3, help="cost: best of this many runs")
+    ap.add_argument("--model-replicates", type=int, default=5,
+                    help="cost: replicates for the whole packaged model (default 5)")
     ap.add_argument("--coverage", action="store_true", help="measure coverage instead")
     ap.add_argument("--reps", type=int, default=200, help="coverage: repetitions")
     ap.add_argument("--M", type=int, default=400, help="coverage: eigenvalues per ESD")
+    ap.add_argument("--all-models", action="store_true",
+                    help="coverage of every model against the sampling median")
+    ap.add_argument("--mc", type=int, default=1000, help="--all-models: independent draws")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    if args.coverage:
+    if args.coverage and args.all_models:
+        coverage_all_models(args.reps, args.replicates or 100, args.M, args.mc)
+    elif args.coverage:
         coverage(args.reps, args.replicates or 200, args.M)
     else:
         cost(args.replicates or 50, args.repeat)
+        print()
+        whole_model(args.model_replicates)
 
 
 if __name__ == "__main__":

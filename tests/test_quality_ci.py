@@ -40,6 +40,20 @@ def test_replicate_procedure_is_the_pipelines():
                 assert got[m] == want or (math.isnan(got[m]) and math.isnan(want)), (r.name, m)
 
 
+def test_failed_htsr_fit_is_not_refitted_with_other_settings():
+    """min_tail above the number of eigenvalues: the HTSR fit fails, and the quality (point and
+    resamples) does not refit with the default min_tail behind the user's back."""
+    layers = {"a.weight": np.random.default_rng(0).standard_t(3.0, size=(120, 50))}
+    res = analyze(layers, AnalysisOptions(traps=False, min_tail=60),
+                  quality=QualityOptions(models=("bs", "imp")), keep_evals=True)
+    assert res.layers[0].fit_status == "failed"
+    lq = res.quality.layers[0].quality
+    assert lq.ecs.alpha is None and lq.models["imp"].status == "n/a"
+    got = resampled_quality(res.evals["a.weight"], models=("bs", "imp"),
+                            fit_kwargs={"min_tail": 60})
+    assert got["bs"] == lq.models["bs"].log10_q and math.isnan(got["imp"])
+
+
 def test_seeded_reproducible_and_seed_sensitive():
     ev = _heavy()
     models = ("bs", "fc", "imp", "emp")
@@ -63,25 +77,61 @@ def test_interval_contains_point_estimate():
         assert c.low < c.high
 
 
-def _coverage(s, M, reps, replicates, c=1.5):
-    """Share of nominal 95% intervals of log10 Q_bs (ECS: lambda >= c) covering the population
-    value log10(M c^(1-s)) (bs: Q = sum_ECS lambda on the sum(lambda) = M scale, so
-    log10 Q = log10(M * share), share = int_c lambda dF / mean = c^(1-s) for Pareto(s))."""
-    theta = math.log10(M) + (1.0 - s) * math.log10(c)
+def _coverage(s, M, reps, replicates, ecs=1.5):
+    """Share of nominal 95% intervals of log10 Q_bs covering the population value, for i.i.d.
+    Pareto(s) ESDs. bs: Q = sum_ECS lambda on the sum(lambda) = M scale, so log10 Q =
+    log10(M share), share = int_t lambda dF / mean = t^(1-s) with t the edge: a fixed
+    lambda_min (``ecs`` a number), or for the detX rule the root of int_t ln(lambda/mean) dF =
+    0, t = mean e^(-1/s), mean = s/(s-1)."""
+    t = float(ecs) if ecs != "detx" else s / (s - 1.0) * math.exp(-1.0 / s)
+    theta = math.log10(M) + (1.0 - s) * math.log10(t)
     rng = np.random.default_rng(12345)
     hit = 0
     for r in range(reps):
         ci = quality_interval(_pareto(rng, s, M), replicates=replicates, seed=r, models=("bs",),
-                              ecs=c)["bs"]
+                              ecs=ecs)["bs"]
         hit += ci.low <= theta <= ci.high
     return hit / reps
 
 
+def _band(reps, p=0.95):
+    """Binomial tolerance of a measured coverage: 3 sqrt(p(1-p)/R)."""
+    return 3 * math.sqrt(p * (1 - p) / reps)
+
+
 def test_coverage_of_a_closed_form_population_value():
-    """Binomial tolerance: coverage within 3 sqrt(p(1-p)/R) of p = 0.95."""
+    """Fixed ECS edge: nominal coverage within the binomial band."""
     reps = 60
     cov = _coverage(2.5, 400, reps, 200)
-    assert abs(cov - 0.95) <= 3 * math.sqrt(0.95 * 0.05 / reps), cov
+    assert abs(cov - 0.95) <= _band(reps), cov
+
+
+@pytest.fixture(scope="module")
+def mp_population():
+    """A population ESD: the eigenvalues of a Gaussian 2000 x 1000 layer (MP, q = 1/2)."""
+    W = np.random.default_rng(0).normal(size=(2000, 1000))
+    return np.linalg.eigvalsh(W.T @ W / 2000)
+
+
+def _coverage_population(pop, n, reps, replicates):
+    """Coverage, under the default detX rule, of log10 Q_bs of n i.i.d. draws from ``pop``.
+    The population value is the plug-in one: the ECS share of the trace, share = Q_bs(pop) /
+    M_pop (Q_bs = M share on the sum(lambda) = M scale), at size n: log10(n share)."""
+    theta = resampled_quality(pop, models=("bs",))["bs"] - math.log10(pop.size) + math.log10(n)
+    rng = np.random.default_rng(12345)
+    hit = 0
+    for r in range(reps):
+        x = pop[rng.integers(0, pop.size, n)]
+        ci = quality_interval(x, replicates=replicates, seed=r, models=("bs",))["bs"]
+        hit += ci.low <= theta <= ci.high
+    return hit / reps
+
+
+def test_coverage_detx_rule_light_tailed_population(mp_population):
+    """Default rule (detX edge) on a light-tailed (Marchenko-Pastur) population: nominal."""
+    reps = 60
+    cov = _coverage_population(mp_population, 300, reps, 200)
+    assert abs(cov - 0.95) <= _band(reps), cov
 
 
 @pytest.mark.slow
@@ -89,7 +139,24 @@ def test_coverage_of_a_closed_form_population_value():
 def test_coverage_of_a_closed_form_population_value_large(s):
     reps = 400
     cov = _coverage(s, 400, reps, 200)
-    assert abs(cov - 0.95) <= 3 * math.sqrt(0.95 * 0.05 / reps), cov
+    assert abs(cov - 0.95) <= _band(reps), cov
+
+
+@pytest.mark.slow
+def test_coverage_detx_rule_light_tailed_population_large(mp_population):
+    reps = 300
+    cov = _coverage_population(mp_population, 300, reps, 200)
+    assert abs(cov - 0.95) <= _band(reps), cov
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the percentile interval under the detX rule "
+                   "under-covers for heavy-tailed Pareto ESDs (measured 0.77 at s = 2.5, "
+                   "M = 400; docs/quality.md, 'Error bars')")
+def test_coverage_detx_rule_pareto_heavy_tail():
+    reps = 200
+    cov = _coverage(2.5, 400, reps, 200, ecs="detx")
+    assert abs(cov - 0.95) <= _band(reps), cov
 
 
 def test_ties_in_resamples():
@@ -182,10 +249,11 @@ def test_cli_q_ci_table_and_json(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("value, code, msg", [("-3", 1, "--q-ci must be an integer >= 0"),
-                                              ("abc", 2, "--q-ci: invalid int value")])
+                                              ("abc", 2, "--q-ci: invalid int value"),
+                                              ("5 --curve imp", 1, "does not apply to --curve")])
 def test_cli_bad_q_ci_is_one_line(value, code, msg, capsys):
     try:
-        rc = main(["quality", "--q-ci", value, "--quiet"])
+        rc = main(["quality", "--q-ci", *value.split(), "--quiet"])
     except SystemExit as exc:  # argparse: usage, then one error line
         rc = exc.code
     assert rc == code

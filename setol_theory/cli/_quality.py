@@ -54,6 +54,10 @@ def cmd_quality(args: argparse.Namespace) -> int:
     _check_outputs(args, files=("json", "html"), dirs=("plot",))
     _check_html_figures(args)
 
+    if args.curve and qopts.q_ci:
+        raise CLIError("--q-ci gives intervals of the quality of a model's layers (or of "
+                       "--esd FILE); it does not apply to --curve")
+
     # ---- quality vs the ECS edge of given ESDs
     if args.curve == "ecs":
         return _ecs_curves(args, qopts, widths, write_json)

@@ -185,9 +185,10 @@ def layer_record(m: LayerMetrics, evals: Array | None, options: QualityOptions,
     its detX edge (``detx``, from :func:`setol_theory.htsr.layer_detx`), so the quality and
     the HTSR numbers of a layer come from one computation.  A layer that was not analysed
     keeps its status and reason; one whose ECS cannot be selected gets ``status="no-ecs"``.
-    With ``options.q_ci > 0`` each model's ``log10 Q`` gets its bootstrap interval; the
-    resamples are refitted with ``fit_kwargs`` (the analysis's
-    :attr:`setol_theory.AnalysisOptions.fit_kwargs`, so that they repeat its fit).
+    With ``options.q_ci > 0`` each model's ``log10 Q`` gets its bootstrap interval.
+    ``fit_kwargs`` are the analysis's power-law fit settings
+    (:attr:`setol_theory.AnalysisOptions.fit_kwargs`): the resamples are refitted with them,
+    and so is the ECS's own fit when the layer's HTSR fit failed (not the defaults).
     """
     base = {"name": m.name, "N": int(m.N), "M": int(m.M)}
     if not m.ok or evals is None:
@@ -200,7 +201,7 @@ def layer_record(m: LayerMetrics, evals: Array | None, options: QualityOptions,
         lq = layer_quality(evals, ecs=ecs, models=options.models, scale=options.scale,
                            alpha=m.alpha if fit_ok else None, xmin=m.xmin if fit_ok else None,
                            name=m.name, detx_rule=options.detx_rule, min_ecs=options.min_ecs,
-                           K=options.K, detx=detx)
+                           K=options.K, detx=detx, fit_kwargs=fit_kwargs)
     except ECSError as exc:
         return QualityRecord(status="no-ecs", reason=str(exc), **base, **htsr)
     if options.q_ci > 0:
