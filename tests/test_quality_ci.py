@@ -30,11 +30,14 @@ def test_replicate_procedure_is_the_pipelines():
     """On the ESD itself, one replicate's procedure gives the pipeline's log10 Q exactly."""
     layers = {"a.weight": np.random.default_rng(1).standard_t(3.0, size=(300, 120)),
               "b.weight": np.random.default_rng(2).standard_t(2.2, size=(200, 90))}
-    for q in (QualityOptions(), QualityOptions(ecs="xmin")):
-        res = analyze(layers, AnalysisOptions(traps=False, min_tail=8), quality=q,
-                      keep_evals=True)
+    cases = [(QualityOptions(), AnalysisOptions(traps=False, min_tail=8)),
+             (QualityOptions(ecs="xmin"), AnalysisOptions(traps=False, min_tail=8)),
+             (QualityOptions(ecs="xmin"), AnalysisOptions(traps=False, fingers="clip_xmax")),
+             (QualityOptions(ecs="xmin"), AnalysisOptions(traps=False, fit="e_tpl"))]
+    for q, a in cases:
+        res = analyze(layers, a, quality=q, keep_evals=True)
         for r in res.quality.layers:
-            got = resampled_quality(res.evals[r.name], ecs=q.ecs, fit_kwargs={"min_tail": 8})
+            got = resampled_quality(res.evals[r.name], ecs=q.ecs, fit_kwargs=a.fit_kwargs)
             for m, mq in r.quality.models.items():
                 want = math.nan if mq.log10_q is None else mq.log10_q
                 assert got[m] == want or (math.isnan(got[m]) and math.isnan(want)), (r.name, m)

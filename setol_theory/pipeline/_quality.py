@@ -21,6 +21,7 @@ from ..quality import (
     model_quality,
     quality_interval,
 )
+from ..quality._interval import powerlaw_kwargs
 from ..util import nan_to_none as _nan_to_none
 from ._results import ModelAnalysis
 
@@ -201,7 +202,7 @@ def layer_record(m: LayerMetrics, evals: Array | None, options: QualityOptions,
         lq = layer_quality(evals, ecs=ecs, models=options.models, scale=options.scale,
                            alpha=m.alpha if fit_ok else None, xmin=m.xmin if fit_ok else None,
                            name=m.name, detx_rule=options.detx_rule, min_ecs=options.min_ecs,
-                           K=options.K, detx=detx, fit_kwargs=fit_kwargs)
+                           K=options.K, detx=detx, fit_kwargs=powerlaw_kwargs(fit_kwargs))
     except ECSError as exc:
         return QualityRecord(status="no-ecs", reason=str(exc), **base, **htsr)
     if options.q_ci > 0:

@@ -12,8 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import ECSError, PowerLawBoundWarning
-from ..fit import fit_powerlaw
 from ..htsr import as_spectrum, positive_evals
+from ..htsr._metrics import _power_law_refit
 from ._ecs import DEFAULT_MIN_ECS, ECS
 from ._registry import DEFAULT_MODELS, _check_models, layer_quality
 
@@ -62,6 +62,13 @@ class QualityInterval:
         return asdict(self)
 
 
+def powerlaw_kwargs(fit_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """The keyword arguments of :func:`setol_theory.fit.fit_powerlaw` among the analysis's fit
+    settings (``min_tail``, ``xmax``, ``ks``): what :func:`select_ecs` refits with when the
+    layer's fit failed (``fit``, ``fingers`` and ``max_fingers`` belong to ``fit_tail``)."""
+    return {k: v for k, v in (fit_kwargs or {}).items() if k in ("min_tail", "xmax", "ks")}
+
+
 def resampled_quality(
     evals: ArrayLike,
     *,
@@ -76,10 +83,13 @@ def resampled_quality(
     """``log10 Q`` of one ESD under each model by the whole per-layer procedure.
 
     The procedure of :func:`setol_theory.pipeline.layer_record`: the power-law fit of the
-    positive eigenvalues (:func:`setol_theory.fit.fit_powerlaw` with ``fit_kwargs``, the
-    ``xmin`` scan included, as :func:`setol_theory.htsr.esd_metrics` fits it), the ECS by the
-    rule ``ecs`` (the detX edge computed afresh), then :func:`layer_quality`. Each bootstrap
-    replicate of :func:`quality_interval` is this function on a resample.
+    positive eigenvalues with the analysis's settings ``fit_kwargs``
+    (:attr:`setol_theory.AnalysisOptions.fit_kwargs`: ``min_tail``, ``xmax``, the finger
+    handling; the ``xmin`` scan included; the power-law part of
+    :func:`setol_theory.fit.fit_tail`, whose alpha and ``xmin`` the HTSR record and the quality
+    use), the ECS by the rule ``ecs`` (the detX edge computed afresh), then
+    :func:`layer_quality`. Each bootstrap replicate of :func:`quality_interval` is this function
+    on a resample.
 
     Returns
     -------
@@ -97,11 +107,13 @@ def resampled_quality(
     if pos.size >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PowerLawBoundWarning)
-            fit = fit_powerlaw(pos, **(fit_kwargs or {}))
+            # the power-law part of fit_tail, as esd_metrics and its bootstraps fit
+            fit = _power_law_refit(fit_kwargs)(pos)
         if fit.status == "ok":
             alpha, xmin = float(fit.alpha), float(fit.xmin)
     lq = layer_quality(x, ecs=ecs, models=models, scale=scale, alpha=alpha, xmin=xmin,
-                       fit_kwargs=fit_kwargs, detx_rule=detx_rule, min_ecs=min_ecs, K=K)
+                       fit_kwargs=powerlaw_kwargs(fit_kwargs), detx_rule=detx_rule,
+                       min_ecs=min_ecs, K=K)
     return {m: math.nan if mq.log10_q is None else float(mq.log10_q)
             for m, mq in lq.models.items()}
 
