@@ -158,11 +158,13 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     _C("mp_softrank", "λ_+ / λ_max", "scale-free", "[MM2021]; [WW]",
        "NaN unless mp_status is ok"),
     _C("num_spikes", "eigenvalues above the MP edge of the bulk plus the Tracy-Widom 0.99 "
-       "margin: outliers of an MP bulk", "scale-free", "[Joh2001]; [Bor2010]; docs/htsr.md",
+       "margin (a pooled conv ESD of k slices: the largest of k, TW quantile 0.99^(1/k)): "
+       "outliers of an MP bulk", "scale-free", "[Joh2001]; [Bor2010]; docs/htsr.md",
        "NaN unless mp_status is ok (a heavy-tailed ESD is not bulk + spikes)"),
-    _C("mp_status", "ok: the bulk is MP-like (the MP curve and num_spikes apply); "
-       "not-mp-like: heavy-tailed ESD, not bulk + spikes; too-small: fewer than 50 "
-       "eigenvalues; unavailable: N not known (ESD input)", "", "docs/htsr.md",
+    _C("mp_status", "ok: the bulk is MP-like (the MP curve and num_spikes apply; a pooled "
+       "conv ESD is tested against the pooled null of its k slices); not-mp-like: "
+       "heavy-tailed ESD, not bulk + spikes; too-small: fewer than 50 eigenvalues (or fewer "
+       "than 8 per conv slice); unavailable: N not known (ESD input)", "", "docs/htsr.md",
        "mp_reason says why"),
     _C("mp_reason", "why mp_status is not ok (the distance or the edge count, and the limit)",
        ""),

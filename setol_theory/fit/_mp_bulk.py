@@ -8,6 +8,10 @@ MP median), iterated with the bulk set to a fixed point; eigenvalues above
 count only means something when the rest of the ESD is an MP bulk: the fit reports the bulk's
 KS distance to MP and a ``status`` (``"ok"``, ``"not-mp-like"``, ``"too-small"``) with the
 reason; ``num_spikes`` is for ``status == "ok"`` only (docs/htsr.md, "Marchenko-Pastur bulk").
+The pooled ESD of ``k`` conv kernel slices (``slices=k``) is fitted with one MP law, a spike
+margin for the largest of ``k`` Tracy-Widom variables (:func:`spike_margin`) and a KS
+acceptance calibrated on pooled Gaussian kernels (:func:`mp_ks_scale`,
+:data:`POOLED_KS_SCALED_MAX`; docs/htsr.md, "Pooled conv ESDs").
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ MP_METHODS: tuple[str, ...] = ("ks", "median")
 #: fewer than this is "not-mp-like").
 MIN_MP_EVALS: int = 50
 
+#: Fewest positive eigenvalues per slice for the pooled MP fit of a conv layer (the smallest
+#: slice of the null calibration, benchmarks/bench_conv_mp.py --null); below it the analysis
+#: reports ``mp_status = "too-small"``.
+MIN_SLICE_EVALS: int = 8
+
 #: Largest accepted rigidity-scaled KS distance ``D n / ln n`` of the bulk to its MP fit. The
 #: eigenvalues of an MP (Wishart) matrix are rigid: their empirical CDF stays within
 #: ``O(ln n / n)`` of the law (Erdos, Yau & Yin 2012, see docs/references.md), far inside the
@@ -59,6 +68,60 @@ MP_KS_SCALED_MAX: float = 1.0
 #: entries).
 EDGE_WINDOW_TW: float = 10.0
 MAX_EDGE_OUTLIERS: int = 1
+
+
+#: Chance that a pure-noise layer (or pooled conv layer) shows one spike or more: the spike
+#: threshold is the ``SPIKE_LEVEL`` quantile of the largest bulk eigenvalue.
+SPIKE_LEVEL: float = 0.99
+
+
+def spike_margin(slices: int = 1) -> float:
+    """Spike margin above the MP edge, in Tracy-Widom units, for ``slices`` pooled matrices.
+
+    The largest bulk eigenvalue of one ``N x M`` Gaussian matrix is ``lambda_+ + s_TW TW_1``
+    ([Joh2001]); the largest of ``k`` independent ones is below ``lambda_+ + s_TW t`` with
+    probability ``F_1(t)^k``.  The margin is ``t = F_1^{-1}(SPIKE_LEVEL^(1/k))``, so a pooled
+    pure-noise conv layer shows a spike in 1% of draws, as a single matrix does
+    (:data:`TW1_Q99` for ``k = 1``; 3.217 for ``k = 9``, 3.718 for 25, 4.442 for 121).
+    """
+    if slices == 1:
+        return TW1_Q99
+    from ..rmt import tracy_widom1_quantile
+
+    return tracy_widom1_quantile(SPIKE_LEVEL ** (1.0 / slices))
+
+
+#: Largest accepted KS distance of a pooled bulk (``k > 1`` matrices, conv kernel positions)
+#: in units of :func:`mp_ks_scale`, and the floor ``B`` of that unit.  The pooled empirical
+#: CDF is the mean of ``k`` independent rigid ones, each within ``O(ln M / M)`` of the law, so
+#: its fluctuation is ``O(ln M / (M sqrt k))``; the finite-``M`` deviation of each slice's
+#: spectrum from the MP law, of order ``1/M``, is the same in every slice and does not average
+#: out (the floor ``B / M``).  Calibrated by Monte Carlo on pooled Gaussian kernels
+#: (benchmarks/bench_conv_mp.py --null: 200 kernels per shape, k = 2..121, M = 8..512): the 0.99
+#: quantile of the scaled distance lies in 0.64-0.86 for every shape with ``B = 0.4`` (without
+#: the floor it grows with ``k``: 0.65 at ``k = 4`` to 1.12 at ``k = 121``); the limit 1.2 is
+#: 1.4 times the largest of these quantiles, as the single-matrix limit 1.0 is 1.4-1.6 times
+#: its own (0.62-0.7).
+POOLED_KS_SCALED_MAX: float = 1.2
+POOLED_KS_FLOOR: float = 0.4
+
+
+def mp_ks_scale(n: int, slices: int = 1) -> float:
+    """Unit of the scaled KS distance of a bulk of ``n`` eigenvalues pooled from ``slices``
+    matrices (``m = n / slices`` eigenvalues each): ``ln(m) / m`` for one matrix (its rigidity
+    scale, [EYY2012]), ``sqrt(ln(m)^2 / k + POOLED_KS_FLOOR^2) / m`` for ``k > 1``."""
+    m = n / slices
+    if m <= 1.0:
+        return float("nan")
+    if slices == 1:
+        return math.log(m) / m
+    return math.sqrt(math.log(m) ** 2 / slices + POOLED_KS_FLOOR ** 2) / m
+
+
+def mp_ks_max(slices: int = 1) -> float:
+    """Largest accepted scaled KS distance: :data:`MP_KS_SCALED_MAX` for one matrix,
+    :data:`POOLED_KS_SCALED_MAX` for ``slices > 1``."""
+    return MP_KS_SCALED_MAX if slices == 1 else POOLED_KS_SCALED_MAX
 
 
 @dataclass(frozen=True)
@@ -93,9 +156,10 @@ class MPFit:
     ks_distance : float
         KS distance between the bulk (eigenvalues <= ``threshold``) and the fitted MP law.
     ks_scaled : float
-        ``ks_distance * n_bulk / ln(n_bulk)``: the distance in units of the rigidity scale.
+        ``ks_distance / mp_ks_scale(n_bulk, slices)``: the distance in units of the rigidity
+        scale (``ln(n)/n`` for one matrix; :func:`mp_ks_scale` for pooled slices).
     status : str
-        ``"ok"`` (the bulk is MP-like: ``ks_scaled <= MP_KS_SCALED_MAX``), ``"not-mp-like"`` or
+        ``"ok"`` (the bulk is MP-like: ``ks_scaled <= mp_ks_max(slices)``), ``"not-mp-like"`` or
         ``"too-small"`` (fewer than ``MIN_MP_EVALS`` eigenvalues in all).
     reason : str
         Why the status is not ``"ok"``.
@@ -149,8 +213,9 @@ def fit_mp_bulk(
     M: int,
     *,
     method: str = "ks",
-    tw_quantile: float = TW1_Q99,
+    tw_quantile: float | None = None,
     max_iter: int = 100,
+    slices: int = 1,
 ) -> MPFit:
     """Fit the Marchenko-Pastur law to the bulk of an ESD, measure its distance, count spikes.
 
@@ -175,11 +240,21 @@ def fit_mp_bulk(
         Layer dimensions with ``N >= M``; ``q = M / N``.
     method : {"ks", "median"}
         How ``sigma2`` is fitted.
-    tw_quantile : float
-        Spike margin above ``lambda_plus`` in Tracy-Widom units (default: the 0.99 quantile
-        of TW_1, i.e. a 1% chance that a pure-noise layer shows one spike).
+    tw_quantile : float, optional
+        Spike margin above ``lambda_plus`` in Tracy-Widom units (default
+        :func:`spike_margin(slices) <spike_margin>`: a 1% chance that a pure-noise layer, or
+        pooled conv layer, shows one spike).
     max_iter : int
         Maximum number of fixed-point iterations.
+    slices : int
+        Number ``k`` of independent ``N x M`` matrices whose eigenvalues were pooled into
+        ``evals`` (a conv layer's kernel positions; default 1). ``N`` and ``M`` are one
+        slice's. The pooled bulk is fitted with one ``sigma2`` and ``q = M/N`` (the union of
+        ``k`` MP spectra with the same ``q`` and ``sigma2`` is MP-distributed), a spike count
+        ``K`` corrects each slice's bulk by the mean count ``K / k``, the spike margin is
+        :func:`spike_margin(k) <spike_margin>` (the largest of ``k`` Tracy-Widom variables),
+        and the KS acceptance uses the pooled scale :func:`mp_ks_scale` and limit
+        :data:`POOLED_KS_SCALED_MAX` (docs/htsr.md, "Conv layers").
 
     Returns
     -------
@@ -204,12 +279,18 @@ def fit_mp_bulk(
         raise ValueError(f"fit_mp_bulk: expected N >= M, got N={N}, M={M}")
     if method not in MP_METHODS:
         raise ValueError(f"fit_mp_bulk: method must be one of {MP_METHODS}, got {method!r}")
+    if slices < 1:
+        raise ValueError(f"fit_mp_bulk: slices must be >= 1, got {slices}")
+    if tw_quantile is None:
+        tw_quantile = spike_margin(slices)
     q = M / N
     # A layer with k spikes: its other M - k eigenvalues interlace with those of the pure-noise
     # (N - k) x (M - k) compression of W (Cauchy interlacing), so the bulk is MP with
     # q_k = (M - k)/(N - k) and scale s = sigma2 (N - k)/N.  Fitting it with q = M/N instead
     # biases sigma2 by O(k/M) (4% for 3 spikes among 50 eigenvalues).
-    k = 0
+    # pooled slices (conv kernel positions): the k spikes are spread over the slices; each
+    # slice's bulk is fitted with the mean count k / slices (first order in k / M)
+    k: float = 0.0
     n_bulk = x.size
     converged = False
     it = 0
@@ -222,7 +303,7 @@ def fit_mp_bulk(
         if new_n == n_bulk and it > 1:
             converged = True
             break
-        n_bulk, k = new_n, x.size - new_n
+        n_bulk, k = new_n, (x.size - new_n) / slices
         s = float(np.median(x[:n_bulk])) / _mp_unit_median((M - k) / (N - k))
     if not s > 0.0:
         raise ValueError("fit_mp_bulk: the median eigenvalue is zero; the layer is rank deficient")
@@ -235,16 +316,18 @@ def fit_mp_bulk(
             converged = new_n == n_bulk
             if converged:
                 break
-            n_bulk, k = new_n, x.size - new_n
+            n_bulk, k = new_n, (x.size - new_n) / slices
     sigma2 = s * N / (N - k)
     mp = MarchenkoPastur(q, sigma2)
     tw = tracy_widom_scale(s, N - k, M - k)
     threshold = _threshold(s, N, M, k, tw_quantile)
     num_spikes = int(x.size - np.searchsorted(x, threshold, side="right"))
     bulk = x[: x.size - num_spikes]
-    q_k = (M - num_spikes) / (N - num_spikes)
-    D = _ks_distance(bulk, _mp_unit_cdf_table(q_k), s) if bulk.size else float("nan")
-    scaled = D * bulk.size / math.log(bulk.size) if bulk.size > 1 else float("nan")
+    k_s = num_spikes / slices
+    D = (_ks_distance(bulk, _mp_unit_cdf_table((M - k_s) / (N - k_s)), s) if bulk.size
+         else float("nan"))
+    scaled = D / mp_ks_scale(bulk.size, slices) if bulk.size > slices else float("nan")
+    ks_max = mp_ks_max(slices)
     # outliers that continue the bulk: eigenvalues just above the threshold (within
     # EDGE_WINDOW_TW Tracy-Widom units), where separated spikes above the BBP point are not
     n_edge = int(np.searchsorted(x, threshold + EDGE_WINDOW_TW * tw, side="right")
@@ -258,11 +341,17 @@ def fit_mp_bulk(
         status = "not-mp-like"
         reason = (f"heavy-tailed ESD, not bulk + spikes: {num_spikes} of {x.size} eigenvalues "
                   f"lie above the fitted MP edge (fewer than {MIN_MP_EVALS} left in the bulk)")
-    elif not scaled <= MP_KS_SCALED_MAX:
+    elif not scaled <= ks_max and slices == 1:
         status = "not-mp-like"
         reason = (f"heavy-tailed ESD, not bulk + spikes: the bulk's KS distance to MP is "
                   f"{D:.3g} = {scaled:.2f} ln(n)/n > {MP_KS_SCALED_MAX:g} ln(n)/n "
                   f"(n = {bulk.size})")
+    elif not scaled <= ks_max:
+        status = "not-mp-like"
+        reason = (f"heavy-tailed ESD, not bulk + spikes: the pooled bulk's KS distance to MP "
+                  f"is {D:.3g} = {scaled:.2f} > {ks_max:g} units sqrt(ln(m)^2/k + "
+                  f"{POOLED_KS_FLOOR:g}^2)/m (k = {slices} slices, m = {bulk.size / slices:.4g} "
+                  f"bulk eigenvalues each)")
     elif n_edge > MAX_EDGE_OUTLIERS:
         status = "not-mp-like"
         reason = (f"heavy-tailed ESD, not bulk + spikes: {n_edge} eigenvalues lie just above "

@@ -18,7 +18,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._tensor import is_tensor
-from ..fit import MPFit, PowerLawBoundWarning, PowerLawFit, TailFit, fit_mp_bulk, fit_tail
+from ..fit import (
+    MIN_SLICE_EVALS,
+    MPFit,
+    PowerLawBoundWarning,
+    PowerLawFit,
+    TailFit,
+    fit_mp_bulk,
+    fit_tail,
+)
 from ..linalg import correlation_eigenvalues, zero_threshold
 from ._detx import DetXResult, detx_lambda_min
 from ._traps import correlation_traps
@@ -234,8 +242,9 @@ def esd_metrics(
     slices : int
         Number of ``N x M`` matrices whose eigenvalues were pooled into ``evals`` (the kernel
         positions of a conv layer, ``slices * M`` eigenvalues; default 1). ``N`` and ``M`` are
-        one slice's. The MP bulk fit and spike count are per matrix: for a pooled ESD they are
-        reported as unavailable with the reason.
+        one slice's. A pooled ESD gets the pooled MP bulk fit
+        (:func:`setol_theory.fit.fit_mp_bulk` with ``slices``; ``"too-small"`` below
+        :data:`setol_theory.fit.MIN_SLICE_EVALS` positive eigenvalues per slice).
     """
     x = np.sort(np.asarray(evals, dtype=np.float64))
     lambda_max = float(x[-1])
@@ -257,10 +266,14 @@ def esd_metrics(
     # eigenvalues (a layer with k zero columns is an N x (M - k) layer for both)
     n_zero = int(x.size - pos.size)
     bulk = x if n_zero == 0 else pos
-    pooled = (f"pooled ESD of {slices} conv slices: the MP bulk fit is per matrix "
-              "(analyse the slices with --no-pool)")
-    mp: MPFit | None = (fit_mp_bulk(bulk, N, bulk.size)
-                        if bulk.size >= 2 and N is not None and slices == 1 else None)
+    # a pooled ESD (k conv slices): one MP law for the k slices' M_+ / k bulks each
+    m_slice = bulk.size if slices == 1 else round(bulk.size / slices)
+    small = (f"{m_slice} positive eigenvalues per slice ({slices} pooled conv slices): the "
+             f"pooled MP fit is calibrated from {MIN_SLICE_EVALS}" if slices > 1
+             and m_slice < MIN_SLICE_EVALS else "fewer than 2 positive eigenvalues")
+    mp: MPFit | None = (fit_mp_bulk(bulk, N, m_slice, slices=slices)
+                        if bulk.size >= 2 and N is not None and (
+                            slices == 1 or m_slice >= MIN_SLICE_EVALS) else None)
     if detx is None:  # TraceLog condition on the sum(lambda) = M_+ scale
         detx = detx_lambda_min(bulk)
     gk = dict(gof_kwargs or {})
@@ -310,10 +323,8 @@ def esd_metrics(
         mp_lambda_plus=mp.lambda_plus if mp else _NAN,
         mp_softrank=mp.lambda_plus / lambda_max if mp and mp.ok else _NAN,
         num_spikes=float(mp.num_spikes) if mp and mp.ok else _NAN,
-        mp_status=mp.status if mp else "unavailable" if N is None or slices > 1
-        else "too-small",
-        mp_reason=mp.reason if mp else no_n if N is None else pooled if slices > 1
-        else "fewer than 2 positive eigenvalues",
+        mp_status=mp.status if mp else "unavailable" if N is None else "too-small",
+        mp_reason=mp.reason if mp else no_n if N is None else small,
         mp_ks_distance=mp.ks_distance if mp else _NAN,
         detx_lambda_min=detx.lambda_min,
         delta_lambda_min=float(fit.xmin) - detx.lambda_min if fit_ok else _NAN,

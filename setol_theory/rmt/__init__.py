@@ -78,6 +78,10 @@ if TYPE_CHECKING:  # the static view of the lazy names below
         TruncatedPowerLaw,
         bare_power_law_stieltjes,
     )
+    from ._tracy_widom import (
+        tracy_widom1_cdf,
+        tracy_widom1_quantile,
+    )
 
 #: public name -> submodule of this package that defines it
 _LAZY = {
@@ -125,6 +129,8 @@ _LAZY = {
     "spherical_integral_rate": "_hciz_asymptotic",
     "stieltjes_density": "_stieltjes",
     "stieltjes_samples": "_stieltjes",
+    "tracy_widom1_cdf": "_tracy_widom",
+    "tracy_widom1_quantile": "_tracy_widom",
 }
 
 __all__ = [
@@ -172,6 +178,8 @@ __all__ = [
     "spherical_integral_rate",
     "stieltjes_density",
     "stieltjes_samples",
+    "tracy_widom1_cdf",
+    "tracy_widom1_quantile",
 ]
 
 
