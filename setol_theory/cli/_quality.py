@@ -282,7 +282,8 @@ def _interval_table(report: Any, models: tuple[str, ...]) -> None:
     lmax = [m for m in models if m in ("tpl", "emp_inv")]
     if lmax:
         print(f"{' and '.join(lmax)}: too narrow (these models follow lambda_max, whose "
-              "bootstrap is not consistent; measured coverage 0.56 for 0.95, docs/quality.md)")
+              "bootstrap is not consistent; measured coverage 0.50-0.56 for 0.95, "
+              "docs/quality.md)")
 
 
 def _ecs_curves(args: argparse.Namespace, qopts: QualityOptions, widths: dict[str, int],
