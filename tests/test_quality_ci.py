@@ -57,6 +57,20 @@ def test_failed_htsr_fit_is_not_refitted_with_other_settings():
     assert got["bs"] == lq.models["bs"].log10_q and math.isnan(got["imp"])
 
 
+@pytest.mark.parametrize("fit_opts", [{"fingers": "clip_xmax"}, {"fingers": "xmin_peak"},
+                                      {"fit": "e_tpl"}])
+def test_quality_report_intervals_repeat_the_finger_handling(fit_opts):
+    """quality_report on kept eigenvalues refits the resamples as the analysis fitted (its
+    fit/fingers settings, not only min_tail/xmax): the same intervals as the streaming
+    pipeline with the same seed."""
+    W = np.random.default_rng(1).standard_t(3.0, size=(300, 120))
+    q = QualityOptions(q_ci=6, seed=2, models=("bs", "imp"))
+    res = analyze({"a.weight": W}, AnalysisOptions(traps=False, **fit_opts), quality=q,
+                  keep_evals=True)
+    streamed = res.quality.to_json_dict()["layers"]
+    assert quality_report(res, q).to_json_dict()["layers"] == streamed
+
+
 def test_seeded_reproducible_and_seed_sensitive():
     ev = _heavy()
     models = ("bs", "fc", "imp", "emp")

@@ -25,6 +25,9 @@ from ..quality._interval import powerlaw_kwargs
 from ..util import nan_to_none as _nan_to_none
 from ._results import ModelAnalysis
 
+#: The analysis settings that make its tail fit (:attr:`AnalysisOptions.fit_kwargs`).
+_FIT_SETTINGS: tuple[str, ...] = ("min_tail", "xmax", "fit", "fingers", "max_fingers")
+
 Array = NDArray[np.float64]
 
 
@@ -241,7 +244,7 @@ def quality_report(analysis: ModelAnalysis, options: QualityOptions | None = Non
     detx = getattr(analysis, "detx", None) or {}
     # the analysis's power-law fit settings, for the resamples of the log10 Q interval
     hs = dict(analysis.settings or {})
-    fit_kwargs = {k: hs[k] for k in AnalysisOptions().fit_kwargs if k in hs}
+    fit_kwargs = AnalysisOptions(**{k: hs[k] for k in _FIT_SETTINGS if k in hs}).fit_kwargs
     recs = [layer_record(m, analysis.evals.get(m.name), opts, detx=detx.get(m.name),
                          fit_kwargs=fit_kwargs) for m in analysis.layers]
     settings = {**opts.to_dict(), "htsr": dict(analysis.settings or {})}
