@@ -287,3 +287,27 @@ def test_cli_fit_options(tmp_path, capsys):
         assert code == expected
         err = capsys.readouterr().err.strip().splitlines()
         assert msg in err[-1]
+
+
+@pytest.mark.parametrize("c", [1.0 / 768.0, 3072.0])
+def test_fit_options_are_scale_equivariant(c):
+    """--normalization none vs N multiplies the ESD by N: the exponents, the finger count and
+    the tail are unchanged, xmin, the xmin_peak window and 1/Lambda scale by c (floating
+    rounding of the rescaled values only)."""
+    for seed in (4, 5, 20):  # draws where the planted finger wins the plain scan
+        x = _fingered(seed)
+        for kw in ({"fit": "e_tpl"}, {"fit": "tpl", "fingers": "clip_xmax"}):
+            a, b = fit_tail(x, **kw), fit_tail(c * x, **kw)
+            assert a.num_fingers == b.num_fingers and a.fingers == b.fingers
+            assert a.powerlaw.n_tail == b.powerlaw.n_tail
+            assert b.powerlaw.alpha == pytest.approx(a.powerlaw.alpha, rel=1e-9)
+            assert b.powerlaw.xmin == pytest.approx(c * a.powerlaw.xmin, rel=1e-12)
+            if a.xmin_range is not None:
+                assert b.xmin_range == pytest.approx(tuple(c * v for v in a.xmin_range),
+                                                     rel=1e-12)
+            assert (a.alpha_raw == pytest.approx(b.alpha_raw, rel=1e-9)
+                    or math.isnan(a.alpha_raw) and math.isnan(b.alpha_raw))
+            assert a.tpl is not None and b.tpl is not None
+            assert b.tpl.alpha == pytest.approx(a.tpl.alpha, rel=1e-6, abs=1e-9)
+            assert b.tpl.lam * c == pytest.approx(a.tpl.lam, rel=1e-6, abs=1e-12)
+            assert b.tpl_D == pytest.approx(a.tpl_D, rel=1e-6)
