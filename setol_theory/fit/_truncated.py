@@ -392,13 +392,20 @@ def truncated_powerlaw_cdf(
         logz = _tpl_logz(am, mu, R)
         if logz == mp.inf:
             raise ValueError("alpha must be > 1 when lam == 0 and there is no xmax")
+        # Z_t(r) = E_a(mu) - r^(1-a) E_a(mu r): E_a(mu) is the same for every point
+        e_mu = mp.expint(am, mu) if mu != 0 else None
+        z_tot = mp.exp(logz)
         for k, v in enumerate(flat):
             if v <= xmin_f:
                 continue
             if xmax_f is not None and v >= xmax_f:
                 res[k] = 1.0
                 continue
-            res[k] = float(mp.exp(_tpl_logz(am, mu, mp.mpf(float(v)) / xmin_f) - logz))
+            r = mp.mpf(float(v)) / xmin_f
+            if e_mu is None:
+                res[k] = float(mp.exp(_tpl_logz(am, mu, r) - logz))
+            else:
+                res[k] = float((e_mu - mp.power(r, 1 - am) * mp.expint(am, mu * r)) / z_tot)
     return out
 
 
