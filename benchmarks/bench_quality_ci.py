@@ -18,13 +18,15 @@ standard deviation to the sampling one (Monte Carlo over the repetitions).
 * ``bs`` model, layer-ESD populations (the ESD of a Gaussian, Student-t(5), Student-t(3) and
   Student-t(2.5) 3000 x 1500 matrix, seeded): the plug-in value ``log10(M Q_bs(pop)/M_pop)``
   under the detX rule.
-* ``--all-models``: every model under the detX rule on the Student-t(3) and Student-t(2.5)
-  populations, against the median of the sampling distribution (``--mc`` independent draws):
-  the target of the interval when the estimator's bias is small next to its spread.
+* ``--all-models``: every model under the detX rule (or ``--ecs xmin``) on the Student-t(3)
+  and Student-t(2.5) populations, against the median of the sampling distribution (``--mc``
+  independent draws): the target of the interval when the estimator's bias is small next to
+  its spread.
 
     python benchmarks/bench_quality_ci.py [--replicates 50] [--repeat 3]
     python benchmarks/bench_quality_ci.py --coverage [--reps 200] [--replicates 200] [--M 400]
     python benchmarks/bench_quality_ci.py --coverage --all-models [--reps 100] [--replicates 100]
+        [--ecs detx|xmin]
 """
 
 from __future__ import annotations
@@ -149,8 +151,9 @@ def coverage(reps: int, replicates: int, M: int) -> None:
              "detx")
 
 
-def coverage_all_models(reps: int, replicates: int, M: int, mc: int) -> None:
-    print(f"every model, detX rule, {reps} ESDs of M = {M} i.i.d. draws from a layer ESD, "
+def coverage_all_models(reps: int, replicates: int, M: int, mc: int, ecs: str = "detx"
+                        ) -> None:
+    print(f"every model, ECS rule {ecs}, {reps} ESDs of M = {M} i.i.d. draws from a layer ESD, "
           f"{replicates} resamples each; target: the median of {mc} independent draws' log10 Q; "
           f"band +-{3 * math.sqrt(0.95 * 0.05 / reps):.3f}")
     for nu in (3.0, 2.5):  # (on the Gaussian population tpl takes ~0.4 s per evaluation)
@@ -158,7 +161,7 @@ def coverage_all_models(reps: int, replicates: int, M: int, mc: int) -> None:
         rng = np.random.default_rng(777)
         mcv = {m: [] for m in MODELS}
         for _ in range(mc):
-            q = resampled_quality(pop[rng.integers(0, pop.size, M)])
+            q = resampled_quality(pop[rng.integers(0, pop.size, M)], ecs=ecs)
             for m in MODELS:
                 mcv[m].append(q[m])
         target = {m: float(np.nanmedian(v)) if np.isfinite(v).mean() > 0.5 else math.nan
@@ -168,7 +171,7 @@ def coverage_all_models(reps: int, replicates: int, M: int, mc: int) -> None:
         rng = np.random.default_rng(12345)
         for r in range(reps):
             ci = quality_interval(pop[rng.integers(0, pop.size, M)], replicates=replicates,
-                                  seed=r)
+                                  seed=r, ecs=ecs)
             for m, c in ci.items():
                 if c.ok and math.isfinite(target[m]):
                     n_int[m] += 1
@@ -192,10 +195,12 @@ def main() -> None:
     ap.add_argument("--all-models", action="store_true",
                     help="coverage of every model against the sampling median")
     ap.add_argument("--mc", type=int, default=1000, help="--all-models: independent draws")
+    ap.add_argument("--ecs", default="detx", choices=["detx", "xmin"],
+                    help="--all-models: the ECS rule (default detx)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     if args.coverage and args.all_models:
-        coverage_all_models(args.reps, args.replicates or 100, args.M, args.mc)
+        coverage_all_models(args.reps, args.replicates or 100, args.M, args.mc, args.ecs)
     elif args.coverage:
         coverage(args.reps, args.replicates or 200, args.M)
     else:

@@ -279,11 +279,11 @@ def _interval_table(report: Any, models: tuple[str, ...]) -> None:
     if missing:
         print(f"{missing} interval(s) of a model with a value are missing: fewer than half of "
               "the resamples gave a value (ci_reason in --json)")
-    lmax = [m for m in models if m in ("tpl", "emp_inv")]
+    lmax = [m for m in models if m in ("imp_gtable", "tpl", "emp_inv")]
     if lmax:
-        print(f"{' and '.join(lmax)}: too narrow (these models follow lambda_max, whose "
-              "bootstrap is not consistent; measured coverage 0.50-0.56 for 0.95, "
-              "docs/quality.md)")
+        print(f"{', '.join(lmax)}: the interval can be too narrow (these models follow "
+              "lambda_max, whose bootstrap is not consistent; measured coverage of the 95% "
+              "interval down to 0.5; docs/quality.md, 'Error bars')")
 
 
 def _ecs_curves(args: argparse.Namespace, qopts: QualityOptions, widths: dict[str, int],
