@@ -137,10 +137,12 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     _C("pl_bootstrap_p", "semi-parametric bootstrap p-value of the power-law fit (share of "
        "synthetic samples with a larger KS distance; < 0.1 rules the power law out)",
        "scale-free", "[CSN2009] Sec. 4.1", "NaN unless --bootstrap K"),
-    _C("verdict", "plain verdict on the tail: power law plausible, lognormal favoured, not "
-       "heavy-tailed (exponential favoured), truncated power law favoured, power law ruled "
-       "out, tail too short (< 20 eigenvalues), tail is the bulk (> half the spectrum), not "
-       "tested (a fit with --xmax), no fit",
+    _C("verdict", "plain verdict on the tail: power law plausible (the CSN bootstrap passed "
+       "and no alternative is better), no better alternative (no alternative is better; "
+       "without --bootstrap, plausibility not tested), lognormal favoured, not heavy-tailed "
+       "(exponential favoured), truncated power law favoured, power law ruled out (bootstrap "
+       "p < 0.1), tail too short (< 20 eigenvalues), tail is the bulk (> half the spectrum), "
+       "not tested (a fit with --xmax), no fit",
        "", "docs/htsr.md", "verdict_reason says why"),
     _C("verdict_reason", "the numbers behind the verdict", ""),
     _C("log_norm", "log10 Σλ = log10 ‖W‖_F², λ of WᵀW", "WtW", "[MPM2021]; [WW]"),

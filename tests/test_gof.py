@@ -12,7 +12,7 @@ import pytest
 
 from setol_theory.fit import fit_powerlaw
 from setol_theory.fit._gof import bootstrap_pvalue, compare_alternatives, likelihood_ratio
-from setol_theory.htsr import analyze_matrix, goodness_of_fit
+from setol_theory.htsr import analyze_matrix, esd_metrics, goodness_of_fit
 
 
 def _samples():
@@ -110,13 +110,38 @@ def test_bootstrap_pvalue_keeps_a_power_law_and_rules_out_others():
 
 
 def test_verdict_power_law_plausible_on_pareto_entry_layers():
-    """Pareto entries (index 1.5): the ESD tail is a power law, alpha -> 1 + mu/2 = 1.75."""
+    """Pareto entries (index 1.5): the ESD tail is a power law, alpha -> 1 + mu/2 = 1.75.
+
+    Without the bootstrap the likelihood-ratio tests can only say that no alternative is
+    better ("no better alternative", plausibility not tested); with it the CSN bootstrap
+    passes ("power law plausible")."""
     for seed in range(3):
         rng = np.random.default_rng(seed)
         W = rng.pareto(1.5, (1000, 500)) * rng.choice([-1.0, 1.0], (1000, 500))
-        m, _ = analyze_matrix(W, traps=False)
-        assert m.verdict == "power law plausible", m.verdict_reason
+        m, ev = analyze_matrix(W, traps=False)
+        assert m.verdict == "no better alternative", m.verdict_reason
+        assert "plausibility not tested" in m.verdict_reason
         assert m.lr_exponential > 0 and math.isfinite(m.lr_lognormal_p)
+        b = esd_metrics(ev, 1000, 500, gof_kwargs={"bootstrap": 100, "seed": 0})
+        assert b.pl_bootstrap_p >= 0.1
+        assert b.verdict == "power law plausible", b.verdict_reason
+
+
+def test_no_better_alternative_is_not_plausible_when_the_bootstrap_rejects():
+    """A tail with a large KS distance can pass every likelihood-ratio test: MiniLM's
+    position embeddings under --fingers xmin_peak (KS D 0.17 over 166 eigenvalues; the
+    lognormal degenerates to the power law, so that test has no power). The default verdict
+    does not call it plausible; the CSN bootstrap rules it out."""
+    from setol_theory import analyze
+    from setol_theory.io import default_model_path
+
+    res = analyze(default_model_path(), traps=False, keep_evals=True,
+                  layers=["position_embeddings"], fingers="xmin_peak")
+    m = res.layers[0]
+    assert m.D > 0.15 and m.verdict == "no better alternative", m.verdict_reason
+    b = esd_metrics(res.evals[m.name], m.N, m.M, fit_kwargs={"fingers": "xmin_peak"},
+                    gof_kwargs={"bootstrap": 100, "seed": 0})
+    assert b.pl_bootstrap_p < 0.1 and b.verdict == "power law ruled out", b.verdict_reason
 
 
 def test_verdict_exponential_and_lognormal_samples():

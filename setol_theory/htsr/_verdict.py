@@ -34,7 +34,8 @@ P_LEVEL: float = 0.1
 #: The verdicts, in the order they are decided.
 VERDICTS: tuple[str, ...] = ("no fit", "tail too short", "tail is the bulk", "not tested",
                              "power law ruled out", "not heavy-tailed", "lognormal favoured",
-                             "truncated power law favoured", "power law plausible")
+                             "truncated power law favoured", "no better alternative",
+                             "power law plausible")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,10 @@ def goodness_of_fit(evals: Array, fit: PowerLawFit, *, lr: bool = True, tpl: boo
     bulk"`` (more than :data:`MAX_TAIL_FRACTION` of the spectrum), ``"not tested"`` (a fit
     with ``xmax``: the tests assume an untruncated law), ``"power law ruled out"``
     (bootstrap p < 0.1), then the first alternative favoured at p < 0.1 (exponential:
-    ``"not heavy-tailed"``; lognormal; truncated power law), else ``"power law plausible"``.
+    ``"not heavy-tailed"``; lognormal; truncated power law), else ``"power law plausible"``
+    when the bootstrap ran and passed (CSN's word for ``p >= 0.1``) and ``"no better
+    alternative"`` without the bootstrap: the likelihood-ratio tests compare the power law with
+    other laws, they do not say that it fits (a large KS distance can pass them all).
     The tests are not run on a tail that is not graded. ``tpl_fit``, the truncated power
     law already fitted on this tail (``fit="tpl"``), turns the test against it on and is
     reused. ``refit`` (``values -> PowerLawFit``) is how the bootstrap refits its samples
@@ -119,8 +123,13 @@ def goodness_of_fit(evals: Array, fit: PowerLawFit, *, lr: bool = True, tpl: boo
         t = tests.get(name)
         if t is not None and t.favours == name:
             return GoodnessOfFit(**cols, verdict=verdict, verdict_reason=summary)
+    bootstrapped = not math.isnan(cols.get("pl_bootstrap_p", _NAN))
     if not parts:
         summary = "no test run"
-    elif not math.isnan(cols.get("pl_bootstrap_p", _NAN)) or tests:
+    elif bootstrapped or tests:
         summary = "no alternative favoured at p < 0.1: " + summary
+    if not bootstrapped:
+        summary += ("; plausibility not tested (the CSN bootstrap: --bootstrap K); "
+                    f"KS D = {fit.D:.3f}")
+        return GoodnessOfFit(**cols, verdict="no better alternative", verdict_reason=summary)
     return GoodnessOfFit(**cols, verdict="power law plausible", verdict_reason=summary)

@@ -161,7 +161,7 @@ def _sort_value(v: Any) -> str:
 
 #: Verdicts shown in green: the tail fit holds (the record's goodness-of-fit verdict) or the
 #: layer is in the alpha range of a well-trained layer (the report's own fallback).
-_GOOD = ("ok", "good", "", "power law plausible", "equilibrated")
+_GOOD = ("ok", "good", "", "power law plausible", "no better alternative", "equilibrated")
 #: Verdicts shown in grey: not graded.
 _NOT_GRADED = ("skipped", "filtered", "n/a", "no-ecs", "not analysed", "tail too short",
                "tail is the bulk", "1/n extrapolation")
