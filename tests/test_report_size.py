@@ -119,6 +119,10 @@ def test_select_figures_policy():
     assert picked == ["l1", "l2", "l5"]
     assert "the first 3 of 4, worst first" in why and "6 layers" in why
     assert select_figures(rows, "auto", max_figures=5)[0] == ["l1", "l2", "l3", "l5"]
+    # an alpha label comes before a small-tail label, whatever the table order
+    rows = _rows([good, na, good], ["", "small-tail", "over-trained"])
+    assert select_figures(rows, "auto", max_figures=1)[0] == ["l2"]
+    assert select_figures(rows, "flagged")[0] == ["l1", "l2"]
     with pytest.raises(OptionError, match="figures must be one of"):
         select_figures(rows, "some")
     with pytest.raises(OptionError, match="max_figures"):

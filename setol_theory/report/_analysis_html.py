@@ -117,24 +117,30 @@ def analysis_warnings(analysis: Any, rows: Sequence[Mapping[str, Any]]) -> list[
     return out
 
 
+#: ``warning`` labels from alpha alone (arXiv:2507.17912 Sec. 2.1, Table 1): flagged before
+#: the other labels (``small-tail``: a tail too short to grade).
+_ALPHA_LABELS = ("over-trained", "under-trained")
+
+
 def _flag_rank(row: Mapping[str, Any]) -> int | None:
     """How strongly a row asks to be looked at: 0 a bad verdict (power law ruled out, no
     fit...), 1 a verdict to watch (not heavy-tailed, lognormal favoured, under-trained...),
-    2 only a ``warning`` label; ``None``: not flagged (a good or not-graded verdict and no
-    warning)."""
+    2 only an alpha ``warning`` (over- or under-trained), 3 only another ``warning``
+    (small-tail); ``None``: not flagged (a good or not-graded verdict and no warning)."""
     cls = verdict_class(str(row.get("verdict") or ""))
     if cls == "v-bad":
         return 0
     if cls == "v-warn":
         return 1
     if row.get("warning"):
-        return 2
+        return 2 if row["warning"] in _ALPHA_LABELS else 3
     return None
 
 
 #: What "flagged" means for the rows of an analysis (the default ``rank`` of select_figures).
 FLAGGED_LAYERS = "whose verdict is bad or to watch, or that carry a warning"
-FLAGGED_ORDER = "worst first (a bad verdict, then a verdict to watch, then a warning only)"
+FLAGGED_ORDER = ("worst first (a bad verdict, then a verdict to watch, then an over- or "
+                 "under-trained warning, then another warning)")
 
 
 def select_figures(rows: Sequence[Mapping[str, Any]], mode: str = "auto",
@@ -152,7 +158,8 @@ def select_figures(rows: Sequence[Mapping[str, Any]], mode: str = "auto",
         ``all``: every row; ``flagged``: the rows whose verdict is bad or to watch, or that
         carry a ``warning``; ``none``: no row; ``auto``: every row when there are at most
         ``max_figures``, otherwise the flagged rows, worst first (bad verdict, verdict to
-        watch, warning only; table order within each), at most ``max_figures``.
+        watch, over- or under-trained warning, another warning; table order within each), at
+        most ``max_figures``.
     max_figures : int
         The ``auto`` limit (>= 0).
     rank : callable, optional
