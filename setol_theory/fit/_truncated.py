@@ -49,7 +49,21 @@ def _tpl_logz(a: Any, mu: Any, R: Any) -> Any:
         return mp.log(-mp.expm1(-b * lr) / b)
     z = mp.expint(a, mu)
     if R != mp.inf:
-        z = z - mp.power(R, 1 - a) * mp.expint(a, mu * R)
+        # the two terms can nearly cancel (small mu, negative a: E_a(mu) ~ mu^(a-1) while Z
+        # stays of order R^(1-a)); recompute with as many extra digits as the cancellation
+        # took (the arguments are exact binary numbers: more digits only remove rounding)
+        extra = 0
+        while True:
+            with mp.extradps(extra):
+                first = mp.expint(a, mu)
+                z = first - mp.power(R, 1 - a) * mp.expint(a, mu * R)
+                lost = (mp.mp.dps if z <= 0 else int(mp.log10(abs(first) / z))) \
+                    if first else 0
+                if lost <= mp.mp.dps - 15:
+                    return +mp.log(z)
+            if extra > 1000:  # pragma: no cover
+                raise ArithmeticError("the truncated power law's normaliser cancelled")
+            extra += lost + 20
     return mp.log(z)
 
 
@@ -365,9 +379,10 @@ def truncated_powerlaw_cdf(
     :math:`F(x) = Z_t(\alpha, \mu; x/x_{\min}) / Z_t(\alpha, \mu; R)` with
     :math:`Z_t(\alpha, \mu; r) = \int_1^r t^{-\alpha} e^{-\mu t}\,dt = E_\alpha(\mu) -
     r^{1-\alpha} E_\alpha(\mu r)`, :math:`\mu = \lambda x_{\min}`, :math:`R = x_{\max}/x_{\min}`
-    (``inf`` without ``xmax``), evaluated with mpmath at 30 digits (one generalised exponential
-    integral per point; the difference is taken at that precision, so points just above
-    ``xmin`` keep their relative accuracy). 0 below ``xmin``, 1 above ``xmax``.
+    (``inf`` without ``xmax``), by Gauss-Legendre quadrature in ``ln t`` on a grid that
+    holds every point and follows the integrand (:func:`_tpl_cdf_quadrature`; O(n) numpy work,
+    no cancellation between exponential integrals; agrees with the closed form evaluated by
+    mpmath at 100 digits to 1e-12, tested). 0 below ``xmin``, 1 above ``xmax``.
 
     Parameters
     ----------
@@ -379,34 +394,67 @@ def truncated_powerlaw_cdf(
     -------
     ndarray of float
     """
-    import mpmath as mp
-
     a, lm, xmin_f, xmax_f = _tpl_params(alpha, lam, xmin, xmax)
+    if lm == 0 and xmax_f is None and a <= 1:
+        raise ValueError("alpha must be > 1 when lam == 0 and there is no xmax")
     xa = np.asarray(x, dtype=np.float64)
     out = np.zeros(xa.shape)
     flat = xa.ravel()
     res = out.ravel()
-    with mp.workdps(_MP_DPS):
-        am, mu = mp.mpf(a), mp.mpf(lm) * xmin_f
-        R = mp.inf if xmax_f is None else mp.mpf(xmax_f) / xmin_f
-        logz = _tpl_logz(am, mu, R)
-        if logz == mp.inf:
-            raise ValueError("alpha must be > 1 when lam == 0 and there is no xmax")
-        # Z_t(r) = E_a(mu) - r^(1-a) E_a(mu r): E_a(mu) is the same for every point
-        e_mu = mp.expint(am, mu) if mu != 0 else None
-        z_tot = mp.exp(logz)
-        for k, v in enumerate(flat):
-            if v <= xmin_f:
-                continue
-            if xmax_f is not None and v >= xmax_f:
-                res[k] = 1.0
-                continue
-            r = mp.mpf(float(v)) / xmin_f
-            if e_mu is None:
-                res[k] = float(mp.exp(_tpl_logz(am, mu, r) - logz))
-            else:
-                res[k] = float((e_mu - mp.power(r, 1 - am) * mp.expint(am, mu * r)) / z_tot)
+    inside = (flat > xmin_f) & (flat < xmax_f if xmax_f is not None else True)
+    if xmax_f is not None:
+        res[flat >= xmax_f] = 1.0
+    if inside.any():
+        r = flat[inside] / xmin_f
+        U = math.inf if xmax_f is None else math.log(xmax_f / xmin_f)
+        res[inside] = np.minimum(_tpl_cdf_quadrature(r, a, lm * xmin_f, U), 1.0)
     return out
+
+
+#: Gauss-Legendre nodes per sub-interval of :func:`_tpl_cdf_quadrature`; sub-intervals are at
+#: most ``_GL_MAX_STEP`` long in u = ln t and at most one e-fold of the integrand.
+_GL_NODES = 8
+_GL_MAX_STEP = 0.25
+#: The integrand is dropped where it is below e^-60 of its maximum and decreasing.
+_GL_NEGLIGIBLE = 60.0
+
+
+def _tpl_cdf_quadrature(r: NDArray[np.float64], a: float, mu: float, U: float
+                        ) -> NDArray[np.float64]:
+    """CDF of ``t^-a e^(-mu t)`` on ``[1, e^U]`` (``U = inf``: no upper cutoff) at ``r >= 1``.
+
+    In ``u = ln t`` the density is ``exp(f(u))``, ``f(u) = (1 - a) u - mu e^u``, integrated
+    with Gauss-Legendre rules on a grid that follows the integrand (steps of at most one
+    e-fold, ``1/|f'(u)|``, and ``_GL_MAX_STEP``) and contains every ``ln r``; the cumulative
+    sums over the grid, divided by the total, are the CDF. Computed relative to the largest
+    ``f`` on the grid, so no overflow; O(n) numpy work plus a short grid loop.
+    """
+    u_data = np.log(r)
+    if mu == 0.0 and math.isinf(U):  # the pure power law (a > 1): closed form
+        with np.errstate(under="ignore"):
+            return -np.expm1((1.0 - a) * u_data)
+    f0 = -mu  # f(0)
+    knots = [0.0]
+    u = 0.0
+    while u < U:
+        slope = abs((1.0 - a) - mu * math.exp(min(u, 700.0)))
+        u = min(u + min(_GL_MAX_STEP, 1.0 / slope if slope > 0 else _GL_MAX_STEP), U)
+        knots.append(u)
+        fu = (1.0 - a) * u - mu * math.exp(min(u, 700.0))
+        f0 = max(f0, fu)
+        if fu < f0 - _GL_NEGLIGIBLE and mu * math.exp(min(u, 700.0)) > 1.0 - a:
+            break  # past the maximum and negligible: the rest adds nothing
+    u_end = knots[-1]
+    grid = np.union1d(np.asarray(knots), u_data[u_data < u_end])
+    lo, hi = grid[:-1], grid[1:]
+    x, w = np.polynomial.legendre.leggauss(_GL_NODES)
+    half = 0.5 * (hi - lo)
+    nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * x[None, :]
+    with np.errstate(under="ignore", over="ignore"):
+        vals = np.exp((1.0 - a) * nodes - mu * np.exp(nodes) - f0)
+    cum = np.concatenate(([0.0], np.cumsum(half * (vals @ w))))
+    F = cum[np.minimum(np.searchsorted(grid, u_data), grid.size - 1)] / cum[-1]
+    return np.where(u_data >= u_end, 1.0, F)
 
 
 def truncated_powerlaw_ks(x: ArrayLike, fit: TruncatedPowerLawFit, *,
