@@ -201,6 +201,13 @@ def test_cli_html_figures(tmp_path):
     r = subprocess.run(base + ["--html-max-figures", "-1"], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode != 0 and "--html-max-figures must be >= 0" in r.stderr
+    # without --html the flags would do nothing: refused in one line, before any work
+    r = subprocess.run([sys.executable, "-m", "setol_theory.cli", "analyze", str(f),
+                        "--html-figures", "none", "--quiet"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        "setol analyze: error: --html-figures only applies to the page of --html FILE, which "
+        "was not asked for"]
     r = subprocess.run([sys.executable, "-m", "setol_theory.cli", "analyze", "--help"],
                        capture_output=True, text=True, timeout=300)
     assert "--html-figures" in r.stdout and "(default" in r.stdout

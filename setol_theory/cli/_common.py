@@ -297,10 +297,20 @@ def add_html_figure_arguments(parser: argparse.ArgumentParser, flagged: str = FL
 
 
 def _check_html_figures(args: argparse.Namespace) -> None:
-    """Refuse a negative ``--html-max-figures`` before any work is done."""
+    """Refuse a negative ``--html-max-figures``, and either flag without ``--html`` (it would
+    do nothing), before any work is done."""
+    from .._choices import HTML_MAX_FIGURES
+
     n = getattr(args, "html_max_figures", None)
     if n is not None and n < 0:
         raise CLIError(f"--html-max-figures must be >= 0, got {n}")
+    given = [flag for flag, v, default in (
+        ("--html-figures", getattr(args, "html_figures", "auto"), "auto"),
+        ("--html-max-figures", n, HTML_MAX_FIGURES)) if v is not None and v != default]
+    if given and not getattr(args, "html", None):
+        verb = "applies" if len(given) == 1 else "apply"
+        raise CLIError(f"{' and '.join(given)} only {verb} to the page of --html FILE, "
+                       "which was not asked for")
 
 
 def _check_outputs(args: argparse.Namespace, files: Sequence[str] = (),
