@@ -257,6 +257,9 @@ class AnalysisOptions(_Options):
         _check_choice("fit", self.fit, TAIL_FITS)
         _check_choice("fingers", self.fingers, FINGER_MODES)
         _check_int("max_fingers", self.max_fingers, 1)
+        if self.max_fingers != 10 and self.fingers != "clip_xmax":
+            raise OptionError(f"max_fingers ({self.max_fingers}) only applies with fingers "
+                              f"clip_xmax (fingers is {self.fingers})")
         if self.fit == "e_tpl" and self.fingers == "clip_xmax":
             raise OptionError("fit e_tpl is the truncated power law with fingers xmin_peak; "
                               "it cannot be combined with fingers clip_xmax")

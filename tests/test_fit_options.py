@@ -241,7 +241,11 @@ def test_options_validate_and_reach_the_fit():
     with pytest.raises(OptionError, match="clip_xmax"):
         AnalysisOptions(fit="e_tpl", fingers="clip_xmax")
     with pytest.raises(OptionError, match="max_fingers"):
-        AnalysisOptions(max_fingers=0)
+        AnalysisOptions(max_fingers=0, fingers="clip_xmax")
+    # a finger budget without the finger mode that uses it would do nothing
+    with pytest.raises(OptionError, match="only applies with fingers clip_xmax"):
+        AnalysisOptions(max_fingers=20)
+    assert AnalysisOptions(max_fingers=20, fingers="clip_xmax").fit_kwargs["max_fingers"] == 20
 
 
 def test_analyze_with_fit_options_matches_esd_metrics():
@@ -279,7 +283,9 @@ def test_cli_fit_options(tmp_path, capsys):
     assert "tpl_a" not in head and "fing" not in head
     for bad, msg, expected in ((["--fit", "xx"], "invalid choice", 2),
                                (["--fit", "e_tpl", "--fingers", "clip_xmax"], "clip_xmax", 1),
-                               (["--max-fingers", "0"], "--max-fingers must be", 1)):
+                               (["--max-fingers", "0", "--fingers", "clip_xmax"],
+                                "--max-fingers must be", 1),
+                               (["--max-fingers", "5"], "only applies with --fingers", 1)):
         try:
             code = main(["analyze", "--esd", str(path), *bad])
         except SystemExit as exc:
