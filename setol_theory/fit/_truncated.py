@@ -435,14 +435,15 @@ def _tpl_cdf_quadrature(r: NDArray[np.float64], a: float, mu: float, U: float
             return -np.expm1((1.0 - a) * u_data)
     f0 = -mu  # f(0)
     knots = [0.0]
-    u = 0.0
+    u, g = 0.0, mu  # g = mu e^u, the cutoff term of f at u
     while u < U:
-        slope = abs((1.0 - a) - mu * math.exp(min(u, 700.0)))
+        slope = abs((1.0 - a) - g)
         u = min(u + min(_GL_MAX_STEP, 1.0 / slope if slope > 0 else _GL_MAX_STEP), U)
         knots.append(u)
-        fu = (1.0 - a) * u - mu * math.exp(min(u, 700.0))
+        g = mu * math.exp(min(u, 700.0))
+        fu = (1.0 - a) * u - g
         f0 = max(f0, fu)
-        if fu < f0 - _GL_NEGLIGIBLE and mu * math.exp(min(u, 700.0)) > 1.0 - a:
+        if fu < f0 - _GL_NEGLIGIBLE and g > 1.0 - a:
             break  # past the maximum and negligible: the rest adds nothing
     u_end = knots[-1]
     grid = np.union1d(np.asarray(knots), u_data[u_data < u_end])
